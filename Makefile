@@ -1,0 +1,46 @@
+# tabrepro: `make repro` runs the pipeline, `make test` runs the checks. Both create .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Nothing phones home, nothing is written to the user's home.
+export DVC_NO_ANALYTICS := 1
+export BENTOML_DO_NOT_TRACK := True
+export BENTOML_HOME := $(CURDIR)/.bentoml
+export PATH := $(BIN):$(PATH)
+
+.PHONY: venv repro test lint format params dag clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"need Python 3.11, got {sys.version}"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+repro: venv  ## set up and run the whole pipeline on the default data
+	dvc repro
+
+test: venv lint  ## set up and run lint + every test
+	pytest
+
+lint: venv
+	ruff check .
+	ruff format --check .
+
+format: venv
+	ruff check --fix .
+	ruff format .
+
+params: venv  ## compose conf/ into params.yaml (what `dvc exp run` does; `dvc repro` does not)
+	tabrepro params
+
+dag: venv
+	dvc dag
+
+clean-venv:
+	rm -rf $(VENV)

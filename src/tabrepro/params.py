@@ -1,0 +1,140 @@
+"""Typed, validated views of ``params.yaml``.
+
+``params.yaml`` is composed from ``conf/`` by DVC's Hydra integration and committed. Each stage's ``main()`` reads
+the sections it declares in ``dvc.yaml``, validates them here into frozen pydantic models and passes plain values
+down. A typo'd key, a wrong type or a value out of range is a ``ConfigError`` that names the key.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+M = TypeVar("M", bound=BaseModel)
+
+MODEL_FAMILIES = ("xgboost", "logreg", "random_forest")
+
+
+class ConfigError(ValueError):
+    """A params or contract value is wrong; the message names the key and the problem."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsParams(_Section):
+    """Every path the stages read or write; ``dvc.yaml`` references the same keys with ``${paths.x}``."""
+
+    prepared: str
+    data_quality: str
+    features: str
+    preprocessor: str
+    reference_stats: str
+    model: str
+    train_live: str
+    metrics: str
+    plots: str
+    figures: str
+    predictions: str
+
+
+class SplitParams(_Section):
+    """Stratified train/val/test split: ratios that sum to 1 and the seed that fixes it."""
+
+    train: float = Field(gt=0, lt=1)
+    val: float = Field(gt=0, lt=1)
+    test: float = Field(gt=0, lt=1)
+    seed: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitParams:
+        total = self.train + self.val + self.test
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ValueError(f"train + val + test must be 1, got {total:g}")
+        return self
+
+
+class FeaturesParams(_Section):
+    """How the preprocessor treats the contract's columns, and the drift reference it saves."""
+
+    numeric_impute: Literal["median", "mean"] = "median"
+    drop: tuple[str, ...] = ()
+    reference_bins: int = Field(default=10, ge=2, le=100)
+
+
+class ModelParams(_Section):
+    """One model family and its hyper-parameters (``conf/model/<name>.yaml``)."""
+
+    name: Literal["xgboost", "logreg", "random_forest"]
+    params: dict[str, Any] = Field(default_factory=dict)
+    early_stopping_rounds: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _early_stopping_only_for_boosting(self) -> ModelParams:
+        if self.early_stopping_rounds is not None and self.name != "xgboost":
+            raise ValueError(f"early_stopping_rounds applies to xgboost, not {self.name}")
+        return self
+
+
+class TrainParams(_Section):
+    """Training run settings that are not hyper-parameters."""
+
+    n_jobs: int = Field(default=2, ge=1)
+
+
+class EvaluateParams(_Section):
+    """How the decision threshold is chosen (on val) and how the test split is summarised."""
+
+    threshold_policy: Literal["max_f1"] = "max_f1"
+    calibration_bins: int = Field(default=10, ge=2, le=100)
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read the committed params file; a missing or non-mapping file is a ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found (run from the repository root)")
+    with path.open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def parse_section(model: type[M], raw: Any, *, where: str) -> M:
+    """Validate ``raw`` into ``model``; every problem is listed with its full key."""
+    if raw is None:
+        raise ConfigError(f"{where}: section is missing")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(err, where) for err in exc.errors()]
+        raise ConfigError("invalid parameters:\n  " + "\n  ".join(problems)) from None
+
+
+def read_section(params: dict[str, Any], key: str, model: type[M], *, source: str = "params.yaml") -> M:
+    """``parse_section`` of ``params[key]``, with the key path in messages."""
+    return parse_section(model, params.get(key), where=f"{source}: {key}")
+
+
+def read_seed(params: dict[str, Any], *, source: str = "params.yaml") -> int:
+    seed = params.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"{source}: seed: expected a non-negative integer, got {seed!r}")
+    return seed
+
+
+def _describe(err: Any, where: str) -> str:
+    loc = ".".join(str(p) for p in err["loc"] if p != "function-after")
+    key = f"{where}.{loc}" if loc else where
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (typo?)"
+    got = repr(err.get("input"))
+    got = got if len(got) <= 60 else got[:57] + "..."
+    return f"{key}: {msg} (got {got})" if err["type"] != "missing" else f"{key}: {msg}"

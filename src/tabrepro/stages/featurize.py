@@ -1,0 +1,82 @@
+"""featurize: fit the contract's preprocessor on train only, transform every split, save the drift reference."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+
+from tabrepro.artifacts import staged_outputs, write_json
+from tabrepro.contract import DataContract, load_contract
+from tabrepro.drift import compute_reference_stats
+from tabrepro.features import build_preprocessor, transform_frame
+from tabrepro.params import FeaturesParams, PathsParams, read_section
+from tabrepro.persistence import dump_skops
+from tabrepro.stages import run_stage
+from tabrepro.stages.prepare import SPLITS
+from tabrepro.validation import DataError
+
+log = logging.getLogger(__name__)
+
+
+def fit_transform_splits(
+    splits: dict[str, pd.DataFrame], contract: DataContract, params: FeaturesParams
+) -> tuple[ColumnTransformer, dict[str, pd.DataFrame]]:
+    """Fit the preprocessor on ``splits['train']`` and transform every split.
+
+    Each output frame holds the id column, the float32 features and the target, in that order.
+    """
+    preprocessor = build_preprocessor(
+        contract, numeric_impute=params.numeric_impute, drop=params.drop
+    ).fit(splits["train"])
+    keys = [contract.id_column, contract.target.column]
+    matrices = {
+        name: pd.concat(
+            [df[keys[:1]], transform_frame(preprocessor, df), df[keys[1:]]], axis=1
+        )
+        for name, df in splits.items()
+    }
+    return preprocessor, matrices
+
+
+def read_splits(directory: str | Path) -> dict[str, pd.DataFrame]:
+    """Read ``{train,val,test}.parquet`` from a stage output folder."""
+    directory = Path(directory)
+    missing = [s for s in SPLITS if not (directory / f"{s}.parquet").is_file()]
+    if missing:
+        raise DataError(f"{directory}: missing split file(s) {missing}; run the stage that writes them")
+    return {s: pd.read_parquet(directory / f"{s}.parquet") for s in SPLITS}
+
+
+def run(paths: PathsParams, contract: DataContract, params: FeaturesParams) -> None:
+    splits = read_splits(paths.prepared)
+    preprocessor, matrices = fit_transform_splits(splits, contract, params)
+    reference = compute_reference_stats(splits["train"], contract, bins=params.reference_bins)
+    outputs = (paths.features, paths.preprocessor, paths.reference_stats)
+    with staged_outputs(*outputs) as (features_dir, preprocessor_path, reference_path):
+        features_dir.mkdir()
+        for name, frame in matrices.items():
+            frame.to_parquet(features_dir / f"{name}.parquet", index=False)
+        dump_skops(preprocessor, preprocessor_path)
+        write_json(reference_path, reference)
+    log.info("featurized %d input features into %d columns", len(contract.features),
+             matrices["train"].shape[1] - 2)
+
+
+def _main(params: dict[str, Any]) -> None:
+    run(
+        read_section(params, "paths", PathsParams),
+        load_contract(params.get("data")),
+        read_section(params, "features", FeaturesParams),
+    )
+
+
+def main() -> None:
+    run_stage("featurize", _main)
+
+
+if __name__ == "__main__":
+    main()

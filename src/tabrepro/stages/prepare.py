@@ -1,0 +1,141 @@
+"""prepare: raw table -> parsed, validated, stratified train/val/test Parquet and a data-quality report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from tabrepro.artifacts import sha256_file, staged_outputs, write_json
+from tabrepro.contract import DataContract, load_contract
+from tabrepro.params import PathsParams, SplitParams, read_section
+from tabrepro.stages import run_stage
+from tabrepro.validation import DataError, parse_table, validate_table
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+def read_raw(path: str | Path, *, fmt: str) -> pd.DataFrame:
+    """Read every column as text. CSV rows are indexed by their line number so that reports point at lines."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: raw data file not found")
+    try:
+        if fmt == "csv":
+            raw = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[], encoding="utf-8")
+            raw.index = pd.RangeIndex(2, len(raw) + 2)
+        else:
+            raw = pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty (no header, no rows)") from None
+    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read as {fmt}: {exc}") from None
+    return raw
+
+
+def clean_table(
+    raw: pd.DataFrame, contract: DataContract, *, source: str, row_label: str = "row"
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Parse and validate ``raw``; drop unlabelled rows; encode the target as 1 (positive) / 0.
+
+    Returns the clean frame (id, features, target; fresh index) and the dropped-row counts by reason.
+    """
+    parsed, parse_problems = parse_table(raw, contract)
+    validate_table(
+        parsed, contract, source=source, parse_problems=parse_problems, row_label=row_label
+    )
+    target = contract.target.column
+    labelled = parsed[target].notna()
+    clean = parsed.loc[labelled].reset_index(drop=True)
+    clean = clean.assign(**{target: (clean[target] == contract.target.positive).astype("int8")})
+    if clean[target].nunique() < 2:
+        raise DataError(f"{source}: target {target!r} has a single class; nothing to learn")
+    return clean, {"target missing": int((~labelled).sum())}
+
+
+def split_data(
+    df: pd.DataFrame, *, target: str, train: float, val: float, test: float, seed: int
+) -> dict[str, pd.DataFrame]:
+    """Stratified train/val/test split with the given ratios (summing to 1); each split keeps its row order."""
+    try:
+        rest, test_df = train_test_split(df, test_size=test, stratify=df[target], random_state=seed)
+        train_df, val_df = train_test_split(
+            rest, test_size=val / (train + val), stratify=rest[target], random_state=seed
+        )
+    except ValueError as exc:
+        raise DataError(
+            f"cannot split {len(df)} rows with ratios train={train} val={val} test={test}: {exc}"
+        ) from None
+    return {
+        name: part.sort_index().reset_index(drop=True)
+        for name, part in zip(SPLITS, (train_df, val_df, test_df), strict=True)
+    }
+
+
+def summarise_quality(
+    raw: pd.DataFrame,
+    clean: pd.DataFrame,
+    splits: dict[str, pd.DataFrame],
+    *,
+    contract: DataContract,
+    dropped: dict[str, int],
+) -> dict[str, Any]:
+    """The data-quality report: rows in/out and why, missing values, ignored columns, class balance."""
+    target = contract.target.column
+    return {
+        "contract": contract.name,
+        "rows": {"in": len(raw), "out": len(clean), "dropped": dropped},
+        "ignored_columns": [c for c in raw.columns if c not in contract.columns],
+        "missing_values": {c: int(clean[c].isna().sum()) for c in contract.feature_names},
+        "class_balance": {
+            name: {
+                "rows": len(part),
+                "positive": int(part[target].sum()),
+                "positive_rate": round(float(part[target].mean()), 6),
+            }
+            for name, part in splits.items()
+        },
+    }
+
+
+def run(paths: PathsParams, contract: DataContract, split: SplitParams) -> None:
+    """Read the raw source, clean and split it, and publish the splits and the report together."""
+    raw = read_raw(contract.source, fmt=contract.format)
+    row_label = "line" if contract.format == "csv" else "row"
+    clean, dropped = clean_table(raw, contract, source=contract.source, row_label=row_label)
+    splits = split_data(
+        clean, target=contract.target.column, train=split.train, val=split.val, test=split.test,
+        seed=split.seed,
+    )
+    report = summarise_quality(raw, clean, splits, contract=contract, dropped=dropped)
+    report["source_sha256"] = sha256_file(contract.source)
+    with staged_outputs(paths.prepared, paths.data_quality) as (prepared_dir, report_path):
+        prepared_dir.mkdir()
+        for name, part in splits.items():
+            part.to_parquet(prepared_dir / f"{name}.parquet", index=False)
+        write_json(report_path, report)
+    log.info(
+        "prepared %d rows (%s) from %s",
+        len(clean), ", ".join(f"{k} {len(v)}" for k, v in splits.items()), contract.source,
+    )
+
+
+def _main(params: dict[str, Any]) -> None:
+    run(
+        read_section(params, "paths", PathsParams),
+        load_contract(params.get("data")),
+        read_section(params, "split", SplitParams),
+    )
+
+
+def main() -> None:
+    run_stage("prepare", _main)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""train: fit the configured model on the train features (early-stopping on val), log curves, save it safely."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from dvclive import Live
+from sklearn.metrics import log_loss, roc_auc_score
+
+from tabrepro.artifacts import staged_outputs
+from tabrepro.contract import DataContract, load_contract
+from tabrepro.modeling import FitResult, build_model, fit_model, save_model
+from tabrepro.params import ModelParams, PathsParams, TrainParams, read_section, read_seed
+from tabrepro.stages import run_stage
+from tabrepro.stages.featurize import read_splits
+
+log = logging.getLogger(__name__)
+
+
+def split_xy(frame: pd.DataFrame, contract: DataContract) -> tuple[np.ndarray, np.ndarray]:
+    """Feature matrix (float32) and target vector of a featurized split."""
+    x = frame.drop(columns=[contract.id_column, contract.target.column])
+    return x.to_numpy(dtype=np.float32), frame[contract.target.column].to_numpy(dtype=np.int64)
+
+
+def log_curves(live: Live, result: FitResult, scores: dict[str, float]) -> None:
+    """Per-round curves (boosting) or one step of final scores, plus a summary, into ``live``."""
+    rounds = max((len(v) for d in result.curves.values() for v in d.values()), default=0)
+    for step in range(rounds):
+        for split, metrics in result.curves.items():
+            for name, values in metrics.items():
+                live.log_metric(f"{split}/{name}", values[step])
+        live.next_step()
+    if rounds == 0:
+        for name, value in scores.items():
+            live.log_metric(name, value)
+        live.next_step()
+    for name, value in scores.items():
+        live.summary[name] = value
+    if result.best_iteration is not None:
+        live.summary["best_iteration"] = result.best_iteration
+
+
+def run(
+    paths: PathsParams, contract: DataContract, model_params: ModelParams, train: TrainParams, *, seed: int
+) -> None:
+    splits = read_splits(paths.features)
+    x_train, y_train = split_xy(splits["train"], contract)
+    x_val, y_val = split_xy(splits["val"], contract)
+    model = build_model(model_params.name, model_params.params, seed=seed, n_jobs=train.n_jobs)
+    result = fit_model(
+        model, x_train, y_train, x_val, y_val, early_stopping_rounds=model_params.early_stopping_rounds
+    )
+    p_val = result.model.predict_proba(x_val)[:, 1]
+    scores = {"val/roc_auc": float(roc_auc_score(y_val, p_val)), "val/log_loss": float(log_loss(y_val, p_val))}
+    feature_names = [c for c in splits["train"].columns if c not in (contract.id_column, contract.target.column)]
+    with staged_outputs(paths.model, paths.train_live) as (model_dir, live_dir):
+        meta = save_model(
+            result.model, model_params.name, model_dir,
+            feature_names=feature_names, best_iteration=result.best_iteration, seed=seed,
+        )
+        live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
+        log_curves(live, result, scores)
+        live.end()
+    log.info("trained %s: val ROC-AUC %.4f, sha256 %s", model_params.name, scores["val/roc_auc"],
+             meta["sha256"][:12])
+
+
+def _main(params: dict[str, Any]) -> None:
+    run(
+        read_section(params, "paths", PathsParams),
+        load_contract(params.get("data")),
+        read_section(params, "model", ModelParams),
+        read_section(params, "train", TrainParams),
+        seed=read_seed(params),
+    )
+
+
+def main() -> None:
+    run_stage("train", _main)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Shared fixtures: the repository, the default contract, and a tiny inline data set with its contract."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tabrepro.contract import DataContract, load_contract
+from tabrepro.params import load_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Nothing phones home from the tests either.
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+os.environ.setdefault("BENTOML_HOME", str(REPO / ".bentoml"))
+
+TINY_CONTRACT = {
+    "name": "tiny",
+    "source": "raw.csv",
+    "id_column": "id",
+    "target": {"column": "y", "positive": "yes", "negative": "no"},
+    "features": {
+        "age": {"type": "numeric", "min": 0, "max": 120, "integer": True},
+        "spend": {"type": "numeric", "min": 0, "nullable": True},
+        "plan": {"type": "categorical", "values": ["basic", "pro"]},
+        "active": {"type": "boolean"},
+    },
+}
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def params() -> dict:
+    return load_params(REPO / "params.yaml")
+
+
+@pytest.fixture
+def telco_contract(params: dict) -> DataContract:
+    return load_contract(params["data"])
+
+
+@pytest.fixture
+def tiny_contract() -> DataContract:
+    return load_contract(TINY_CONTRACT)
+
+
+@pytest.fixture
+def tiny_raw() -> pd.DataFrame:
+    """Six raw rows, all text, as `read_raw` returns them."""
+    return pd.DataFrame(
+        {
+            "id": ["a1", "a2", "a3", "a4", "a5", "a6"],
+            "age": ["30", "41", "25", "67", "52", "38"],
+            "spend": ["10.5", " ", "3", "99.9", "0", "12"],
+            "plan": ["basic", "pro", "basic", "pro", "basic", "pro"],
+            "active": ["Yes", "No", "Yes", "Yes", "No", "No"],
+            "y": ["yes", "no", "no", "yes", "no", "yes"],
+        },
+        dtype="str",
+    )
