@@ -14,8 +14,12 @@ log = logging.getLogger(__name__)
 
 def _cmd_params(args: argparse.Namespace) -> int:
     write_params(args.output, args.conf, args.overrides)
-    log.info("wrote %s from %s%s", args.output, args.conf,
-             f" with overrides {args.overrides}" if args.overrides else "")
+    log.info(
+        "wrote %s from %s%s",
+        args.output,
+        args.conf,
+        f" with overrides {args.overrides}" if args.overrides else "",
+    )
     return 0
 
 

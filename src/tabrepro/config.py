@@ -31,5 +31,10 @@ def write_params(
     from dvc.utils.hydra import compose_and_dump
 
     compose_and_dump(
-        Path(output), str(Path(conf_dir).resolve()), None, CONFIG_NAME, str(Path(conf_dir).parent), list(overrides)
+        Path(output),
+        str(Path(conf_dir).resolve()),
+        None,
+        CONFIG_NAME,
+        str(Path(conf_dir).parent),
+        list(overrides),
     )

@@ -20,9 +20,7 @@ from tabrepro.params import ConfigError, parse_section
 def _to_token(value: Any) -> Any:
     """Raw tokens are text. Numbers are accepted and written as text; YAML booleans are refused."""
     if isinstance(value, bool):
-        raise ValueError(
-            f"{value!r} is a YAML boolean; quote raw tokens (write \"Yes\", not Yes)"
-        )
+        raise ValueError(f'{value!r} is a YAML boolean; quote raw tokens (write "Yes", not Yes)')
     if isinstance(value, int | float):
         return str(value)
     return value

@@ -12,9 +12,7 @@ from tabrepro.contract import DataContract
 N_QUANTILES = 101
 
 
-def compute_reference_stats(
-    train: pd.DataFrame, contract: DataContract, *, bins: int
-) -> dict[str, Any]:
+def compute_reference_stats(train: pd.DataFrame, contract: DataContract, *, bins: int) -> dict[str, Any]:
     """Per-feature statistics of the (parsed, unencoded) training split.
 
     Numerics: quantile bin edges and the share of rows per bin (for PSI), a quantile sketch (for KS), moments.

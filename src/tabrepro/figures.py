@@ -8,8 +8,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 _META = {"Software": None}  # no version stamp, so the same figure gives the same bytes
 
@@ -23,15 +23,30 @@ def save_evaluation_figures(
     written = [
         _line(points["roc"], "fpr", "tpr", "ROC curve", directory / "roc.png", diagonal=True),
         _line(points["pr"], "recall", "precision", "Precision-recall", directory / "pr.png"),
-        _line(points["calibration"], "mean_predicted", "fraction_positive", "Calibration (reliability)",
-              directory / "calibration.png", diagonal=True, markers=True),
+        _line(
+            points["calibration"],
+            "mean_predicted",
+            "fraction_positive",
+            "Calibration (reliability)",
+            directory / "calibration.png",
+            diagonal=True,
+            markers=True,
+        ),
         _confusion(confusion, directory / "confusion.png"),
     ]
     return written
 
 
-def _line(rows: list[dict[str, Any]], x: str, y: str, title: str, path: Path, *,
-          diagonal: bool = False, markers: bool = False) -> Path:
+def _line(
+    rows: list[dict[str, Any]],
+    x: str,
+    y: str,
+    title: str,
+    path: Path,
+    *,
+    diagonal: bool = False,
+    markers: bool = False,
+) -> Path:
     fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
     ax.plot([r[x] for r in rows], [r[y] for r in rows], marker="o" if markers else None)
     if diagonal:

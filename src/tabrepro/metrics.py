@@ -46,7 +46,7 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, *, threshold: 
         "precision": float(precision_score(y_true, labels, zero_division=0)),
         "recall": float(recall_score(y_true, labels, zero_division=0)),
         "threshold": float(threshold),
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "positive_rate": float(np.mean(y_true)),
     }
 
@@ -63,12 +63,9 @@ def curve_points(
         "roc": [{"fpr": _r(f), "tpr": _r(t)} for f, t in zip(fpr, tpr, strict=True)],
         "pr": [{"recall": _r(r), "precision": _r(p)} for r, p in zip(recall, precision, strict=True)],
         "calibration": [
-            {"mean_predicted": _r(m), "fraction_positive": _r(f)}
-            for m, f in zip(mean_pred, frac_pos, strict=True)
+            {"mean_predicted": _r(m), "fraction_positive": _r(f)} for m, f in zip(mean_pred, frac_pos, strict=True)
         ],
-        "confusion": [
-            {"actual": int(a), "predicted": int(p)} for a, p in zip(y_true, labels, strict=True)
-        ],
+        "confusion": [{"actual": int(a), "predicted": int(p)} for a, p in zip(y_true, labels, strict=True)],
     }
 
 

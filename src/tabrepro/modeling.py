@@ -55,8 +55,7 @@ def check_hyperparameters(family: str, params: dict[str, Any], *, where: str) ->
     unknown = sorted(set(params) - known)
     if unknown:
         raise ConfigError(
-            f"{where}: unknown hyper-parameter(s) {unknown} for {family}; "
-            f"known: {', '.join(sorted(known))}"
+            f"{where}: unknown hyper-parameter(s) {unknown} for {family}; known: {', '.join(sorted(known))}"
         )
 
 

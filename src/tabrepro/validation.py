@@ -56,8 +56,7 @@ class ContractViolation(DataError):
         self.contract, self.source, self.problems = contract, source, problems
         lines = [p.describe(row_label) for p in problems]
         super().__init__(
-            f"{source} breaks data contract {contract!r}: {len(problems)} problem(s)\n  - "
-            + "\n  - ".join(lines)
+            f"{source} breaks data contract {contract!r}: {len(problems)} problem(s)\n  - " + "\n  - ".join(lines)
         )
 
 
@@ -77,9 +76,7 @@ def parse_table(raw: pd.DataFrame, contract: DataContract) -> tuple[pd.DataFrame
         spec = contract.features.get(name)
         parsed, bad = _parse_column(text, missing, spec)
         if bad.any():
-            problems.append(
-                Problem(name, _expected(spec), tuple(text.index[bad]), tuple(text[bad].tolist()))
-            )
+            problems.append(Problem(name, _expected(spec), tuple(text.index[bad]), tuple(text[bad].tolist())))
         out[name] = parsed
     return pd.DataFrame(out, index=raw.index), problems
 
@@ -102,9 +99,7 @@ def validate_table(
         raise ContractViolation(contract.name, source, problems, row_label)
 
 
-def _parse_column(
-    text: pd.Series, missing: pd.Series, spec: FeatureSpec | None
-) -> tuple[pd.Series, pd.Series]:
+def _parse_column(text: pd.Series, missing: pd.Series, spec: FeatureSpec | None) -> tuple[pd.Series, pd.Series]:
     if spec is None or spec.type == "categorical":
         return text.where(~missing).astype("str"), pd.Series(False, index=text.index)
     if spec.type == "numeric":
@@ -125,9 +120,7 @@ def _unparsed_cells(problems: list[Problem]) -> set[tuple[str, object]]:
     return {(p.column, r) for p in problems for r in p.rows}
 
 
-def _schema_problems(
-    parsed: pd.DataFrame, contract: DataContract, skip: set[tuple[str, object]]
-) -> list[Problem]:
+def _schema_problems(parsed: pd.DataFrame, contract: DataContract, skip: set[tuple[str, object]]) -> list[Problem]:
     try:
         build_schema(contract).validate(parsed, lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -137,8 +130,7 @@ def _schema_problems(
     problems = []
     for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
         column = group["failure_case"].iloc[0] if check == "column_in_dataframe" else column
-        keep = [(r, v) for r, v in zip(group["index"], group["failure_case"], strict=True)
-                if (column, r) not in skip]
+        keep = [(r, v) for r, v in zip(group["index"], group["failure_case"], strict=True) if (column, r) not in skip]
         if check == "column_in_dataframe":
             problems.append(Problem(str(column), _FRIENDLY[check]))
         elif keep:

@@ -9,7 +9,6 @@ import pytest
 from tabrepro.contract import build_schema, load_contract
 from tabrepro.params import ConfigError
 
-
 TINY = {
     "name": "tiny",
     "source": "raw.csv",

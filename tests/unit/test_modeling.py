@@ -18,7 +18,11 @@ def xy() -> tuple[np.ndarray, ...]:
     return x[:200], y[:200], x[200:], y[200:]
 
 
-SMALL = {"xgboost": {"n_estimators": 200, "max_depth": 2}, "logreg": {"C": 0.5}, "random_forest": {"n_estimators": 20}}
+SMALL = {
+    "xgboost": {"n_estimators": 200, "max_depth": 2},
+    "logreg": {"C": 0.5},
+    "random_forest": {"n_estimators": 20},
+}
 
 
 def test_unknown_hyperparameter_is_named():

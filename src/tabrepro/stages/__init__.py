@@ -1,8 +1,8 @@
 """Pipeline stages. Each module is a thin shell: ``main()`` (argv, logging, params) -> ``run()`` (I/O) -> pure core.
 
 ``run_stage`` is the shared shell: it parses ``--params``, configures logging once and turns the errors that
-describe bad input (``ConfigError``, ``DataError``, ``ModelFileError``) into a one-paragraph message and exit status 2, so that
-``dvc repro`` stops with the reason instead of a traceback.
+describe bad input (``ConfigError``, ``DataError``, ``ModelFileError``) into a one-paragraph message and exit
+status 2, so that ``dvc repro`` stops with the reason instead of a traceback.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ def run_stage(name: str, body: Callable[[dict[str, Any]], None], argv: Sequence[
     parser = argparse.ArgumentParser(prog=f"tabrepro.stages.{name}", description=f"DVC stage '{name}'")
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     try:
         body(load_params(args.params))
     except (ConfigError, DataError, ModelFileError) as exc:

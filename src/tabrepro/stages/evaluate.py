@@ -41,12 +41,14 @@ def run(paths: PathsParams, contract: DataContract, params: EvaluateParams) -> N
     p_test = model.predict_proba(x_test)[:, 1]
     metrics, points = evaluate_predictions(y_val, p_val, y_test, p_test, params)
     metrics = {**metrics, "model": meta["family"], "model_sha256": meta["sha256"]}
-    predictions = pd.DataFrame({
-        contract.id_column: splits["test"][contract.id_column],
-        "target": y_test,
-        "probability": p_test,
-        "label": (p_test >= metrics["threshold"]).astype("int8"),
-    })
+    predictions = pd.DataFrame(
+        {
+            contract.id_column: splits["test"][contract.id_column],
+            "target": y_test,
+            "probability": p_test,
+            "label": (p_test >= metrics["threshold"]).astype("int8"),
+        }
+    )
     confusion = confusion_counts(y_test, p_test, threshold=metrics["threshold"])
     outputs = (paths.metrics, paths.plots, paths.figures, paths.predictions)
     with staged_outputs(*outputs) as (metrics_path, plots_dir, figures_dir, predictions_path):
@@ -56,8 +58,13 @@ def run(paths: PathsParams, contract: DataContract, params: EvaluateParams) -> N
         save_evaluation_figures(points, confusion, figures_dir)
         predictions.to_parquet(predictions_path, index=False)
         write_json(metrics_path, metrics)
-    log.info("test ROC-AUC %.4f, PR-AUC %.4f, F1 %.4f at threshold %.3f (chosen on val)",
-             metrics["roc_auc"], metrics["pr_auc"], metrics["f1"], metrics["threshold"])
+    log.info(
+        "test ROC-AUC %.4f, PR-AUC %.4f, F1 %.4f at threshold %.3f (chosen on val)",
+        metrics["roc_auc"],
+        metrics["pr_auc"],
+        metrics["f1"],
+        metrics["threshold"],
+    )
 
 
 def _main(params: dict[str, Any]) -> None:

@@ -29,14 +29,12 @@ def fit_transform_splits(
 
     Each output frame holds the id column, the float32 features and the target, in that order.
     """
-    preprocessor = build_preprocessor(
-        contract, numeric_impute=params.numeric_impute, drop=params.drop
-    ).fit(splits["train"])
+    preprocessor = build_preprocessor(contract, numeric_impute=params.numeric_impute, drop=params.drop).fit(
+        splits["train"]
+    )
     keys = [contract.id_column, contract.target.column]
     matrices = {
-        name: pd.concat(
-            [df[keys[:1]], transform_frame(preprocessor, df), df[keys[1:]]], axis=1
-        )
+        name: pd.concat([df[keys[:1]], transform_frame(preprocessor, df), df[keys[1:]]], axis=1)
         for name, df in splits.items()
     }
     return preprocessor, matrices
@@ -62,8 +60,7 @@ def run(paths: PathsParams, contract: DataContract, params: FeaturesParams) -> N
             frame.to_parquet(features_dir / f"{name}.parquet", index=False)
         dump_skops(preprocessor, preprocessor_path)
         write_json(reference_path, reference)
-    log.info("featurized %d input features into %d columns", len(contract.features),
-             matrices["train"].shape[1] - 2)
+    log.info("featurized %d input features into %d columns", len(contract.features), matrices["train"].shape[1] - 2)
 
 
 def _main(params: dict[str, Any]) -> None:

@@ -46,9 +46,7 @@ def clean_table(
     Returns the clean frame (id, features, target; fresh index) and the dropped-row counts by reason.
     """
     parsed, parse_problems = parse_table(raw, contract)
-    validate_table(
-        parsed, contract, source=source, parse_problems=parse_problems, row_label=row_label
-    )
+    validate_table(parsed, contract, source=source, parse_problems=parse_problems, row_label=row_label)
     target = contract.target.column
     labelled = parsed[target].notna()
     clean = parsed.loc[labelled].reset_index(drop=True)
@@ -68,9 +66,7 @@ def split_data(
             rest, test_size=val / (train + val), stratify=rest[target], random_state=seed
         )
     except ValueError as exc:
-        raise DataError(
-            f"cannot split {len(df)} rows with ratios train={train} val={val} test={test}: {exc}"
-        ) from None
+        raise DataError(f"cannot split {len(df)} rows with ratios train={train} val={val} test={test}: {exc}") from None
     return {
         name: part.sort_index().reset_index(drop=True)
         for name, part in zip(SPLITS, (train_df, val_df, test_df), strict=True)
@@ -109,7 +105,11 @@ def run(paths: PathsParams, contract: DataContract, split: SplitParams) -> None:
     row_label = "line" if contract.format == "csv" else "row"
     clean, dropped = clean_table(raw, contract, source=contract.source, row_label=row_label)
     splits = split_data(
-        clean, target=contract.target.column, train=split.train, val=split.val, test=split.test,
+        clean,
+        target=contract.target.column,
+        train=split.train,
+        val=split.val,
+        test=split.test,
         seed=split.seed,
     )
     report = summarise_quality(raw, clean, splits, contract=contract, dropped=dropped)
@@ -121,7 +121,9 @@ def run(paths: PathsParams, contract: DataContract, split: SplitParams) -> None:
         write_json(report_path, report)
     log.info(
         "prepared %d rows (%s) from %s",
-        len(clean), ", ".join(f"{k} {len(v)}" for k, v in splits.items()), contract.source,
+        len(clean),
+        ", ".join(f"{k} {len(v)}" for k, v in splits.items()),
+        contract.source,
     )
 
 

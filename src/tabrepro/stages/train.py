@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,22 +51,31 @@ def run(
     x_train, y_train = split_xy(splits["train"], contract)
     x_val, y_val = split_xy(splits["val"], contract)
     model = build_model(model_params.name, model_params.params, seed=seed, n_jobs=train.n_jobs)
-    result = fit_model(
-        model, x_train, y_train, x_val, y_val, early_stopping_rounds=model_params.early_stopping_rounds
-    )
+    result = fit_model(model, x_train, y_train, x_val, y_val, early_stopping_rounds=model_params.early_stopping_rounds)
     p_val = result.model.predict_proba(x_val)[:, 1]
-    scores = {"val/roc_auc": float(roc_auc_score(y_val, p_val)), "val/log_loss": float(log_loss(y_val, p_val))}
+    scores = {
+        "model_val_roc_auc": float(roc_auc_score(y_val, p_val)),
+        "model_val_log_loss": float(log_loss(y_val, p_val)),
+    }
     feature_names = [c for c in splits["train"].columns if c not in (contract.id_column, contract.target.column)]
     with staged_outputs(paths.model, paths.train_live) as (model_dir, live_dir):
         meta = save_model(
-            result.model, model_params.name, model_dir,
-            feature_names=feature_names, best_iteration=result.best_iteration, seed=seed,
+            result.model,
+            model_params.name,
+            model_dir,
+            feature_names=feature_names,
+            best_iteration=result.best_iteration,
+            seed=seed,
         )
         live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
         log_curves(live, result, scores)
         live.end()
-    log.info("trained %s: val ROC-AUC %.4f, sha256 %s", model_params.name, scores["val/roc_auc"],
-             meta["sha256"][:12])
+    log.info(
+        "trained %s: val ROC-AUC %.4f, sha256 %s",
+        model_params.name,
+        scores["model_val_roc_auc"],
+        meta["sha256"][:12],
+    )
 
 
 def _main(params: dict[str, Any]) -> None:
