@@ -1,0 +1,110 @@
+"""Each stage's run() on a small sample of the real data in a temporary folder, end to end in-process."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tabrepro.artifacts import read_json
+from tabrepro.contract import load_contract
+from tabrepro.params import EvaluateParams, FeaturesParams, ModelParams, PathsParams, SplitParams, TrainParams
+from tabrepro.stages import evaluate, featurize, prepare, run_stage, train
+from tabrepro.validation import ContractViolation
+
+SMALL_MODELS = {
+    "xgboost": {"n_estimators": 300, "learning_rate": 0.1, "max_depth": 3},
+    "logreg": {"C": 1.0, "max_iter": 500},
+    "random_forest": {"n_estimators": 50, "max_depth": 6},
+}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: dict, repo: Path) -> Path:
+    """A folder with 1,200 raw Telco rows and a params.yaml whose paths all point inside it."""
+    raw = pd.read_csv(repo / params["data"]["source"], dtype="str", keep_default_na=False)
+    (tmp_path / "raw").mkdir()
+    raw.sample(1200, random_state=0).to_csv(tmp_path / "raw" / "telco.csv", index=False)
+    p = {**params, "data": {**params["data"], "source": "raw/telco.csv"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _sections(params: dict) -> dict:
+    return {
+        "paths": PathsParams.model_validate(params["paths"]),
+        "contract": load_contract(params["data"]),
+        "split": SplitParams.model_validate(params["split"]),
+        "features": FeaturesParams.model_validate(params["features"]),
+        "train": TrainParams.model_validate(params["train"]),
+        "evaluate": EvaluateParams.model_validate(params["evaluate"]),
+    }
+
+
+def _digest(paths: list[Path]) -> dict[str, str]:
+    files = sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def _run_all(s: dict, family: str) -> None:
+    prepare.run(s["paths"], s["contract"], s["split"])
+    featurize.run(s["paths"], s["contract"], s["features"])
+    model = ModelParams(
+        name=family, params=SMALL_MODELS[family], early_stopping_rounds=20 if family == "xgboost" else None
+    )
+    train.run(s["paths"], s["contract"], model, s["train"], seed=1)
+    evaluate.run(s["paths"], s["contract"], s["evaluate"])
+
+
+@pytest.mark.parametrize("family", ["xgboost", "logreg", "random_forest"])
+def test_stages_chain_for_each_model_family(workdir, params, family):
+    s = _sections(yaml.safe_load((workdir / "params.yaml").read_text()))
+    _run_all(s, family)
+    paths = s["paths"]
+    quality = read_json(paths.data_quality)
+    assert quality["rows"]["in"] == 1200
+    assert sum(v["rows"] for v in quality["class_balance"].values()) == 1200
+    assert (Path(paths.features) / "train.parquet").is_file()
+    assert read_json(paths.reference_stats)["features"]["tenure"]["type"] == "numeric"
+    metrics = read_json(paths.metrics)
+    meta = read_json(Path(paths.model) / "meta.json")
+    assert metrics["model"] == family
+    assert metrics["model_sha256"] == meta["sha256"]
+    assert 0.7 < metrics["roc_auc"] < 0.95
+    assert 0 < metrics["threshold"] < 1
+    predictions = pd.read_parquet(paths.predictions)
+    test_rows = quality["class_balance"]["test"]["rows"]
+    assert len(predictions) == test_rows
+    assert predictions["probability"].between(0, 1).all()
+    assert {p.name for p in Path(paths.figures).iterdir()} == {"roc.png", "pr.png", "calibration.png", "confusion.png"}
+    assert (Path(paths.train_live) / "metrics.json").is_file()
+    assert not list(workdir.glob(".staging-*")), "staging folders must be cleaned up"
+
+
+def test_failed_prepare_leaves_previous_outputs_intact(workdir):
+    s = _sections(yaml.safe_load((workdir / "params.yaml").read_text()))
+    _run_all(s, "logreg")
+    outputs = [workdir / p for p in ("data", "models", "reports")]
+    before = _digest(outputs)
+    raw = pd.read_csv("raw/telco.csv", dtype="str", keep_default_na=False)
+    raw.loc[10, "Contract"] = "Three year"
+    raw.to_csv("raw/telco.csv", index=False)
+    with pytest.raises(ContractViolation, match="Three year"):
+        prepare.run(s["paths"], s["contract"], s["split"])
+    assert _digest(outputs) == before
+    assert not list(workdir.glob(".staging-*"))
+
+
+def test_stage_main_reports_bad_params_and_exits_2(workdir, capfd):
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["split"]["train"] = 1.2
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage("prepare", prepare._main, ["--params", "bad.yaml"])
+    assert exit_info.value.code == 2
+    assert "split.train: Input should be less than 1" in capfd.readouterr().err
+    assert not (workdir / "data").exists()

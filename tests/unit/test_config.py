@@ -1,0 +1,68 @@
+"""conf/ (Hydra) and params.yaml stay in step, and dvc.yaml only uses paths that params.yaml declares."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tabrepro.config import compose_config
+from tabrepro.contract import load_contract
+from tabrepro.modeling import build_model
+from tabrepro.params import EvaluateParams, FeaturesParams, ModelParams, PathsParams, SplitParams, TrainParams
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
+DATASETS = sorted(p.stem for p in (REPO / "conf" / "data").glob("*.yaml"))
+
+
+def test_committed_params_equal_the_composition_of_conf(params):
+    assert compose_config(REPO / "conf") == params, "conf/ changed: run `make params` and commit params.yaml"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_config_composes_and_builds(model):
+    cfg = compose_config(REPO / "conf", [f"model={model}"])
+    spec = ModelParams.model_validate(cfg["model"])
+    assert spec.name == model
+    assert build_model(spec.name, spec.params, seed=0) is not None
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_every_data_contract_loads(dataset):
+    cfg = compose_config(REPO / "conf", [f"data={dataset}"])
+    assert load_contract(cfg["data"]).name == dataset
+
+
+def test_every_section_validates(params):
+    for key, model in {
+        "paths": PathsParams,
+        "split": SplitParams,
+        "features": FeaturesParams,
+        "train": TrainParams,
+        "evaluate": EvaluateParams,
+    }.items():
+        model.model_validate(params[key])
+
+
+def test_dvc_yaml_paths_come_from_params(params):
+    text = (REPO / "dvc.yaml").read_text()
+    for ref in re.findall(r"\$\{paths\.(\w+)\}", text):
+        assert ref in params["paths"], f"dvc.yaml uses ${{paths.{ref}}}, which params.yaml does not declare"
+    # Top-level plot definitions cannot be templated; they must sit under the declared folders.
+    plots = yaml.safe_load(text)["plots"]
+    folders = [params["paths"][k] for k in ("plots", "train_live", "figures")]
+    for entry in plots:
+        if isinstance(entry, str):
+            paths = [entry]
+        else:
+            ((name, props),) = entry.items()
+            paths = list(props.get("y") or {}) if isinstance(props.get("y"), dict) else [name]
+        for path in paths:
+            assert any(str(path).startswith(f) for f in folders), f"plot {path} is outside {folders}"
+
+
+def test_hydra_composition_is_enabled_for_dvc():
+    assert re.search(r"\[hydra\]\s+enabled = true", (REPO / ".dvc" / "config").read_text())
