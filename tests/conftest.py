@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -66,3 +67,17 @@ def tiny_raw() -> pd.DataFrame:
         },
         dtype="str",
     )
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging():
+    """Stage entry points configure logging (basicConfig(force=True)); undo it so no handler outlives its test."""
+    root = logging.getLogger()
+    before = list(root.handlers)
+    yield
+    for handler in root.handlers[:]:
+        if handler not in before:
+            root.removeHandler(handler)
+    for handler in before:
+        if handler not in root.handlers:
+            root.addHandler(handler)

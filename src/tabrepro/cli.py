@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from tabrepro.config import write_params
+from tabrepro.params import ConfigError
+from tabrepro.validation import DataError
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,41 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tune_worker(args: argparse.Namespace) -> int:
+    """Join the tune stage's study in the database named by ``tune.storage`` and run trials until it is done."""
+    import optuna
+    import pandas as pd
+
+    from tabrepro.contract import load_contract
+    from tabrepro.features import split_xy
+    from tabrepro.params import ModelParams, PathsParams, TrainParams, TuneParams, load_params, read_section, read_seed
+    from tabrepro.search import check_search, open_storage, run_search
+    from tabrepro.stages.tune import study_name_for
+
+    params = load_params(args.params)
+    paths, tune = read_section(params, "paths", PathsParams), read_section(params, "tune", TuneParams)
+    model, contract = read_section(params, "model", ModelParams), load_contract(params.get("data"))
+    if tune.storage is None or tune.n_trials == 0:
+        log.error("tune.storage is null or tune.n_trials is 0: workers share a study only through a database")
+        return 2
+    check_search(model, tune)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    x, y = split_xy(pd.read_parquet(f"{paths.features}/train.parquet"), contract)
+    result, _ = run_search(
+        model,
+        tune,
+        x,
+        y,
+        storage=open_storage(tune, ""),
+        study_name=study_name_for(contract, model, tune),
+        seed=read_seed(params),
+        n_jobs=read_section(params, "train", TrainParams).n_jobs,
+        worker=args.worker,
+    )
+    log.info("worker %d done: study best CV ROC-AUC %.4f", args.worker, result.cv_mean)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabrepro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -31,13 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
     params.add_argument("--conf", default="conf", help="Hydra config folder (default: conf)")
     params.add_argument("--output", default="params.yaml", help="file to write (default: params.yaml)")
     params.set_defaults(func=_cmd_params)
+    worker = commands.add_parser("tune-worker", help="run extra Optuna trials for the tune stage's shared study")
+    worker.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    worker.add_argument("--worker", type=int, default=1, help="worker number >= 1; offsets the sampler's seed")
+    worker.set_defaults(func=_cmd_tune_worker)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    sys.exit(args.func(args))
+    try:
+        sys.exit(args.func(args))
+    except (ConfigError, DataError) as exc:
+        log.error("%s", exc)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -58,3 +58,9 @@ def transform_frame(preprocessor: ColumnTransformer, df: pd.DataFrame) -> pd.Dat
     matrix = np.asarray(preprocessor.transform(df), dtype=np.float32)
     names = [str(n) for n in preprocessor.get_feature_names_out()]
     return pd.DataFrame(matrix, columns=names, index=df.index)
+
+
+def split_xy(frame: pd.DataFrame, contract: DataContract) -> tuple[np.ndarray, np.ndarray]:
+    """Feature matrix (float32) and target vector of a featurized split."""
+    x = frame.drop(columns=[contract.id_column, contract.target.column])
+    return x.to_numpy(dtype=np.float32), frame[contract.target.column].to_numpy(dtype=np.int64)

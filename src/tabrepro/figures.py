@@ -1,4 +1,4 @@
-"""Matplotlib figures of an evaluation (PNG), drawn from the same points that ``dvc plots`` shows."""
+"""Matplotlib figures (PNG): an evaluation, drawn from the points ``dvc plots`` shows, and a tuning study."""
 
 from __future__ import annotations
 
@@ -52,10 +52,7 @@ def _line(
     if diagonal:
         ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
     ax.set(xlabel=x, ylabel=y, title=title, xlim=(0, 1), ylim=(0, 1.02))
-    fig.tight_layout()
-    fig.savefig(path, metadata=_META)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _confusion(counts: np.ndarray, path: Path) -> Path:
@@ -64,6 +61,49 @@ def _confusion(counts: np.ndarray, path: Path) -> Path:
     for (i, j), value in np.ndenumerate(counts):
         ax.text(j, i, str(value), ha="center", va="center")
     ax.set(xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="actual", title="Confusion matrix (test)")
+    return _save(fig, path)
+
+
+def save_tune_figures(study: Any, directory: str | Path, *, seed: int) -> list[Path]:
+    """optimization_history.png and param_importances.png of an Optuna study (or a note that none ran)."""
+    import optuna
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    done = [t for t in (study.trials if study else []) if t.state == optuna.trial.TrialState.COMPLETE]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    if done:
+        values = [t.value for t in done]
+        ax.scatter([t.number for t in done], values, s=12, label="trial")
+        ax.plot([t.number for t in done], np.maximum.accumulate(values), color="C1", label="best so far")
+        ax.legend(loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no search (tune.n_trials = 0)", ha="center", va="center", transform=ax.transAxes)
+    ax.set(xlabel="trial", ylabel="CV ROC-AUC", title="Optimisation history")
+    paths = [_save(fig, directory / "optimization_history.png")]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    importances = _importances(study, seed=seed) if len(done) >= 2 else {}
+    if importances:
+        names = list(importances)[::-1]
+        ax.barh(names, [importances[n] for n in names])
+    else:
+        ax.text(0.5, 0.5, "fewer than 2 completed trials", ha="center", va="center", transform=ax.transAxes)
+    ax.set(xlabel="importance (fANOVA)", title="Hyper-parameter importances")
+    paths.append(_save(fig, directory / "param_importances.png"))
+    return paths
+
+
+def _importances(study: Any, *, seed: int) -> dict[str, float]:
+    import optuna
+
+    try:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+        return optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (RuntimeError, ValueError):  # e.g. every completed trial has the same params
+        return {}
+
+
+def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, metadata=_META)
     plt.close(fig)

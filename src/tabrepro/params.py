@@ -36,6 +36,9 @@ class PathsParams(_Section):
     preprocessor: str
     reference_stats: str
     model: str
+    best_params: str
+    tune_study: str
+    tune_reports: str
     train_live: str
     metrics: str
     plots: str
@@ -67,18 +70,61 @@ class FeaturesParams(_Section):
     reference_bins: int = Field(default=10, ge=2, le=100)
 
 
+class SearchDimension(_Section):
+    """One searched hyper-parameter: a distribution and its bounds (or choices)."""
+
+    distribution: Literal["int", "float", "log_float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    step: float | None = Field(default=None, gt=0)
+    choices: tuple[Any, ...] | None = None
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> SearchDimension:
+        if self.distribution == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical dimension needs a non-empty 'choices' list")
+            if self.low is not None or self.high is not None:
+                raise ValueError("a categorical dimension takes 'choices', not low/high")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.distribution} dimension needs 'low' and 'high'")
+        if not self.low < self.high:
+            raise ValueError(f"empty or inverted range: low {self.low:g} must be below high {self.high:g}")
+        if self.distribution == "log_float" and self.low <= 0:
+            raise ValueError(f"a log_float range must be positive, got low {self.low:g}")
+        if self.distribution == "int" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError("an int dimension needs integer low and high")
+        if self.choices is not None:
+            raise ValueError(f"'choices' applies to categorical dimensions, not {self.distribution}")
+        return self
+
+
 class ModelParams(_Section):
-    """One model family and its hyper-parameters (``conf/model/<name>.yaml``)."""
+    """One model family, its hyper-parameters and its search space (``conf/model/<name>.yaml``)."""
 
     name: Literal["xgboost", "logreg", "random_forest"]
     params: dict[str, Any] = Field(default_factory=dict)
     early_stopping_rounds: int | None = Field(default=None, ge=1)
+    search_space: dict[str, SearchDimension] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _early_stopping_only_for_boosting(self) -> ModelParams:
         if self.early_stopping_rounds is not None and self.name != "xgboost":
             raise ValueError(f"early_stopping_rounds applies to xgboost, not {self.name}")
         return self
+
+
+class TuneParams(_Section):
+    """The hyper-parameter search: budget, cross-validation, pruning and where the study is stored."""
+
+    n_trials: int = Field(ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+    cv_folds: int = Field(default=5, ge=2, le=20)
+    n_startup_trials: int = Field(default=10, ge=0)
+    pruning: bool = True
+    storage: str | None = None
+    study_name: str | None = None
 
 
 class TrainParams(_Section):

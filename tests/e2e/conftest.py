@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from tabrepro.config import write_params
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 600
@@ -31,10 +34,19 @@ def copy_repository(dest: Path) -> Path:
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
+    shrink_budget(dest)
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", "copy of the working tree")
     return dest
+
+
+def shrink_budget(repo: Path, n_trials: int = 5) -> None:
+    """A small config for tests: fewer tuning trials, composed into params.yaml as `make params` would."""
+    tune_conf = repo / "conf" / "tune" / "default.yaml"
+    tune = yaml.safe_load(tune_conf.read_text())
+    tune_conf.write_text(yaml.safe_dump({**tune, "n_trials": n_trials}, sort_keys=False))
+    write_params(repo / "params.yaml", repo / "conf")
 
 
 def env() -> dict[str, str]:
@@ -67,7 +79,9 @@ def dvc(cwd: Path, *args: str, check: bool = True, timeout: int = TIMEOUT_S) -> 
 
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the repository after one successful `dvc repro` from nothing."""
+    """A copy of the repository after one successful `dvc repro` from nothing, committed as a user would."""
     repo = copy_repository(tmp_path_factory.mktemp("repo"))
     dvc(repo, "repro")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "dvc repro")
     return repo

@@ -46,13 +46,18 @@ def test_repro_outputs_and_noop(reproduced: Path):
     assert "Running stage" not in again.stdout
 
 
+# The study record (its journal holds trial timestamps) and the tuning wall time differ from run to run by nature.
+NOT_REPRODUCIBLE = {"models/tune", "reports/tune/metrics.json"}
+
+
 def test_repro_force_twice_gives_identical_hashes(reproduced: Path):
     dvc(reproduced, "repro", "-f")
     first = _lock_hashes(reproduced)
     dvc(reproduced, "repro", "-f")
     second = _lock_hashes(reproduced)
-    assert first == second
-    assert {"data/prepared", "models/model", "reports/metrics.json"} <= set(first)
+    assert {"data/prepared", "models/best_params.json", "models/model", "reports/metrics.json"} <= set(first)
+    for path in set(first) - NOT_REPRODUCIBLE:
+        assert first[path] == second[path], path
 
 
 # --- bad input: each mutation makes `dvc repro` fail with a message naming the problem; nothing changes ---
@@ -128,6 +133,8 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_stops_repro_and_keeps_outputs(reproduced: Path, case: str):
     mutate, expected = BAD_INPUTS[case]
+    git(reproduced, "add", "-A")
+    git(reproduced, "commit", "-qm", "last good state", "--allow-empty")
     before = _digest(reproduced)
     mutate(reproduced)
     try:

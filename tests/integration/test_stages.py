@@ -11,10 +11,24 @@ import yaml
 
 from tabrepro.artifacts import read_json
 from tabrepro.contract import load_contract
-from tabrepro.params import EvaluateParams, FeaturesParams, ModelParams, PathsParams, SplitParams, TrainParams
-from tabrepro.stages import evaluate, featurize, prepare, run_stage, train
+from tabrepro.params import (
+    EvaluateParams,
+    FeaturesParams,
+    ModelParams,
+    PathsParams,
+    SplitParams,
+    TrainParams,
+    TuneParams,
+)
+from tabrepro.stages import evaluate, featurize, prepare, run_stage, train, tune
 from tabrepro.validation import ContractViolation
 
+SMALL_TUNE = TuneParams(n_trials=3, cv_folds=3, n_startup_trials=2)
+SMALL_SPACES = {
+    "xgboost": {"max_depth": {"distribution": "int", "low": 2, "high": 5}},
+    "logreg": {"C": {"distribution": "log_float", "low": 0.01, "high": 10}},
+    "random_forest": {"min_samples_leaf": {"distribution": "int", "low": 1, "high": 20}},
+}
 SMALL_MODELS = {
     "xgboost": {"n_estimators": 300, "learning_rate": 0.1, "max_depth": 3},
     "logreg": {"C": 1.0, "max_iter": 500},
@@ -54,8 +68,12 @@ def _run_all(s: dict, family: str) -> None:
     prepare.run(s["paths"], s["contract"], s["split"])
     featurize.run(s["paths"], s["contract"], s["features"])
     model = ModelParams(
-        name=family, params=SMALL_MODELS[family], early_stopping_rounds=20 if family == "xgboost" else None
+        name=family,
+        params=SMALL_MODELS[family],
+        early_stopping_rounds=20 if family == "xgboost" else None,
+        search_space=SMALL_SPACES[family],
     )
+    tune.run(s["paths"], s["contract"], model, SMALL_TUNE, s["train"], seed=1)
     train.run(s["paths"], s["contract"], model, s["train"], seed=1)
     evaluate.run(s["paths"], s["contract"], s["evaluate"])
 
@@ -65,6 +83,17 @@ def test_stages_chain_for_each_model_family(workdir, params, family):
     s = _sections(yaml.safe_load((workdir / "params.yaml").read_text()))
     _run_all(s, family)
     paths = s["paths"]
+    best = read_json(paths.best_params)
+    assert best["model"] == family
+    assert best["source"] == "search"
+    assert best["search"]["trials_completed"] + best["search"]["trials_pruned"] == 3
+    tuned = read_json(Path(paths.tune_reports) / "metrics.json")
+    assert 0.7 < tuned["best_cv_roc_auc"] <= 1
+    assert {p.name for p in (Path(paths.tune_reports) / "figures").iterdir()} == {
+        "optimization_history.png",
+        "param_importances.png",
+    }
+    assert len(pd.read_csv(Path(paths.tune_study) / "trials.csv")) == 3
     quality = read_json(paths.data_quality)
     assert quality["rows"]["in"] == 1200
     assert sum(v["rows"] for v in quality["class_balance"].values()) == 1200

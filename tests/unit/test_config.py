@@ -11,7 +11,15 @@ import yaml
 from tabrepro.config import compose_config
 from tabrepro.contract import load_contract
 from tabrepro.modeling import build_model
-from tabrepro.params import EvaluateParams, FeaturesParams, ModelParams, PathsParams, SplitParams, TrainParams
+from tabrepro.params import (
+    EvaluateParams,
+    FeaturesParams,
+    ModelParams,
+    PathsParams,
+    SplitParams,
+    TrainParams,
+    TuneParams,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
@@ -43,6 +51,7 @@ def test_every_section_validates(params):
         "features": FeaturesParams,
         "train": TrainParams,
         "evaluate": EvaluateParams,
+        "tune": TuneParams,
     }.items():
         model.model_validate(params[key])
 
@@ -53,7 +62,7 @@ def test_dvc_yaml_paths_come_from_params(params):
         assert ref in params["paths"], f"dvc.yaml uses ${{paths.{ref}}}, which params.yaml does not declare"
     # Top-level plot definitions cannot be templated; they must sit under the declared folders.
     plots = yaml.safe_load(text)["plots"]
-    folders = [params["paths"][k] for k in ("plots", "train_live", "figures")]
+    folders = [params["paths"][k] for k in ("plots", "train_live", "figures", "tune_reports")]
     for entry in plots:
         if isinstance(entry, str):
             paths = [entry]

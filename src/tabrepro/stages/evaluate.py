@@ -10,13 +10,13 @@ import pandas as pd
 
 from tabrepro.artifacts import staged_outputs, write_json
 from tabrepro.contract import DataContract, load_contract
+from tabrepro.features import split_xy
 from tabrepro.figures import save_evaluation_figures
 from tabrepro.metrics import choose_threshold, classification_metrics, confusion_counts, curve_points
 from tabrepro.modeling import load_model
 from tabrepro.params import EvaluateParams, PathsParams, read_section
 from tabrepro.stages import run_stage
 from tabrepro.stages.featurize import read_splits
-from tabrepro.stages.train import split_xy
 
 log = logging.getLogger(__name__)
 

@@ -1,29 +1,35 @@
-"""train: fit the configured model on the train features (early-stopping on val), log curves, save it safely."""
+"""train: fit the model with the tuned params on the train features (early-stopping on val), log curves, save it."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from dvclive import Live
 from sklearn.metrics import log_loss, roc_auc_score
 
-from tabrepro.artifacts import staged_outputs
+from tabrepro.artifacts import read_json, staged_outputs
 from tabrepro.contract import DataContract, load_contract
+from tabrepro.features import split_xy
 from tabrepro.modeling import FitResult, build_model, fit_model, save_model
-from tabrepro.params import ModelParams, PathsParams, TrainParams, read_section, read_seed
+from tabrepro.params import ConfigError, ModelParams, PathsParams, TrainParams, read_section, read_seed
 from tabrepro.stages import run_stage
 from tabrepro.stages.featurize import read_splits
+from tabrepro.validation import DataError
 
 log = logging.getLogger(__name__)
 
 
-def split_xy(frame: pd.DataFrame, contract: DataContract) -> tuple[np.ndarray, np.ndarray]:
-    """Feature matrix (float32) and target vector of a featurized split."""
-    x = frame.drop(columns=[contract.id_column, contract.target.column])
-    return x.to_numpy(dtype=np.float32), frame[contract.target.column].to_numpy(dtype=np.int64)
+def read_best_params(path: str | Path, *, model: ModelParams) -> dict[str, Any]:
+    """The tune stage's output (params to train with, and where they came from); refuses another family's."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: best-params file not found (run the tune stage)")
+    best = read_json(path)
+    if best.get("model") != model.name:
+        raise ConfigError(f"{path} holds params for {best.get('model')!r}, but model.name is {model.name!r}")
+    return best
 
 
 def log_curves(live: Live, result: FitResult, scores: dict[str, float]) -> None:
@@ -50,7 +56,8 @@ def run(
     splits = read_splits(paths.features)
     x_train, y_train = split_xy(splits["train"], contract)
     x_val, y_val = split_xy(splits["val"], contract)
-    model = build_model(model_params.name, model_params.params, seed=seed, n_jobs=train.n_jobs)
+    tuned = read_best_params(paths.best_params, model=model_params)
+    model = build_model(model_params.name, tuned["params"], seed=seed, n_jobs=train.n_jobs)
     result = fit_model(model, x_train, y_train, x_val, y_val, early_stopping_rounds=model_params.early_stopping_rounds)
     p_val = result.model.predict_proba(x_val)[:, 1]
     scores = {
@@ -66,6 +73,8 @@ def run(
             feature_names=feature_names,
             best_iteration=result.best_iteration,
             seed=seed,
+            hyperparameters=tuned["params"],
+            tuning={k: tuned.get(k) for k in ("source", "cv_roc_auc", "cv_roc_auc_std", "search")},
         )
         live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
         log_curves(live, result, scores)

@@ -1,0 +1,77 @@
+"""The tune stage under DVC: its place in the graph, what a budget change re-runs, and the experiment queue."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import dvc
+
+pytestmark = pytest.mark.e2e
+
+
+def _ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '(\w+)'", output))
+
+
+def test_dag_puts_tune_between_featurize_and_train(reproduced: Path):
+    dot = dvc(reproduced, "dag", "--dot").stdout
+    edges = set(re.findall(r'"?(\w+)"?\s*->\s*"?(\w+)"?', dot))
+    assert edges == {
+        ("prepare", "featurize"),
+        ("featurize", "tune"),
+        ("tune", "train"),
+        ("featurize", "train"),
+        ("train", "evaluate"),
+        ("featurize", "evaluate"),
+    }
+
+
+def test_tune_outputs(reproduced: Path):
+    metrics = json.loads((reproduced / "reports/tune/metrics.json").read_text())
+    assert metrics["trials_requested"] == 5
+    assert metrics["trials_completed"] + metrics["trials_pruned"] == 5
+    assert 0.8 < metrics["best_cv_roc_auc"] < 0.87
+    best = json.loads((reproduced / "models/best_params.json").read_text())
+    assert best["source"] == "search"
+    meta = json.loads((reproduced / "models/model/meta.json").read_text())
+    assert meta["family"] == best["model"]
+
+
+def test_changing_the_budget_reruns_tune_train_evaluate_only(reproduced: Path):
+    params = yaml.safe_load((reproduced / "params.yaml").read_text())
+    params["tune"]["n_trials"] = 7
+    (reproduced / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert _ran(dvc(reproduced, "repro").stdout) == {"tune", "train", "evaluate"}
+    assert json.loads((reproduced / "reports/tune/metrics.json").read_text())["trials_requested"] == 7
+
+
+def test_zero_trials_trains_with_the_configured_params(reproduced: Path):
+    dvc(reproduced, "exp", "run", "-S", "tune.n_trials=0")
+    best = json.loads((reproduced / "models/best_params.json").read_text())
+    configured = yaml.safe_load((reproduced / "params.yaml").read_text())["model"]["params"]
+    assert best["source"] == "config"
+    assert best["params"] == configured
+
+
+def test_queued_experiments_run_all(reproduced: Path):
+    dvc(reproduced, "exp", "run", "--queue", "-S", "model=xgboost,logreg")
+    dvc(reproduced, "exp", "run", "--run-all", "-j", "1", timeout=900)
+    status = dvc(reproduced, "queue", "status").stdout
+    assert status.count("Success") == 2, status
+    shown = json.loads(dvc(reproduced, "exp", "show", "--json").stdout)
+    evaluated = {}
+    for rev in shown:
+        for exp in rev.get("experiments") or []:
+            for executed in exp.get("revs") or []:
+                data = executed.get("data") or {}
+                params = data["params"]["params.yaml"]["data"]
+                metrics = (data.get("metrics") or {}).get("reports/metrics.json", {}).get("data", {})
+                if "roc_auc" in metrics:
+                    evaluated[params["model"]["name"]] = metrics["roc_auc"]
+    assert {"xgboost", "logreg"} <= set(evaluated)
+    assert all(0.8 < v < 0.87 for v in evaluated.values())

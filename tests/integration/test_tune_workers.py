@@ -1,0 +1,92 @@
+"""Several worker processes share one Optuna study through a database (SQLite here, PostgreSQL in production)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+
+from tabrepro.artifacts import read_json
+from tabrepro.contract import load_contract
+from tabrepro.params import FeaturesParams, PathsParams, SplitParams
+from tabrepro.stages import featurize, prepare, run_stage, tune
+
+N_TRIALS = 16
+
+
+@pytest.fixture
+def featurized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: dict, repo: Path) -> Path:
+    raw = pd.read_csv(repo / params["data"]["source"], dtype="str", keep_default_na=False)
+    (tmp_path / "raw").mkdir()
+    raw.sample(1500, random_state=1).to_csv(tmp_path / "raw" / "telco.csv", index=False)
+    storage = f"sqlite:///{tmp_path}/study.db"
+    p = {
+        **params,
+        "data": {**params["data"], "source": "raw/telco.csv"},
+        "model": {
+            "name": "xgboost",
+            "early_stopping_rounds": 10,
+            "params": {"n_estimators": 150, "learning_rate": 0.1},
+            "search_space": {"max_depth": {"distribution": "int", "low": 2, "high": 6}},
+        },
+        "tune": {**params["tune"], "n_trials": N_TRIALS, "cv_folds": 3, "n_startup_trials": 4, "storage": storage},
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    paths, contract = PathsParams.model_validate(p["paths"]), load_contract(p["data"])
+    prepare.run(paths, contract, SplitParams.model_validate(p["split"]))
+    featurize.run(paths, contract, FeaturesParams.model_validate(p["features"]))
+    return tmp_path
+
+
+def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return optuna.load_study(study_name="telco_churn-xgboost", storage=storage).trials
+    except KeyError:  # not created yet
+        return []
+
+
+def test_a_worker_and_the_stage_share_one_study(featurized: Path):
+    storage = yaml.safe_load((featurized / "params.yaml").read_text())["tune"]["storage"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tabrepro.cli", "tune-worker", "--worker", "1"],
+        cwd=featurized,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _trials(storage) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        run_stage("tune", tune._main, [])
+        output, _ = worker.communicate(timeout=120)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, output
+    trials = _trials(storage)
+    finished = [t for t in trials if t.state.is_finished()]
+    assert N_TRIALS <= len(finished) <= N_TRIALS + 1  # a trial in flight when the budget is reached may finish
+    assert {t.user_attrs.get("worker") for t in finished} == {0, 1}
+    best = read_json("models/best_params.json")
+    assert best["cv_roc_auc"] == pytest.approx(max(t.value for t in trials if t.state.name == "COMPLETE"), abs=1e-6)
+
+
+def test_worker_refuses_without_a_database(featurized: Path):
+    params = yaml.safe_load((featurized / "params.yaml").read_text())
+    params["tune"]["storage"] = None
+    (featurized / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run(
+        [sys.executable, "-m", "tabrepro.cli", "tune-worker"], cwd=featurized, capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "workers share a study only through a database" in proc.stderr
