@@ -11,7 +11,7 @@ export BENTOML_DO_NOT_TRACK := True
 export BENTOML_HOME := $(CURDIR)/.bentoml
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv repro test lint format params dag clean-venv
+.PHONY: venv repro test lint format params dag serve clean-venv
 
 venv: $(STAMP)
 
@@ -41,6 +41,9 @@ params: venv  ## compose conf/ into params.yaml (what `dvc exp run` does; `dvc r
 
 dag: venv
 	dvc dag
+
+serve: venv  ## serve the packaged model (models/serving) on http://127.0.0.1:3000
+	TABREPRO_SERVING_DIR=models/serving bentoml serve tabrepro.serving.service:TabreproService --host 127.0.0.1 --port 3000
 
 clean-venv:
 	rm -rf $(VENV)

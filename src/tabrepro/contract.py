@@ -9,12 +9,14 @@ the preprocessor; nothing else in the code knows which data set it is working on
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import pandera.pandas as pa
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 from tabrepro.params import ConfigError, parse_section
+
+if TYPE_CHECKING:  # pandera is needed to validate tables, not to serve: the service imports this module
+    import pandera.pandas as pa
 
 
 def _to_token(value: Any) -> Any:
@@ -127,7 +129,9 @@ def load_contract(data_section: Any, *, where: str = "params.yaml: data") -> Dat
 
 
 def build_schema(contract: DataContract) -> pa.DataFrameSchema:
-    """The pandera schema of a *parsed* table (see ``tabrepro.parsing``): dtypes, ranges, levels, key."""
+    """The pandera schema of a *parsed* table (see ``tabrepro.validation``): dtypes, ranges, levels, key."""
+    import pandera.pandas as pa
+
     columns: dict[str, pa.Column] = {
         contract.id_column: pa.Column("str", nullable=False, unique=True),
         contract.target.column: pa.Column(
@@ -144,6 +148,8 @@ def _dtype(spec: FeatureSpec) -> str:
 
 
 def _checks(spec: FeatureSpec) -> list[pa.Check]:
+    import pandera.pandas as pa
+
     if spec.type == "categorical":
         return [pa.Check.isin(list(spec.values or ()))]
     if spec.type == "boolean":
@@ -156,3 +162,57 @@ def _checks(spec: FeatureSpec) -> list[pa.Check]:
     if spec.integer:
         checks.append(pa.Check(lambda s: s % 1 == 0, element_wise=False, name="is_integer"))
     return checks
+
+
+def build_record_model(contract: DataContract) -> type[BaseModel]:
+    """The pydantic model of one raw record, as the service receives it.
+
+    It accepts exactly what ``prepare`` would accept for a row (the contract's raw tokens, ranges and levels) and
+    yields the parsed values the ONNX graph takes: numbers and booleans as floats (None when missing), levels as
+    text. Every feature is required (a nullable one may be null); unknown fields are refused.
+    """
+    fields: dict[str, Any] = {contract.id_column: (str | None, None)}
+    for name, spec in contract.features.items():
+        kind = {"numeric": _numeric_field, "boolean": _boolean_field, "categorical": _categorical_field}
+        value_type = kind[spec.type](spec)
+        value_type = Annotated[value_type | None, BeforeValidator(_missing_to_none(contract, spec))]
+        fields[name] = (value_type, ...)
+    return create_model(f"{contract.name}_record", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+
+
+def _missing_to_none(contract: DataContract, spec: FeatureSpec) -> Any:
+    def convert(value: Any) -> Any:
+        missing = value is None or (isinstance(value, str) and value.strip() in contract.missing_values)
+        if missing and not spec.nullable:
+            raise ValueError("missing value in a field that may not be missing")
+        return None if missing else value
+
+    return convert
+
+
+def _numeric_field(spec: FeatureSpec) -> Any:
+    def check_integer(value: float) -> float:
+        if spec.integer and value % 1 != 0:
+            raise ValueError(f"expected an integer, got {value}")
+        return value
+
+    bounds = Field(ge=spec.min, le=spec.max)
+    return Annotated[float, bounds, AfterValidator(check_integer)]
+
+
+def _boolean_field(spec: FeatureSpec) -> Any:
+    mapping = {t: 1.0 for t in spec.true_values} | {f: 0.0 for f in spec.false_values}
+
+    def parse(value: Any) -> float:
+        token = str(value).strip() if isinstance(value, str | int | float) and not isinstance(value, bool) else value
+        if token not in mapping:
+            raise ValueError(f"expected one of {list(mapping)}")
+        return mapping[token]
+
+    return Annotated[float, BeforeValidator(parse)]
+
+
+def _categorical_field(spec: FeatureSpec) -> Any:
+    return Annotated[
+        Literal[tuple(spec.values or ())], BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)
+    ]

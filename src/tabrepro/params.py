@@ -41,6 +41,9 @@ class PathsParams(_Section):
     tune_reports: str
     train_live: str
     metrics: str
+    serving: str
+    package_report: str
+    bento: str
     plots: str
     figures: str
     predictions: str
@@ -138,6 +141,20 @@ class EvaluateParams(_Section):
 
     threshold_policy: Literal["max_f1"] = "max_f1"
     calibration_bins: int = Field(default=10, ge=2, le=100)
+
+
+class PackageParams(_Section):
+    """How closely ONNX must reproduce the fitted pipeline, and what the package stage builds."""
+
+    tolerance: float = Field(default=1e-5, gt=0, lt=1)
+    latency_rows: int = Field(default=500, ge=10)
+    build_bento: bool = True
+
+
+class ServeParams(_Section):
+    """Serving settings packaged with the model (overridable at run time by environment variables)."""
+
+    providers: tuple[str, ...] = Field(default=("CPUExecutionProvider",), min_length=1)
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:

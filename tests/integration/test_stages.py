@@ -11,16 +11,19 @@ import yaml
 
 from tabrepro.artifacts import read_json
 from tabrepro.contract import load_contract
+from tabrepro.onnx_export import PackagingError
 from tabrepro.params import (
     EvaluateParams,
     FeaturesParams,
     ModelParams,
+    PackageParams,
     PathsParams,
+    ServeParams,
     SplitParams,
     TrainParams,
     TuneParams,
 )
-from tabrepro.stages import evaluate, featurize, prepare, run_stage, train, tune
+from tabrepro.stages import evaluate, featurize, package, prepare, run_stage, train, tune
 from tabrepro.validation import ContractViolation
 
 SMALL_TUNE = TuneParams(n_trials=3, cv_folds=3, n_startup_trials=2)
@@ -76,6 +79,7 @@ def _run_all(s: dict, family: str) -> None:
     tune.run(s["paths"], s["contract"], model, SMALL_TUNE, s["train"], seed=1)
     train.run(s["paths"], s["contract"], model, s["train"], seed=1)
     evaluate.run(s["paths"], s["contract"], s["evaluate"])
+    package.run(s["paths"], s["contract"], PackageParams(build_bento=False, latency_rows=20), ServeParams())
 
 
 @pytest.mark.parametrize("family", ["xgboost", "logreg", "random_forest"])
@@ -111,6 +115,12 @@ def test_stages_chain_for_each_model_family(workdir, params, family):
     assert predictions["probability"].between(0, 1).all()
     assert {p.name for p in Path(paths.figures).iterdir()} == {"roc.png", "pr.png", "calibration.png", "confusion.png"}
     assert (Path(paths.train_live) / "metrics.json").is_file()
+    packaged = read_json(paths.package_report)
+    assert packaged["parity"]["label_flips"] == 0
+    assert packaged["parity"]["max_abs_diff"] < 1e-5
+    assert packaged["parity"]["rows"] == test_rows
+    assert packaged["predictions_match_evaluate"] is True
+    assert (Path(paths.serving) / "model.onnx").stat().st_size == packaged["model"]["size_bytes"]
     assert not list(workdir.glob(".staging-*")), "staging folders must be cleaned up"
 
 
@@ -126,6 +136,17 @@ def test_failed_prepare_leaves_previous_outputs_intact(workdir):
         prepare.run(s["paths"], s["contract"], s["split"])
     assert _digest(outputs) == before
     assert not list(workdir.glob(".staging-*"))
+
+
+def test_package_refuses_when_onnx_disagrees_and_builds_nothing(workdir):
+    s = _sections(yaml.safe_load((workdir / "params.yaml").read_text()))
+    _run_all(s, "xgboost")
+    outputs = [workdir / "models", workdir / "reports", workdir / "bentos"]
+    before = _digest(outputs)
+    # a tolerance no float32 graph can meet: the real converted model now "disagrees" with the pipeline
+    with pytest.raises(PackagingError, match=r"max \|Δp\| .* \(tolerance 1e-15\).*nothing was built"):
+        package.run(s["paths"], s["contract"], PackageParams(tolerance=1e-15, build_bento=False), ServeParams())
+    assert _digest(outputs) == before
 
 
 def test_stage_main_reports_bad_params_and_exits_2(workdir, capfd):

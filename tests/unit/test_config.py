@@ -15,7 +15,9 @@ from tabrepro.params import (
     EvaluateParams,
     FeaturesParams,
     ModelParams,
+    PackageParams,
     PathsParams,
+    ServeParams,
     SplitParams,
     TrainParams,
     TuneParams,
@@ -52,6 +54,8 @@ def test_every_section_validates(params):
         "train": TrainParams,
         "evaluate": EvaluateParams,
         "tune": TuneParams,
+        "package": PackageParams,
+        "serve": ServeParams,
     }.items():
         model.model_validate(params[key])
 

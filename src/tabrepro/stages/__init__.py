@@ -1,7 +1,8 @@
 """Pipeline stages. Each module is a thin shell: ``main()`` (argv, logging, params) -> ``run()`` (I/O) -> pure core.
 
 ``run_stage`` is the shared shell: it parses ``--params``, configures logging once and turns the errors that
-describe bad input (``ConfigError``, ``DataError``, ``ModelFileError``) into a one-paragraph message and exit
+describe bad input (``ConfigError``, ``DataError``, ``ModelFileError``,
+``PackagingError``) into a one-paragraph message and exit
 status 2, so that ``dvc repro`` stops with the reason instead of a traceback.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tabrepro.modeling import ModelFileError
+from tabrepro.onnx_export import PackagingError
 from tabrepro.params import ConfigError, load_params
 from tabrepro.validation import DataError
 
@@ -28,6 +30,6 @@ def run_stage(name: str, body: Callable[[dict[str, Any]], None], argv: Sequence[
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     try:
         body(load_params(args.params))
-    except (ConfigError, DataError, ModelFileError) as exc:
+    except (ConfigError, DataError, ModelFileError, PackagingError) as exc:
         log.error("stage %s failed; no outputs were changed.\n%s", name, exc)
         sys.exit(2)

@@ -1,0 +1,179 @@
+"""The packaged model served by a real `bentoml serve` over HTTP on 127.0.0.1: train/serve parity end to end,
+every bad payload refused with its record and field named, and an altered model refused at start-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tabrepro.contract import load_contract
+from tabrepro.params import (
+    EvaluateParams,
+    FeaturesParams,
+    ModelParams,
+    PackageParams,
+    PathsParams,
+    ServeParams,
+    SplitParams,
+    TrainParams,
+    TuneParams,
+)
+from tabrepro.stages import evaluate, featurize, package, prepare, train, tune
+
+SERVICE = "tabrepro.serving.service:TabreproService"
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1,500-row pipeline run through package (no bento) in a temporary folder."""
+    root = Path(__file__).resolve().parents[2]
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    work = tmp_path_factory.mktemp("served")
+    raw = pd.read_csv(root / params["data"]["source"], dtype="str", keep_default_na=False)
+    (work / "raw").mkdir()
+    raw.sample(1500, random_state=2).to_csv(work / "raw" / "telco.csv", index=False)
+    params["data"]["source"] = "raw/telco.csv"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        paths, contract = PathsParams.model_validate(params["paths"]), load_contract(params["data"])
+        model = ModelParams.model_validate(params["model"])
+        prepare.run(paths, contract, SplitParams.model_validate(params["split"]))
+        featurize.run(paths, contract, FeaturesParams.model_validate(params["features"]))
+        tune.run(paths, contract, model, TuneParams(n_trials=0, cv_folds=3), TrainParams(), seed=0)
+        train.run(paths, contract, model, TrainParams(), seed=0)
+        evaluate.run(paths, contract, EvaluateParams.model_validate(params["evaluate"]))
+        package.run(paths, contract, PackageParams(build_bento=False), ServeParams())
+    return work
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(serving_dir: Path, home: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "TABREPRO_SERVING_DIR": str(serving_dir),
+        "BENTOML_HOME": str(home),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited:\n{proc.stdout.read()}")
+        try:
+            if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("bentoml serve did not start in 90 s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(packaged: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    proc, url = _serve(packaged / "models" / "serving", tmp_path_factory.mktemp("bentoml-home"))
+    yield url
+    _stop(proc)
+
+
+def _raw_test_records(packaged: Path) -> list[dict]:
+    raw = pd.read_csv(packaged / "raw" / "telco.csv", dtype="str", keep_default_na=False)
+    test_ids = pd.read_parquet(packaged / "reports" / "predictions_test.parquet")["customerID"]
+    rows = raw.set_index("customerID").loc[test_ids].drop(columns="Churn").reset_index()
+    return rows.to_dict(orient="records")  # raw text, as exported: " " TotalCharges, "0"/"1" SeniorCitizen
+
+
+def test_http_predictions_equal_evaluated_predictions(packaged: Path, server: str):
+    assert httpx.get(f"{server}/readyz", timeout=5).status_code == 200
+    records = _raw_test_records(packaged)
+    answers = []
+    for start in range(0, len(records), 100):
+        response = httpx.post(f"{server}/predict", json={"records": records[start : start + 100]}, timeout=30)
+        assert response.status_code == 200, response.text
+        answers += response.json()["predictions"]
+    served = pd.DataFrame(answers).set_index("id")
+    evaluated = pd.read_parquet(packaged / "reports" / "predictions_test.parquet").set_index("customerID")
+    assert len(served) == len(evaluated)
+    np.testing.assert_allclose(served.loc[evaluated.index, "probability"], evaluated["probability"], rtol=0, atol=1e-6)
+    assert (served.loc[evaluated.index, "label"].to_numpy() == evaluated["label"].to_numpy()).all()
+    manifest = json.loads((packaged / "models/serving/manifest.json").read_text())
+    body = httpx.post(f"{server}/predict", json={"records": records[:1]}, timeout=10).json()
+    assert body["model_sha256"] == manifest["onnx_sha256"]
+    assert body["model_version"] == manifest["version"]
+
+
+def _bad_payloads(good: dict) -> dict[str, tuple[dict, str]]:
+    missing = {k: v for k, v in good.items() if k != "tenure"}
+    return {
+        "missing field": ({"records": [good, missing]}, "records[1].tenure: Field required"),
+        "wrong type": ({"records": [{**good, "MonthlyCharges": "lots"}]}, "records[0].MonthlyCharges"),
+        "unknown category": ({"records": [{**good, "Contract": "Three year"}]}, "records[0].Contract"),
+        "out of range": ({"records": [good, good, {**good, "tenure": -3}]}, "records[2].tenure"),
+        "unknown field": ({"records": [{**good, "Contrct": "One year"}]}, "records[0].Contrct: unknown field"),
+        "empty batch": ({"records": []}, "expected 1 to"),
+        "not a list": ({"records": "everything"}, "records"),
+    }
+
+
+def test_bad_payloads_get_400_naming_record_and_field(packaged: Path, server: str):
+    good = _raw_test_records(packaged)[0]
+    for case, (payload, expected) in _bad_payloads(good).items():
+        response = httpx.post(f"{server}/predict", json=payload, timeout=10)
+        assert response.status_code == 400, (case, response.text)
+        assert expected in response.text, (case, response.text)
+    assert httpx.post(f"{server}/predict", json={"records": [good]}, timeout=10).status_code == 200
+    metrics = httpx.get(f"{server}/metrics", timeout=10).text
+    for reason in ("missing_field", "unknown_category", "out_of_range", "unknown_field", "batch_size"):
+        assert f'tabrepro_rejected_requests_total{{reason="{reason}"}}' in metrics, reason
+    assert "tabrepro_predicted_probability_bucket" in metrics
+
+
+def test_altered_model_is_never_ready(packaged: Path, tmp_path: Path):
+    altered = tmp_path / "serving"
+    shutil.copytree(packaged / "models" / "serving", altered)
+    with (altered / "model.onnx").open("ab") as fh:
+        fh.write(b"\0")
+    proc, url = _serve(altered, tmp_path / "home")
+    try:
+        assert httpx.get(f"{url}/readyz", timeout=5).status_code == 503
+        assert httpx.post(f"{url}/predict", json={"records": [{}]}, timeout=10).status_code == 503
+    finally:
+        _stop(proc)
+    log = proc.stdout.read()
+    assert "not ready" in log
+    assert "does not match" in log  # the start-up log says why: the sha256 check failed
