@@ -177,3 +177,15 @@ def test_altered_model_is_never_ready(packaged: Path, tmp_path: Path):
     log = proc.stdout.read()
     assert "not ready" in log
     assert "does not match" in log  # the start-up log says why: the sha256 check failed
+
+
+def test_cuda_request_falls_back_to_a_working_provider(packaged: Path, caplog: pytest.LogCaptureFixture):
+    from tabrepro.serving.runtime import ServingModel
+
+    with caplog.at_level("INFO", logger="tabrepro.serving.runtime"):
+        model = ServingModel(packaged / "models/serving", providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    # the provider list alone would claim CUDA; the session says what actually runs, and the log says it too
+    assert model.provider in model.session.get_providers()
+    assert f"on {model.provider}" in caplog.text
+    if model.provider != "CUDAExecutionProvider":
+        assert "CUDAExecutionProvider is not usable here; running on CPUExecutionProvider" in caplog.text
