@@ -14,9 +14,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,44 +23,7 @@ import httpx
 
 from tabrepro.contract import load_contract
 from tabrepro.params import PathsParams, load_params, read_section
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(serving_dir: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, "TABREPRO_SERVING_DIR": serving_dir, "BENTOML_DO_NOT_TRACK": "True"}
-    env.setdefault("BENTOML_HOME", str(Path.cwd() / ".bentoml"))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "tabrepro.serving.service:TabreproService",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(180):
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("the service did not become ready")
+from tabrepro.serving.local import start_server, stop_server
 
 
 def _hey(url: str, body: Path, *, seconds: int, rate: int | None, clients: int = 1) -> dict[str, float]:
@@ -91,7 +52,9 @@ def main() -> None:
     raw = Path(contract.source).read_text().splitlines()
     header, first = raw[0].split(","), raw[1].split(",")
     record = {k: v for k, v in zip(header, first, strict=True) if k != contract.target.column}
-    proc, url = _start(paths.serving)
+    proc, url = start_server(paths.serving, bentoml_home=os.environ.get("BENTOML_HOME", Path.cwd() / ".bentoml"))
+    if httpx.get(f"{url}/readyz", timeout=5).status_code != 200:
+        raise SystemExit(f"the service is not ready:\n{stop_server(proc)}")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             one, many = Path(tmp) / "one.json", Path(tmp) / "many.json"
@@ -120,8 +83,7 @@ def main() -> None:
                 f"{10_000 / seconds:,.0f} rows/s"
             )
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_server(proc)
 
 
 if __name__ == "__main__":

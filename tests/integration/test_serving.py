@@ -4,12 +4,7 @@ every bad payload refused with its record and field named, and an altered model 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,9 +26,8 @@ from tabrepro.params import (
     TrainParams,
     TuneParams,
 )
+from tabrepro.serving.local import start_server, stop_server
 from tabrepro.stages import evaluate, featurize, package, prepare, train, tune
-
-SERVICE = "tabrepro.serving.service:TabreproService"
 
 
 @pytest.fixture(scope="module")
@@ -59,56 +53,11 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(serving_dir: Path, home: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "TABREPRO_SERVING_DIR": str(serving_dir),
-        "BENTOML_HOME": str(home),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited:\n{proc.stdout.read()}")
-        try:
-            if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("bentoml serve did not start in 90 s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 @pytest.fixture(scope="module")
 def server(packaged: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, url = _serve(packaged / "models" / "serving", tmp_path_factory.mktemp("bentoml-home"))
+    proc, url = start_server(packaged / "models" / "serving", bentoml_home=tmp_path_factory.mktemp("bentoml-home"))
     yield url
-    _stop(proc)
+    stop_server(proc)
 
 
 def _raw_test_records(packaged: Path) -> list[dict]:
@@ -168,13 +117,12 @@ def test_altered_model_is_never_ready(packaged: Path, tmp_path: Path):
     shutil.copytree(packaged / "models" / "serving", altered)
     with (altered / "model.onnx").open("ab") as fh:
         fh.write(b"\0")
-    proc, url = _serve(altered, tmp_path / "home")
+    proc, url = start_server(altered, bentoml_home=tmp_path / "home")
     try:
         assert httpx.get(f"{url}/readyz", timeout=5).status_code == 503
         assert httpx.post(f"{url}/predict", json={"records": [{}]}, timeout=10).status_code == 503
     finally:
-        _stop(proc)
-    log = proc.stdout.read()
+        log = stop_server(proc)
     assert "not ready" in log
     assert "does not match" in log  # the start-up log says why: the sha256 check failed
 
