@@ -11,7 +11,7 @@ export BENTOML_DO_NOT_TRACK := True
 export BENTOML_HOME := $(CURDIR)/.bentoml
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv repro test lint format params dag serve clean-venv
+.PHONY: venv repro test lint format params dag serve push pull clean-venv
 
 venv: $(STAMP)
 
@@ -44,6 +44,12 @@ dag: venv
 
 serve: venv  ## serve the packaged model (models/serving) on http://127.0.0.1:3000
 	TABREPRO_SERVING_DIR=models/serving bentoml serve tabrepro.serving.service:TabreproService --host 127.0.0.1 --port 3000
+
+push: venv  ## upload this commit's data and models to the default DVC remote (credentials from the environment)
+	dvc push
+
+pull: venv  ## download the data and models of this commit from the default DVC remote
+	dvc pull
 
 clean-venv:
 	rm -rf $(VENV)
