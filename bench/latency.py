@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,7 @@ from tabrepro.serving.runtime import ServingModel, feeds_from_records
 from tabrepro.stages.featurize import read_splits
 
 
-def _timings(fn, items) -> np.ndarray:
+def _timings(fn: Callable[[Any], object], items: list) -> np.ndarray:
     for item in items[:50]:
         fn(item)
     out = []
@@ -50,7 +52,7 @@ def main() -> None:
     records = frame_to_records(test, contract)
     rows = [records[i % len(records)] for i in range(args.rows)]
 
-    def onnx_row(r):
+    def onnx_row(r: dict) -> list:
         return served.session.run(["probabilities"], feeds_from_records([r], contract))
 
     onnx_t = _timings(onnx_row, rows)
