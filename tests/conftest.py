@@ -33,6 +33,15 @@ TINY_CONTRACT = {
 }
 
 
+def write_sample(dest: Path, params: dict, *, rows: int, seed: int) -> dict:
+    """Write ``rows`` raw rows of the default data set to ``dest/raw/telco.csv`` (as text, as exported) and
+    return a copy of ``params`` whose contract reads it (relative to ``dest``)."""
+    raw = pd.read_csv(REPO / params["data"]["source"], dtype="str", keep_default_na=False)
+    (dest / "raw").mkdir(parents=True, exist_ok=True)
+    raw.sample(rows, random_state=seed).to_csv(dest / "raw" / "telco.csv", index=False)
+    return {**params, "data": {**params["data"], "source": "raw/telco.csv"}}
+
+
 @pytest.fixture
 def repo() -> Path:
     return REPO

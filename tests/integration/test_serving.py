@@ -28,6 +28,7 @@ from tabrepro.params import (
 )
 from tabrepro.serving.local import start_server, stop_server
 from tabrepro.stages import evaluate, featurize, package, prepare, train, tune
+from tests.conftest import write_sample
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +37,7 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = Path(__file__).resolve().parents[2]
     params = yaml.safe_load((root / "params.yaml").read_text())
     work = tmp_path_factory.mktemp("served")
-    raw = pd.read_csv(root / params["data"]["source"], dtype="str", keep_default_na=False)
-    (work / "raw").mkdir()
-    raw.sample(1500, random_state=2).to_csv(work / "raw" / "telco.csv", index=False)
-    params["data"]["source"] = "raw/telco.csv"
+    params = write_sample(work, params, rows=1500, seed=2)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
         paths, contract = PathsParams.model_validate(params["paths"]), load_contract(params["data"])

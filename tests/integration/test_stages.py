@@ -25,6 +25,7 @@ from tabrepro.params import (
 )
 from tabrepro.stages import evaluate, featurize, package, prepare, run_stage, train, tune
 from tabrepro.validation import ContractViolation
+from tests.conftest import write_sample
 
 SMALL_TUNE = TuneParams(n_trials=3, cv_folds=3, n_startup_trials=2)
 SMALL_SPACES = {
@@ -40,12 +41,9 @@ SMALL_MODELS = {
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: dict, repo: Path) -> Path:
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: dict) -> Path:
     """A folder with 1,200 raw Telco rows and a params.yaml whose paths all point inside it."""
-    raw = pd.read_csv(repo / params["data"]["source"], dtype="str", keep_default_na=False)
-    (tmp_path / "raw").mkdir()
-    raw.sample(1200, random_state=0).to_csv(tmp_path / "raw" / "telco.csv", index=False)
-    p = {**params, "data": {**params["data"], "source": "raw/telco.csv"}}
+    p = write_sample(tmp_path, params, rows=1200, seed=0)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     monkeypatch.chdir(tmp_path)
     return tmp_path

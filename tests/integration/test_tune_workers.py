@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import optuna
-import pandas as pd
 import pytest
 import yaml
 
@@ -17,19 +16,16 @@ from tabrepro.artifacts import read_json
 from tabrepro.contract import load_contract
 from tabrepro.params import FeaturesParams, PathsParams, SplitParams
 from tabrepro.stages import featurize, prepare, run_stage, tune
+from tests.conftest import write_sample
 
 N_TRIALS = 16
 
 
 @pytest.fixture
-def featurized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: dict, repo: Path) -> Path:
-    raw = pd.read_csv(repo / params["data"]["source"], dtype="str", keep_default_na=False)
-    (tmp_path / "raw").mkdir()
-    raw.sample(1500, random_state=1).to_csv(tmp_path / "raw" / "telco.csv", index=False)
+def featurized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: dict) -> Path:
     storage = f"sqlite:///{tmp_path}/study.db"
     p = {
-        **params,
-        "data": {**params["data"], "source": "raw/telco.csv"},
+        **write_sample(tmp_path, params, rows=1500, seed=1),
         "model": {
             "name": "xgboost",
             "early_stopping_rounds": 10,

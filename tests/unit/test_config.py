@@ -37,7 +37,10 @@ def test_every_model_config_composes_and_builds(model):
     cfg = compose_config(REPO / "conf", [f"model={model}"])
     spec = ModelParams.model_validate(cfg["model"])
     assert spec.name == model
-    assert build_model(spec.name, spec.params, seed=0) is not None
+    assert spec.search_space, f"conf/model/{model}.yaml declares no search space"
+    estimator = build_model(spec.name, spec.params, seed=0)
+    built = estimator.named_steps["clf"] if model == "logreg" else estimator
+    assert {k: built.get_params()[k] for k in spec.params} == spec.params
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

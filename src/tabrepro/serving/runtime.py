@@ -97,7 +97,8 @@ def sha256_bytes(data: bytes) -> str:
 class ServingModel:
     """A verified ONNX model with its contract and threshold, on the first usable execution provider."""
 
-    def __init__(self, directory: str | Path, *, providers: Sequence[str] = ("CPUExecutionProvider",)) -> None:
+    def __init__(self, directory: str | Path, *, providers: Sequence[str] | None = None) -> None:
+        """``providers`` overrides the execution providers packaged in the manifest (``serve.providers``)."""
         directory = Path(directory)
         manifest_path, model_path = directory / MANIFEST_FILE, directory / MODEL_FILE
         self.manifest = self.read_manifest(directory)
@@ -112,7 +113,7 @@ class ServingModel:
         self.contract = load_contract(self.manifest["contract"], where=f"{manifest_path}: contract")
         self.record_model = build_record_model(self.contract)
         self.threshold = float(self.manifest["threshold"])
-        self.session = create_session(data, providers)
+        self.session = create_session(data, providers or self.manifest.get("providers", ["CPUExecutionProvider"]))
         self.provider = self.session.get_providers()[0]
         log.info("serving %s on %s (sha256 %s)", self.version, self.provider, self.sha256[:12])
 

@@ -33,9 +33,10 @@ REJECTED = bentoml.metrics.Counter(
 MAX_RECORDS = 100_000
 
 
-def _providers(default: list[str]) -> list[str]:
-    configured = os.environ.get("TABREPRO_PROVIDERS")
-    return [p.strip() for p in configured.split(",") if p.strip()] if configured else default
+def _providers_from_env() -> list[str] | None:
+    """``TABREPRO_PROVIDERS`` overrides the packaged providers; unset means "as packaged"."""
+    configured = os.environ.get("TABREPRO_PROVIDERS", "")
+    return [p.strip() for p in configured.split(",") if p.strip()] or None
 
 
 @bentoml.service(name="tabrepro", traffic={"timeout": 60})
@@ -47,8 +48,7 @@ class TabreproService:
         self.model: ServingModel | None = None
         self.problem = ""
         try:
-            manifest_providers = ServingModel.read_manifest(directory).get("providers", ["CPUExecutionProvider"])
-            self.model = ServingModel(directory, providers=_providers(manifest_providers))
+            self.model = ServingModel(directory, providers=_providers_from_env())
         except (ServingError, OSError, ValueError) as exc:
             self.problem = str(exc)
             log.error("not ready: %s", exc)
