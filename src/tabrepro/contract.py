@@ -91,12 +91,17 @@ class DataContract(_Strict):
     target: TargetSpec
     missing_values: tuple[Token, ...] = ("",)
     features: dict[str, FeatureSpec] = Field(min_length=1)
+    # features whose levels get their own metrics in evaluate (and the largest gap between them)
+    segments: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _check_names(self) -> DataContract:
         clash = {self.id_column, self.target.column} & set(self.features)
         if clash or self.id_column == self.target.column:
             raise ValueError(f"id, target and feature columns must differ; clash on {sorted(clash)}")
+        unknown = [c for c in self.segments if c not in self.features]
+        if unknown:
+            raise ValueError(f"segments: unknown column(s) {unknown}; features are: {', '.join(self.features)}")
         return self
 
     @cached_property

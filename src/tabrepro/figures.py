@@ -15,9 +15,9 @@ _META = {"Software": None}  # no version stamp, so the same figure gives the sam
 
 
 def save_evaluation_figures(
-    points: dict[str, list[dict[str, Any]]], confusion: np.ndarray, directory: str | Path
+    points: dict[str, list[dict[str, Any]]], confusion: np.ndarray, directory: str | Path, *, threshold: float
 ) -> list[Path]:
-    """Write roc.png, pr.png, calibration.png and confusion.png into ``directory``."""
+    """Write roc.png, pr.png, calibration.png, confusion.png and cost.png into ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = [
@@ -33,8 +33,49 @@ def save_evaluation_figures(
             markers=True,
         ),
         _confusion(confusion, directory / "confusion.png"),
+        _cost(points["cost"], threshold, directory / "cost.png"),
     ]
     return written
+
+
+def save_explanation_figures(
+    importance: list[dict[str, Any]],
+    contributions: dict[str, np.ndarray] | None,
+    directory: str | Path,
+    *,
+    top: int = 15,
+) -> list[Path]:
+    """importance.png (permutation ROC-AUC drop) and, where the model has them, contributions.png."""
+    directory = Path(directory)
+    rows = importance[:top][::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(rows) + 1.2), dpi=100)
+    ax.barh([r["feature"] for r in rows], [r["importance"] for r in rows], xerr=[r["importance_std"] for r in rows])
+    ax.set(xlabel="ROC-AUC lost when shuffled (test)", title="Feature importance (permutation)")
+    written = [_save(fig, directory / "importance.png")]
+    if contributions is None:
+        return written
+    rng = np.random.default_rng(0)  # jitter only; fixed so the figure's bytes are reproducible
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(rows) + 1.2), dpi=100)
+    for i, row in enumerate(rows):
+        values = contributions[row["feature"]]
+        ax.scatter(
+            values, i + rng.uniform(-0.25, 0.25, len(values)), s=3, alpha=0.4, c=np.sign(values), cmap="coolwarm"
+        )
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.set(yticks=range(len(rows)), yticklabels=[r["feature"] for r in rows], xlabel="contribution (log-odds)")
+    ax.set_title("Per-row feature contributions (test)")
+    written.append(_save(fig, directory / "contributions.png"))
+    return written
+
+
+def _cost(rows: list[dict[str, Any]], threshold: float, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+    for split in ("val", "test"):
+        ax.plot([r["threshold"] for r in rows], [r[f"{split}_cost"] for r in rows], label=split)
+    ax.axvline(threshold, color="grey", linestyle="--", linewidth=1, label=f"chosen {threshold:.3f}")
+    ax.set(xlabel="threshold", ylabel="expected cost per row", title="Threshold vs expected cost", xlim=(0, 1))
+    ax.legend()
+    return _save(fig, path)
 
 
 def _line(

@@ -47,6 +47,8 @@ class PathsParams(_Section):
     plots: str
     figures: str
     predictions: str
+    explain: str
+    model_card: str
 
 
 class SplitParams(_Section):
@@ -136,11 +138,53 @@ class TrainParams(_Section):
     n_jobs: int = Field(default=2, ge=1)
 
 
-class EvaluateParams(_Section):
-    """How the decision threshold is chosen (on val) and how the test split is summarised."""
+class CostMatrix(_Section):
+    """Cost of each outcome of a decision, per row, in one unit (e.g. dollars). Every entry is required."""
 
-    threshold_policy: Literal["max_f1"] = "max_f1"
+    false_negative: float = Field(ge=0, allow_inf_nan=False)  # a missed positive (e.g. a churner we lose)
+    false_positive: float = Field(ge=0, allow_inf_nan=False)  # a needless action (e.g. an unneeded offer)
+    true_positive: float = Field(ge=0, allow_inf_nan=False)  # acting on a real positive (the action's cost)
+    true_negative: float = Field(ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _errors_cost_more(self) -> CostMatrix:
+        if self.false_negative <= self.true_positive and self.false_positive <= self.true_negative:
+            raise ValueError("errors must cost more than correct decisions (false_negative > true_positive)")
+        return self
+
+
+class BootstrapParams(_Section):
+    """Seeded percentile bootstrap over the test rows."""
+
+    n: int = Field(default=1000, ge=1, le=100_000)
+    seed: int = Field(default=42, ge=0)
+    level: float = Field(default=0.95, gt=0.5, lt=1)
+
+
+class GateParams(_Section):
+    """The promotion gate: what a model must show on the test split before ``package`` builds it.
+
+    ``None`` switches a criterion off. ``max_roc_auc`` and ``max_single_feature_auc`` are leakage alarms.
+    """
+
+    min_roc_auc: float | None = Field(default=None, ge=0, le=1)
+    min_gain_over_baseline: float | None = Field(default=None, ge=-1, le=1)
+    max_roc_auc: float | None = Field(default=None, ge=0, le=1)
+    max_single_feature_auc: float | None = Field(default=None, ge=0.5, le=1)
+    max_ece: float | None = Field(default=None, gt=0, le=1)
+    max_segment_roc_auc_gap: float | None = Field(default=None, gt=0, le=1)
+
+
+class EvaluateParams(_Section):
+    """How the decision threshold is chosen (on val), how the test split is summarised, and the gate."""
+
+    threshold_policy: Literal["max_f1", "min_cost"] = "max_f1"
+    cost: CostMatrix
     calibration_bins: int = Field(default=10, ge=2, le=100)
+    bootstrap: BootstrapParams = BootstrapParams()
+    segment_min_rows: int = Field(default=30, ge=2)
+    permutation_repeats: int = Field(default=5, ge=1, le=100)
+    gate: GateParams = GateParams()
 
 
 class PackageParams(_Section):
@@ -149,6 +193,8 @@ class PackageParams(_Section):
     tolerance: float = Field(default=1e-5, gt=0, lt=1)
     latency_rows: int = Field(default=500, ge=10)
     build_bento: bool = True
+    # A reason here packages a model that FAILED the promotion gate; it is logged and recorded in the bento labels.
+    override_gate: str | None = Field(default=None, min_length=10)
 
 
 class ServeParams(_Section):

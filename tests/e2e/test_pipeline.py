@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,6 +131,22 @@ BAD_INPUTS = {
         _edit_params(lambda p: p["data"]["features"]["TotalCharges"].update(nulable=True)),
         ["data.features.TotalCharges.nulable: unknown key"],
     ),
+    "negative cost": (
+        _edit_params(lambda p: p["evaluate"]["cost"].update(false_positive=-5)),
+        ["evaluate.cost.false_positive: Input should be greater than or equal to 0"],
+    ),
+    "missing cost entry": (
+        _edit_params(lambda p: p["evaluate"]["cost"].pop("false_negative")),
+        ["evaluate.cost.false_negative: Field required"],
+    ),
+    "unknown segment column": (
+        _edit_params(lambda p: p["data"].update(segments=["Contract", "Region"])),
+        ["data: Value error, segments: unknown column(s) ['Region']"],
+    ),
+    "zero bootstrap resamples": (
+        _edit_params(lambda p: p["evaluate"]["bootstrap"].update(n=0)),
+        ["evaluate.bootstrap.n: Input should be greater than or equal to 1"],
+    ),
     "split ratio above 1": (
         _edit_params(lambda p: p["split"].update(train=1.2)),
         ["split.train: Input should be less than 1"],
@@ -154,4 +171,32 @@ def test_bad_input_stops_repro_and_keeps_outputs(reproduced: Path, case: str):
         assert _digest(reproduced) == before
     finally:
         git(reproduced, "checkout", "--", ".")
+    assert "up to date" in dvc(reproduced, "repro").stdout
+
+
+def test_a_gate_the_model_cannot_pass_stops_repro_at_package(reproduced: Path):
+    git(reproduced, "add", "-A")
+    git(reproduced, "commit", "-qm", "last good state", "--allow-empty")
+    packaged = {k: v for k, v in _digest(reproduced).items() if k.startswith("models/serving")}
+    lock_before = yaml.safe_load((reproduced / "dvc.lock").read_text())["stages"]["package"]
+    _edit_params(lambda p: p["evaluate"]["gate"].update(min_roc_auc=0.99))(reproduced)
+    try:
+        proc = dvc(reproduced, "repro", check=False)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode != 0, output
+        assert "Running stage 'evaluate'" in output and "stage package failed" in output
+        assert "min_roc_auc: test ROC-AUC is 0.8" in output and "must be >= 0.99" in output
+        metrics = json.loads((reproduced / "reports/metrics.json").read_text())
+        assert metrics["gate"]["passed"] is False
+        assert {k: v for k, v in _digest(reproduced).items() if k.startswith("models/serving")} == packaged
+        assert yaml.safe_load((reproduced / "dvc.lock").read_text())["stages"]["package"] == lock_before
+        # an explicit, logged override packages it anyway and says so
+        _edit_params(lambda p: p["package"].update(override_gate="accepted for a demo by the reviewer"))(reproduced)
+        proc = dvc(reproduced, "repro")
+        assert "PROMOTION GATE OVERRIDDEN" in proc.stdout + proc.stderr
+        report = json.loads((reproduced / "reports/package.json").read_text())
+        assert report["gate"]["overridden"] is True and report["bento"]["labels"]["gate"] == "overridden"
+    finally:
+        git(reproduced, "checkout", "--", ".")
+        dvc(reproduced, "checkout", "--force")
     assert "up to date" in dvc(reproduced, "repro").stdout

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from tabrepro.artifacts import read_json
 from tabrepro.contract import load_contract
+from tabrepro.gate import GateError
 from tabrepro.onnx_export import PackagingError
 from tabrepro.params import (
     EvaluateParams,
@@ -56,7 +58,8 @@ def _sections(params: dict) -> dict:
         "split": SplitParams.model_validate(params["split"]),
         "features": FeaturesParams.model_validate(params["features"]),
         "train": TrainParams.model_validate(params["train"]),
-        "evaluate": EvaluateParams.model_validate(params["evaluate"]),
+        # 180 test rows: the default gate's limits are for the full data; keep one criterion a small sample meets
+        "evaluate": EvaluateParams.model_validate({**params["evaluate"], "gate": {"min_roc_auc": 0.7}}),
     }
 
 
@@ -111,7 +114,14 @@ def test_stages_chain_for_each_model_family(workdir, params, family):
     test_rows = quality["class_balance"]["test"]["rows"]
     assert len(predictions) == test_rows
     assert predictions["probability"].between(0, 1).all()
-    assert {p.name for p in Path(paths.figures).iterdir()} == {"roc.png", "pr.png", "calibration.png", "confusion.png"}
+    figures = {"roc.png", "pr.png", "calibration.png", "confusion.png", "cost.png", "importance.png"}
+    assert {p.name for p in Path(paths.figures).iterdir()} == figures | (
+        set() if family == "random_forest" else {"contributions.png"}
+    )
+    assert {p.name for p in Path(paths.plots).iterdir()} == {
+        f"{n}.json" for n in ("roc", "pr", "calibration", "confusion", "cost")
+    }
+    _check_evaluation(metrics, predictions, paths, family)
     assert (Path(paths.train_live) / "metrics.json").is_file()
     packaged = read_json(paths.package_report)
     assert packaged["parity"]["label_flips"] == 0
@@ -120,6 +130,30 @@ def test_stages_chain_for_each_model_family(workdir, params, family):
     assert packaged["predictions_match_evaluate"] is True
     assert (Path(paths.serving) / "model.onnx").stat().st_size == packaged["model"]["size_bytes"]
     assert not list(workdir.glob(".staging-*")), "staging folders must be cleaned up"
+
+
+def _check_evaluation(metrics: dict, predictions: pd.DataFrame, paths: PathsParams, family: str) -> None:
+    for name in ("roc_auc", "pr_auc", "brier"):
+        assert metrics[f"{name}_ci"]["lo"] <= metrics[name] <= metrics[f"{name}_ci"]["hi"], name
+    baseline = metrics["baselines"]["logistic"]["roc_auc"]
+    assert metrics["vs_logistic"]["roc_auc_diff"] == pytest.approx(metrics["roc_auc"] - baseline)
+    assert metrics["baselines"]["majority"]["roc_auc"] == 0.5
+    assert 0 <= metrics["ece"] < 0.3
+    assert set(metrics["segments"]) == {"Contract", "SeniorCitizen", "gender"}
+    assert set(metrics["segments"]["Contract"]["levels"]) == {"Month-to-month", "One year", "Two year"}
+    assert sum(v["n"] for v in metrics["segments"]["gender"]["levels"].values()) == metrics["n"]
+    assert metrics["gate"]["passed"] == all(c["passed"] for c in metrics["gate"]["checks"].values())
+    importance = read_json(Path(paths.explain) / "importance.json")
+    assert {r["feature"] for r in importance} <= set(read_json(paths.explain + "/single_feature_auc.json"))
+    contributions = [c for c in predictions.columns if c.startswith("contribution__")]
+    if family == "random_forest":
+        assert contributions == []
+    else:  # per-row contributions add up to the model's log-odds
+        p = predictions["probability"].to_numpy()
+        total = predictions[contributions].sum(axis=1).to_numpy()
+        assert total == pytest.approx(np.log(p / (1 - p)), abs=1e-3)
+    card = Path(paths.model_card).read_text()
+    assert f"sha256 `{metrics['model_sha256']}`" in card and "## Promotion gate" in card
 
 
 def test_failed_prepare_leaves_previous_outputs_intact(workdir):
@@ -156,3 +190,26 @@ def test_stage_main_reports_bad_params_and_exits_2(workdir, capfd):
     assert exit_info.value.code == 2
     assert "split.train: Input should be less than 1" in capfd.readouterr().err
     assert not (workdir / "data").exists()
+
+
+def test_package_refuses_a_model_that_failed_the_gate_unless_overridden(workdir):
+    s = _sections(yaml.safe_load((workdir / "params.yaml").read_text()))
+    _run_all(s, "logreg")
+    impossible = s["evaluate"].model_copy(update={"gate": s["evaluate"].gate.model_copy(update={"min_roc_auc": 0.999})})
+    evaluate.run(s["paths"], s["contract"], impossible)
+    metrics = read_json(s["paths"].metrics)
+    assert metrics["gate"]["passed"] is False
+    assert metrics["gate"]["reasons"][0].startswith("min_roc_auc: test ROC-AUC is")
+    outputs = [workdir / "models", workdir / "bentos", workdir / "reports" / "package.json"]
+    before = _digest(outputs)
+    with pytest.raises(GateError, match=r"not packaged:\n  min_roc_auc: test ROC-AUC is 0\.\d+, must be >= 0\.999"):
+        package.run(s["paths"], s["contract"], PackageParams(build_bento=False), ServeParams())
+    assert _digest(outputs) == before
+    override = PackageParams(build_bento=False, latency_rows=20, override_gate="demo: accepted by the reviewer")
+    package.run(s["paths"], s["contract"], override, ServeParams())
+    assert read_json(s["paths"].package_report)["gate"] == {
+        "passed": False,
+        "overridden": True,
+        "override_reason": "demo: accepted by the reviewer",
+        "reasons": metrics["gate"]["reasons"],
+    }

@@ -8,6 +8,7 @@ import pytest
 
 from tabrepro.contract import build_schema, load_contract
 from tabrepro.params import ConfigError
+from tests.conftest import TINY_CONTRACT
 
 TINY = {
     "name": "tiny",
@@ -94,3 +95,9 @@ def test_schema_has_a_column_per_contract_column(tiny_contract):
     assert set(schema.columns) == set(tiny_contract.columns)
     assert schema.columns["id"].unique
     assert schema.columns["spend"].nullable and not schema.columns["age"].nullable
+
+
+def test_segments_must_be_features():
+    with pytest.raises(ConfigError, match=r"params.yaml: data: .*segments: unknown column\(s\) \['plan_type'\]"):
+        load_contract({**TINY_CONTRACT, "segments": ["plan", "plan_type"]})
+    assert load_contract({**TINY_CONTRACT, "segments": ["plan"]}).segments == ("plan",)

@@ -6,8 +6,10 @@ import pytest
 
 from tabrepro.params import (
     ConfigError,
+    EvaluateParams,
     FeaturesParams,
     ModelParams,
+    PackageParams,
     SplitParams,
     load_params,
     read_section,
@@ -60,3 +62,55 @@ def test_bad_seed(seed):
 def test_missing_params_file(tmp_path):
     with pytest.raises(ConfigError, match="params file not found"):
         load_params(tmp_path / "params.yaml")
+
+
+GOOD_COST = {"false_negative": 500, "false_positive": 50, "true_positive": 50, "true_negative": 0}
+
+
+def _evaluate(**change) -> EvaluateParams:
+    return read_section({"evaluate": {"cost": GOOD_COST, **change}}, "evaluate", EvaluateParams)
+
+
+def test_evaluate_defaults():
+    p = _evaluate()
+    assert p.threshold_policy == "max_f1" and p.bootstrap.n == 1000 and p.gate.min_roc_auc is None
+
+
+@pytest.mark.parametrize(
+    ("cost", "message"),
+    [
+        ({**GOOD_COST, "false_positive": -1}, r"evaluate\.cost\.false_positive: Input should be greater than or equal"),
+        (
+            {k: v for k, v in GOOD_COST.items() if k != "true_negative"},
+            r"evaluate\.cost\.true_negative: Field required",
+        ),
+        ({**GOOD_COST, "false_negative": "lots"}, r"evaluate\.cost\.false_negative"),
+        ({**GOOD_COST, "false_negative": float("nan")}, r"evaluate\.cost\.false_negative"),
+        ({**GOOD_COST, "false_negative": 10, "false_positive": 0}, "errors must cost more"),
+    ],
+)
+def test_bad_cost_matrix_names_the_entry(cost, message):
+    with pytest.raises(ConfigError, match=message):
+        _evaluate(cost=cost)
+
+
+def test_missing_cost_matrix():
+    with pytest.raises(ConfigError, match=r"evaluate\.cost: Field required"):
+        read_section({"evaluate": {}}, "evaluate", EvaluateParams)
+
+
+def test_zero_bootstrap_resamples():
+    with pytest.raises(ConfigError, match=r"evaluate\.bootstrap\.n: Input should be greater than or equal to 1"):
+        _evaluate(bootstrap={"n": 0})
+
+
+def test_unknown_threshold_policy_and_gate_key():
+    with pytest.raises(ConfigError, match=r"evaluate\.threshold_policy"):
+        _evaluate(threshold_policy="youden")
+    with pytest.raises(ConfigError, match=r"evaluate\.gate\.min_rocauc: unknown key"):
+        _evaluate(gate={"min_rocauc": 0.8})
+
+
+def test_gate_override_needs_a_real_reason():
+    with pytest.raises(ConfigError, match=r"package\.override_gate: String should have at least 10 characters"):
+        read_section({"package": {"override_gate": "yes"}}, "package", PackageParams)

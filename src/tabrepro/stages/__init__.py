@@ -2,7 +2,7 @@
 
 ``run_stage`` is the shared shell: it parses ``--params``, configures logging once and turns the errors that
 describe bad input (``ConfigError``, ``DataError``, ``ModelFileError``,
-``PackagingError``) into a one-paragraph message and exit
+``PackagingError``, ``GateError``) into a one-paragraph message and exit
 status 2, so that ``dvc repro`` stops with the reason instead of a traceback.
 """
 
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tabrepro.gate import GateError
 from tabrepro.modeling import ModelFileError
 from tabrepro.onnx_export import PackagingError
 from tabrepro.params import ConfigError, load_params
@@ -30,6 +31,6 @@ def run_stage(name: str, body: Callable[[dict[str, Any]], None], argv: Sequence[
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     try:
         body(load_params(args.params))
-    except (ConfigError, DataError, ModelFileError, PackagingError) as exc:
+    except (ConfigError, DataError, ModelFileError, PackagingError, GateError) as exc:
         log.error("stage %s failed; no outputs were changed.\n%s", name, exc)
         sys.exit(2)

@@ -1,4 +1,10 @@
-"""evaluate: threshold chosen on val; metrics, plot data, figures and predictions on the test split."""
+"""evaluate: the test split judged with its uncertainty, against baselines, per segment, explained, and gated.
+
+Writes ``reports/metrics.json`` (metrics with bootstrap CIs, the threshold chosen on val and its policy,
+calibration, baselines and the paired difference to the logistic one, segments, the leakage alarm, the promotion
+gate's verdict), ``dvc plots`` data, PNG figures, feature importance, per-row predictions with their feature
+contributions, and the model card. The gate's verdict is recorded here and enforced by ``package``.
+"""
 
 from __future__ import annotations
 
@@ -6,65 +12,170 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from tabrepro.artifacts import staged_outputs, write_json
+from tabrepro.artifacts import sha256_file, staged_outputs, write_json
+from tabrepro.baselines import fit_baseline_scores
 from tabrepro.contract import DataContract, load_contract
+from tabrepro.explain import feature_contributions, group_columns, importance_table, permutation_importance
 from tabrepro.features import split_xy
-from tabrepro.figures import save_evaluation_figures
-from tabrepro.metrics import choose_threshold, classification_metrics, confusion_counts, curve_points
+from tabrepro.figures import save_evaluation_figures, save_explanation_figures
+from tabrepro.gate import judge_gate
+from tabrepro.leakage import single_feature_auc
+from tabrepro.metrics import (
+    choose_threshold,
+    classification_metrics,
+    confusion_counts,
+    cost_points,
+    curve_points,
+    expected_calibration_error,
+    expected_costs,
+)
+from tabrepro.model_card import render_model_card
 from tabrepro.modeling import load_model
 from tabrepro.params import EvaluateParams, PathsParams, read_section
+from tabrepro.segments import segment_metrics
 from tabrepro.stages import run_stage
 from tabrepro.stages.featurize import read_splits
+from tabrepro.uncertainty import bootstrap_ci, paired_difference
 
 log = logging.getLogger(__name__)
 
+CI_METRICS = {"roc_auc": roc_auc_score, "pr_auc": average_precision_score, "brier": brier_score_loss}
 
-def evaluate_predictions(
-    y_val: Any, p_val: Any, y_test: Any, p_test: Any, params: EvaluateParams
+
+def score_test_split(
+    y_val: np.ndarray,
+    p_val: np.ndarray,
+    y_test: np.ndarray,
+    p_test: np.ndarray,
+    baselines: dict[str, np.ndarray],
+    params: EvaluateParams,
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """Metrics of the test scores at the threshold chosen on val, and the plot points."""
-    threshold = choose_threshold(y_val, p_val, policy=params.threshold_policy)
-    metrics = classification_metrics(y_test, p_test, threshold=threshold)
-    metrics["threshold_policy"] = params.threshold_policy
+    """Metrics of the test scores (with CIs) at the threshold chosen on val, the baselines, and the plot points."""
+    threshold = choose_threshold(y_val, p_val, policy=params.threshold_policy, cost=params.cost)
+    point = classification_metrics(y_test, p_test, threshold=threshold)
+    boot = params.bootstrap
+    stacked = np.column_stack([p_test, baselines["logistic"]])
+    intervals = bootstrap_ci(
+        y_test,
+        {**dict.fromkeys(CI_METRICS, p_test), "roc_auc_diff": stacked},
+        {**CI_METRICS, "roc_auc_diff": paired_difference(roc_auc_score)},
+        n=boot.n,
+        seed=boot.seed,
+        level=boot.level,
+    )
+    metrics: dict[str, Any] = {}
+    for name in CI_METRICS:
+        metrics[name], metrics[f"{name}_ci"] = point[name], intervals[name]
+    metrics |= {
+        "ece": expected_calibration_error(y_test, p_test, bins=params.calibration_bins),
+        **{k: point[k] for k in ("log_loss", "accuracy", "f1", "precision", "recall", "threshold")},
+        "threshold_policy": params.threshold_policy,
+        "expected_cost": float(expected_costs(y_test, p_test, np.array([threshold]), params.cost)[0]),
+        "n": point["n"],
+        "positive_rate": point["positive_rate"],
+        "vs_logistic": {
+            "roc_auc_diff": point["roc_auc"] - float(roc_auc_score(y_test, baselines["logistic"])),
+            "roc_auc_diff_ci": intervals["roc_auc_diff"],
+        },
+        "baselines": {name: _baseline_metrics(y_test, scores) for name, scores in baselines.items()},
+        "bootstrap": {"n": boot.n, "seed": boot.seed, "level": boot.level},
+    }
     points = curve_points(y_test, p_test, threshold=threshold, calibration_bins=params.calibration_bins)
+    points["cost"] = cost_points(y_val, p_val, y_test, p_test, params.cost)
     return metrics, points
+
+
+def _baseline_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    return {
+        "roc_auc": float(roc_auc_score(y, scores)),
+        "pr_auc": float(average_precision_score(y, scores)),
+        "brier": float(brier_score_loss(y, scores)),
+        "log_loss": float(log_loss(y, scores, labels=[0, 1])),
+    }
 
 
 def run(paths: PathsParams, contract: DataContract, params: EvaluateParams) -> None:
     model, meta = load_model(paths.model)
-    splits = read_splits(paths.features)
-    x_val, y_val = split_xy(splits["val"], contract)
-    x_test, y_test = split_xy(splits["test"], contract)
-    p_val = model.predict_proba(x_val)[:, 1]
-    p_test = model.predict_proba(x_test)[:, 1]
-    metrics, points = evaluate_predictions(y_val, p_val, y_test, p_test, params)
-    metrics = {**metrics, "model": meta["family"], "model_sha256": meta["sha256"]}
+    features, prepared = read_splits(paths.features), read_splits(paths.prepared)
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
+        split_xy(features[s], contract) for s in ("train", "val", "test")
+    )
+    p_val, p_test = model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
+    metrics, points = score_test_split(
+        y_val, p_val, y_test, p_test, fit_baseline_scores(x_train, y_train, x_test), params
+    )
+    test_ids = features["test"][contract.id_column]
+    test_rows = prepared["test"].set_index(contract.id_column).loc[test_ids].reset_index()
+    metrics["segments"] = segment_metrics(
+        test_rows,
+        y_test,
+        p_test,
+        columns=contract.segments,
+        threshold=metrics["threshold"],
+        min_rows=params.segment_min_rows,
+    )
+    single = single_feature_auc(prepared["train"], prepared["test"], contract)
+    top = next(iter(single))
+    metrics["leakage"] = {"max_single_feature": top, "max_single_feature_auc": single[top]}
+    metrics["gate"] = judge_gate(metrics, params.gate)
+    metrics |= {"model": meta["family"], "model_sha256": meta["sha256"]}
+
+    groups = group_columns(meta["feature_names"], list(contract.features))
+    contributions = feature_contributions(model, x_test, groups)
+    permutation = permutation_importance(
+        model, x_test, y_test, groups, repeats=params.permutation_repeats, seed=params.bootstrap.seed
+    )
+    importance = importance_table(permutation, contributions)
     predictions = pd.DataFrame(
         {
-            contract.id_column: splits["test"][contract.id_column],
+            contract.id_column: test_ids.to_numpy(),
             "target": y_test,
             "probability": p_test,
             "label": (p_test >= metrics["threshold"]).astype("int8"),
+            **{f"contribution__{k}": v for k, v in (contributions or {}).items()},
         }
     )
-    confusion = confusion_counts(y_test, p_test, threshold=metrics["threshold"])
-    outputs = (paths.metrics, paths.plots, paths.figures, paths.predictions)
-    with staged_outputs(*outputs) as (metrics_path, plots_dir, figures_dir, predictions_path):
+    card = render_model_card(
+        metrics, meta, contract, params, data_sha256=sha256_file(contract.source), importance=importance
+    )
+    outputs = (paths.metrics, paths.plots, paths.figures, paths.predictions, paths.explain, paths.model_card)
+    with staged_outputs(*outputs) as (metrics_path, plots_dir, figures_dir, predictions_path, explain_dir, card_path):
         plots_dir.mkdir()
         for name, rows in points.items():
             write_json(Path(plots_dir) / f"{name}.json", rows)
-        save_evaluation_figures(points, confusion, figures_dir)
+        confusion = confusion_counts(y_test, p_test, threshold=metrics["threshold"])
+        save_evaluation_figures(points, confusion, figures_dir, threshold=metrics["threshold"])
+        save_explanation_figures(importance, contributions, figures_dir)
         predictions.to_parquet(predictions_path, index=False)
+        write_json(explain_dir / "importance.json", importance)
+        write_json(explain_dir / "single_feature_auc.json", single)
+        card_path.write_text(card, encoding="utf-8")
         write_json(metrics_path, metrics)
+    _log_summary(metrics)
+
+
+def _log_summary(metrics: dict[str, Any]) -> None:
+    ci = metrics["roc_auc_ci"]
     log.info(
-        "test ROC-AUC %.4f, PR-AUC %.4f, F1 %.4f at threshold %.3f (chosen on val)",
+        "test ROC-AUC %.4f [%.4f, %.4f] (logistic baseline %+.4f), PR-AUC %.4f, ECE %.4f; threshold %.3f (%s, on val)",
         metrics["roc_auc"],
+        ci["lo"],
+        ci["hi"],
+        metrics["vs_logistic"]["roc_auc_diff"],
         metrics["pr_auc"],
-        metrics["f1"],
+        metrics["ece"],
         metrics["threshold"],
+        metrics["threshold_policy"],
     )
+    gate = metrics["gate"]
+    if gate["passed"]:
+        log.info("promotion gate passed (%d checks)", len(gate["checks"]))
+    else:
+        log.warning("promotion gate FAILED; package will refuse this model:\n  %s", "\n  ".join(gate["reasons"]))
 
 
 def _main(params: dict[str, Any]) -> None:

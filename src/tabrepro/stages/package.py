@@ -1,8 +1,10 @@
 """package: the whole fitted pipeline as one ONNX graph, proven equal to it on the test split, and a bento.
 
-Fails, building nothing, when ONNX and scikit-learn disagree beyond ``package.tolerance`` or on any label at the
-threshold chosen on val. The bento is built offline from the files this stage has just verified and exported to
-``paths.bento``; it is labelled with the git revision, the model's sha256 and the test ROC-AUC.
+Refuses, building nothing, a model that failed the promotion gate recorded by ``evaluate`` (unless
+``package.override_gate`` gives a reason). Fails, building nothing, when ONNX and scikit-learn disagree beyond
+``package.tolerance`` or on any label at the threshold chosen on val. The bento is built offline from the files
+this stage has just verified and exported to ``paths.bento``; it is labelled with the git revision, the model's
+sha256, the test ROC-AUC and the gate verdict.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sklearn.pipeline import Pipeline
 import tabrepro
 from tabrepro.artifacts import read_json, staged_outputs, write_json
 from tabrepro.contract import DataContract, load_contract
+from tabrepro.gate import enforce_gate
 from tabrepro.modeling import load_model
 from tabrepro.onnx_export import check_parity, frame_to_records, single_row_latency, to_onnx
 from tabrepro.params import PackageParams, PathsParams, ServeParams, read_section
@@ -65,9 +68,10 @@ def build_bento(serving_dir: Path, destination: Path, *, labels: dict[str, str],
 
 
 def run(paths: PathsParams, contract: DataContract, package: PackageParams, serve: ServeParams) -> None:
+    metrics = read_json(paths.metrics)
+    gate = enforce_gate(metrics, override=package.override_gate, source=paths.metrics)
     preprocessor = load_skops(paths.preprocessor)
     model, meta = load_model(paths.model)
-    metrics = read_json(paths.metrics)
     pipeline = Pipeline([("pre", preprocessor), ("model", model)])
     onnx_bytes = to_onnx(pipeline, contract)
     test = read_splits(paths.prepared)["test"]
@@ -87,7 +91,12 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
         "providers": list(serve.providers),
         "contract": contract.model_dump(mode="json"),
     }
-    labels = {"git_revision": git_revision(), "model_sha256": onnx_sha, "test_roc_auc": f"{metrics['roc_auc']:.4f}"}
+    labels = {
+        "git_revision": git_revision(),
+        "model_sha256": onnx_sha,
+        "test_roc_auc": f"{metrics['roc_auc']:.4f}",
+        "gate": "overridden" if gate["overridden"] else "passed",
+    }
     with staged_outputs(paths.serving, paths.package_report, paths.bento) as (serving_dir, report_path, bento_path):
         serving_dir.mkdir()
         (serving_dir / MODEL_FILE).write_bytes(onnx_bytes)
@@ -101,6 +110,7 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
             report_path,
             {
                 "parity": parity,
+                "gate": gate,
                 "model": {"version": manifest["version"], "sha256": onnx_sha, "size_bytes": len(onnx_bytes)},
                 "latency_single_row": latency,
                 "bento": {"tag": tag, "labels": labels},
