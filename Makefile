@@ -11,7 +11,7 @@ export BENTOML_DO_NOT_TRACK := True
 export BENTOML_HOME := $(CURDIR)/.bentoml
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv repro test lint format params dag serve push pull clean-venv
+.PHONY: venv repro test lint format params dag serve push pull report clean-venv
 
 venv: $(STAMP)
 
@@ -50,6 +50,10 @@ push: venv  ## upload this commit's data and models to the default DVC remote (c
 
 pull: venv  ## download the data and models of this commit from the default DVC remote
 	dvc pull
+
+BASE ?= main
+report: venv  ## Markdown report of the workspace against $(BASE) (report.md); FAIL_ON="roc_auc:-0.005" exits 1 past it
+	tabrepro report --base $(BASE) --output report.md $(if $(FAIL_ON),--fail-on $(FAIL_ON))
 
 clean-venv:
 	rm -rf $(VENV)

@@ -6,9 +6,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tabrepro.config import write_params
 from tabrepro.params import ConfigError
+from tabrepro.report import make_report
+from tabrepro.tolerances import ReportError
 from tabrepro.validation import DataError
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,34 @@ def _cmd_tune_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    """Print the Markdown report (and write --output); exit 1 when a --fail-on tolerance is broken."""
+    report = make_report(base=args.base, fail_on=args.fail_on, plots_dir=args.plots_dir, output=args.output)
+    sys.stdout.write(report.markdown)
+    for v in report.broken:
+        log.error("--fail-on %s broken: %s %s -> %s", v.tolerance.spec, v.key, v.old, v.new)
+    return 1 if report.broken else 0
+
+
+def _add_report_parser(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser("report", help="Markdown report of what the workspace changed against a git revision")
+    report.add_argument("--base", required=True, help="git revision to compare with, e.g. main or origin/main")
+    report.add_argument(
+        "--fail-on",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY:TOL",
+        help="exit 1 if metric KEY moves past TOL: negative = may drop by |TOL| (roc_auc:-0.005), "
+        "positive = may rise by TOL (brier:+0.002); KEY may be prefixed with its file (reports/metrics.json:roc_auc)",
+    )
+    report.add_argument("--output", type=Path, help="also write the report to this file")
+    report.add_argument(
+        "--plots-dir", type=Path, default=Path("dvc_plots"), help="where `dvc plots diff` writes (default: dvc_plots)"
+    )
+    report.set_defaults(func=_cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabrepro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     worker.add_argument("--worker", type=int, default=1, help="worker number >= 1; offsets the sampler's seed")
     worker.set_defaults(func=_cmd_tune_worker)
+    _add_report_parser(commands)
     return parser
 
 
@@ -80,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         sys.exit(args.func(args))
-    except (ConfigError, DataError) as exc:
+    except (ConfigError, DataError, ReportError) as exc:
         log.error("%s", exc)
         sys.exit(2)
 
