@@ -1,0 +1,206 @@
+"""The notebooks run headless, top to bottom, in this venv's kernel; git holds them without outputs.
+
+Each notebook is executed in memory (the committed file is never written back) and its printed output is checked:
+the exploration notebook against the raw data, the review notebook against the committed reports, and the review
+notebook again against two synthetic report folders, one in the old ``metrics.json`` schema (sections missing:
+notes, no failure) and one in the full schema (every section shown).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from nbclient import NotebookClient
+from nbformat import NotebookNode
+
+from tests.conftest import REPO
+
+NOTEBOOKS = REPO / "notebooks"
+EXPLORE = NOTEBOOKS / "01_explore_raw_data.ipynb"
+REVIEW = NOTEBOOKS / "02_review_model.ipynb"
+KERNEL_ENV = {"DVC_NO_ANALYTICS": "1", "BENTOML_DO_NOT_TRACK": "True", "MPLBACKEND": "Agg"}
+# What evaluate wrote before baselines, bootstrap CIs, segments and the gate existed.
+OLD_METRICS_KEYS = (
+    "roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1", "precision", "recall",
+    "threshold", "n", "positive_rate", "threshold_policy", "model", "model_sha256",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The kernel's environment: this process's, no telemetry, no GUI.
+
+    IPython's folder goes to a temporary one, for the kernel and for this process (jupyter_client looks it up).
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
+        yield {**os.environ, **KERNEL_ENV}
+
+
+@pytest.fixture(scope="module")
+def explored(kernel_env: dict[str, str]) -> NotebookNode:
+    return run_notebook(EXPLORE, cwd=REPO, env=kernel_env)
+
+
+def execute(notebook: NotebookNode, *, cwd: Path, env: dict[str, str]) -> NotebookNode:
+    """Run every cell in a fresh python3 kernel started in ``cwd``; a failing cell raises CellExecutionError."""
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+    client.execute(env=env)
+    return notebook
+
+
+def run_notebook(path: Path, *, cwd: Path, env: dict[str, str]) -> NotebookNode:
+    """Execute an in-memory copy of the notebook at ``path``; the file itself is never written."""
+    return execute(nbformat.read(path, as_version=4), cwd=cwd, env=env)
+
+
+def output_text(notebook: NotebookNode) -> str:
+    """Everything the notebook printed or displayed as text (streams, plain-text and Markdown results)."""
+    parts = []
+    for cell in notebook.cells:
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream":
+                parts.append(out.text)
+            elif out.output_type in ("execute_result", "display_data"):
+                parts.extend(out.data.get(kind, "") for kind in ("text/plain", "text/markdown"))
+    return "\n".join(parts)
+
+
+def count_images(notebook: NotebookNode) -> int:
+    return sum("image/png" in out.get("data", {}) for cell in notebook.cells for out in cell.get("outputs", []))
+
+
+def make_repo(dest: Path, *, metrics: dict[str, Any]) -> Path:
+    """A minimal repository root: dvc.yaml (the marker), params.yaml, and the committed reports with ``metrics``.
+
+    Reports that a newer evaluate stage adds (explain/, model card, cost curve) are removed; predictions too.
+    """
+    dest.mkdir()
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, dest / name)
+    shutil.copytree(REPO / "reports", dest / "reports", ignore=shutil.ignore_patterns("*.parquet"))
+    shutil.rmtree(dest / "reports" / "explain", ignore_errors=True)
+    (dest / "reports" / "model_card.md").unlink(missing_ok=True)
+    (dest / "reports" / "plots" / "cost.json").unlink(missing_ok=True)
+    write_json(dest / "reports" / "metrics.json", metrics)
+    return dest
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2), encoding="utf-8")
+
+
+def full_schema_metrics() -> dict[str, Any]:
+    """metrics.json in the full schema, with values no real run has (so the output can only come from here)."""
+    level = {"n": 400, "positive_rate": 0.4, "roc_auc": 0.71, "recall": 0.8, "precision": 0.5}
+    return {
+        "roc_auc": 0.7, "roc_auc_ci": [0.65, 0.75], "pr_auc": 0.5, "pr_auc_ci": [0.45, 0.55],
+        "brier": 0.2, "brier_ci": [0.18, 0.22], "log_loss": 0.6, "accuracy": 0.7, "f1": 0.5,
+        "precision": 0.45, "recall": 0.6, "ece": 0.03, "threshold": 0.3, "threshold_policy": "min_cost",
+        "expected_cost": 61.5, "n": 1057, "positive_rate": 0.265, "model": "xgboost", "model_sha256": "ab" * 32,
+        "bootstrap": {"n": 200, "seed": 7, "level": 0.9},
+        "baselines": {
+            "majority": {"roc_auc": 0.5, "pr_auc": 0.265, "brier": 0.195},
+            "logistic": {"roc_auc": 0.75, "pr_auc": 0.55, "brier": 0.19},
+        },
+        "vs_logistic": {"roc_auc_diff": -0.05, "roc_auc_diff_ci": [-0.08, -0.02]},
+        "segments": {
+            "Contract": {
+                "levels": {"Month-to-month": level, "Two year": {"n": 12, "positive_rate": 0.0}},
+                "roc_auc_gap": None,
+                "recall_gap": None,
+            },
+        },
+        "gate": {
+            "passed": False,
+            "reasons": ["min_roc_auc: test ROC-AUC is 0.7000, must be >= 0.8"],
+            "checks": {"min_roc_auc": {"passed": False, "value": 0.7, "limit": 0.8}},
+        },
+    }  # fmt: skip
+
+
+def test_python3_kernel_is_this_venv(kernel_env: dict[str, str]) -> None:
+    specs = KernelSpecManager().find_kernel_specs()
+    assert "python3" in specs, f"no python3 kernel spec found: {specs}"
+    probe = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys\nprint(sys.prefix)")])
+    assert output_text(execute(probe, cwd=REPO, env=kernel_env)).strip() == sys.prefix
+
+
+def test_exploration_notebook_reports_the_raw_data(explored: NotebookNode) -> None:
+    text = output_text(explored)
+    assert "rows: 7043, columns: 21" in text
+    assert "blank TotalCharges: 11" in text
+    assert "customers with tenure 0: 11; the same customers: True" in text
+    assert "levels in the data that the contract does not declare: 0" in text
+    assert "data_quality.json agrees with the raw file: True" in text
+
+
+def test_exploration_notebook_draws_its_figures(explored: NotebookNode) -> None:
+    assert count_images(explored) == 2  # churn by contract and tenure; numeric distributions by class
+
+
+def test_review_notebook_shows_the_committed_metrics(kernel_env: dict[str, str]) -> None:
+    metrics = json.loads((REPO / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    notebook = run_notebook(REVIEW, cwd=REPO, env=kernel_env)
+    assert f"ROC-AUC (test): {metrics['roc_auc']:.4f}" in output_text(notebook)
+    assert count_images(notebook) >= 1
+
+
+def test_review_notebook_degrades_on_the_old_metrics_schema(tmp_path: Path, kernel_env: dict[str, str]) -> None:
+    committed = json.loads((REPO / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    root = make_repo(tmp_path / "repo", metrics={k: committed[k] for k in OLD_METRICS_KEYS if k in committed})
+    (root / "notebooks").mkdir()
+    # started where Jupyter would start it, without TABREPRO_ROOT: the root is found upward from dvc.yaml
+    text = output_text(run_notebook(REVIEW, cwd=root / "notebooks", env=kernel_env))
+    assert f"ROC-AUC (test): {committed['roc_auc']:.4f}\n" in text  # no CI recorded, none printed
+    for section in ("bootstrap", "baselines", "vs_logistic", "gate", "segments"):
+        assert f"note: metrics.json has no {section!r}" in text
+    assert "note: reports/explain/importance.json not found" in text
+    assert "note: reports/model_card.md not found" in text
+    assert "note: reports/predictions_test.parquet not in this checkout" in text
+
+
+def test_review_notebook_shows_every_section_of_the_full_schema(tmp_path: Path, kernel_env: dict[str, str]) -> None:
+    root = make_repo(tmp_path / "repo", metrics=full_schema_metrics())
+    write_json(root / "reports" / "explain" / "importance.json", [{"feature": "SyntheticFeature", "importance": 0.1}])
+    write_json(root / "reports" / "plots" / "cost.json", [{"threshold": t / 10, "cost": 50 - t} for t in range(11)])
+    (root / "reports" / "model_card.md").write_text("# A synthetic model card\n", encoding="utf-8")
+    # started in the real repository: TABREPRO_ROOT must win over the dvc.yaml found upward
+    notebook = run_notebook(REVIEW, cwd=REPO, env={**kernel_env, "TABREPRO_ROOT": str(root)})
+    text = output_text(notebook)
+    assert "ROC-AUC (test): 0.7000 (90% CI 0.6500 to 0.7500)" in text
+    assert "note: metrics.json has no" not in text
+    assert "ROC-AUC minus the logistic baseline's: -0.0500 (90% CI -0.0800 to -0.0200); the model is worse" in text
+    assert "promotion gate: FAILED\n  - min_roc_auc: test ROC-AUC is 0.7000, must be >= 0.8" in text
+    assert "Month-to-month" in text
+    assert "Two year" in text
+    assert "SyntheticFeature" in text
+    assert "# A synthetic model card" in text
+    assert count_images(notebook) >= 2  # curves (with the cost curve) and the feature bars
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_committed_notebook_has_no_outputs(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    nbformat.validate(notebook)
+    assert notebook.metadata.kernelspec.name == "python3"
+    assert set(notebook.metadata) <= {"kernelspec", "language_info"}
+    for cell in notebook.cells:
+        assert cell.metadata == {}, f"{path.name}: cell {cell.id} has metadata {dict(cell.metadata)}"
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: cell {cell.id} has outputs"
+            assert cell.execution_count is None, f"{path.name}: cell {cell.id} has an execution count"
+
+
+def test_both_notebooks_are_checked() -> None:
+    assert {EXPLORE, REVIEW} <= set(NOTEBOOKS.glob("*.ipynb"))
