@@ -32,6 +32,15 @@ def compute_reference_stats(train: pd.DataFrame, contract: DataContract, *, bins
     return {"contract": contract.name, "rows": len(train), "features": features}
 
 
+def compute_score_reference(probabilities: np.ndarray, *, bins: int = 10) -> dict[str, Any]:
+    """The distribution of the packaged model's predicted probabilities on the test split, the reference that the
+    drift of live predictions is measured against (same layout as a numeric feature's statistics)."""
+    values = np.asarray(probabilities, dtype=float)
+    if values.size == 0:
+        raise ValueError("cannot compute a score reference from no predictions")
+    return {"rows": int(values.size), **_numeric_stats(values, bins=bins)}
+
+
 def _numeric_stats(values: np.ndarray, *, bins: int) -> dict[str, Any]:
     if values.size == 0:
         return {"edges": [], "fractions": [], "quantiles": []}

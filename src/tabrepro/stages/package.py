@@ -26,6 +26,7 @@ from sklearn.pipeline import Pipeline
 import tabrepro
 from tabrepro.artifacts import read_json, staged_outputs, write_json
 from tabrepro.contract import DataContract, load_contract
+from tabrepro.drift import compute_score_reference
 from tabrepro.gate import enforce_gate
 from tabrepro.modeling import load_model
 from tabrepro.onnx_export import check_parity, frame_to_records, single_row_latency, to_onnx
@@ -89,7 +90,9 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
         "threshold": metrics["threshold"],
         "test_roc_auc": metrics["roc_auc"],
         "providers": list(serve.providers),
+        "serve": serve.model_dump(mode="json"),
         "contract": contract.model_dump(mode="json"),
+        "score_reference": compute_score_reference(p_onnx),
     }
     labels = {
         "git_revision": git_revision(),
