@@ -42,6 +42,56 @@ def write_sample(dest: Path, params: dict, *, rows: int, seed: int) -> dict:
     return {**params, "data": {**params["data"], "source": "raw/telco.csv"}}
 
 
+def package_sample(
+    work: Path,
+    params: dict,
+    *,
+    rows: int = 1500,
+    seed: int = 2,
+    model: dict | None = None,
+    build_bento: bool = False,
+) -> Path:
+    """Run prepare -> package on ``rows`` raw rows in ``work`` (no tuning search); return ``work``.
+
+    ``model`` replaces the ``model`` section (e.g. another family or depth, for a second model to compare). The
+    promotion gate is reduced to one criterion a small sample meets: its limits are set for the full data.
+    """
+    from tabrepro.params import (
+        EvaluateParams,
+        FeaturesParams,
+        ModelParams,
+        PackageParams,
+        PathsParams,
+        ServeParams,
+        SplitParams,
+        TrainParams,
+        TuneParams,
+    )
+    from tabrepro.stages import evaluate, featurize, package, prepare, train, tune
+
+    params = write_sample(work, params, rows=rows, seed=seed)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        paths, contract = PathsParams.model_validate(params["paths"]), load_contract(params["data"])
+        model_params = ModelParams.model_validate(model or params["model"])
+        prepare.run(paths, contract, SplitParams.model_validate(params["split"]))
+        featurize.run(paths, contract, FeaturesParams.model_validate(params["features"]))
+        tune.run(paths, contract, model_params, TuneParams(n_trials=0, cv_folds=3), TrainParams(), seed=0)
+        train.run(paths, contract, model_params, TrainParams(), seed=0)
+        evaluate.run(
+            paths, contract, EvaluateParams.model_validate({**params["evaluate"], "gate": {"min_roc_auc": 0.7}})
+        )
+        package.run(paths, contract, PackageParams(build_bento=build_bento), ServeParams())
+    return work
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1,500-row pipeline run through package (no bento) in a temporary folder: ``models/serving`` and
+    ``models/reference_stats.json`` in it are what a real run would write. Shared, so treat it as read-only."""
+    return package_sample(tmp_path_factory.mktemp("packaged"), load_params(REPO / "params.yaml"))
+
+
 @pytest.fixture
 def repo() -> Path:
     return REPO

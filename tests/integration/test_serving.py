@@ -12,43 +12,8 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from tabrepro.contract import load_contract
-from tabrepro.params import (
-    EvaluateParams,
-    FeaturesParams,
-    ModelParams,
-    PackageParams,
-    PathsParams,
-    ServeParams,
-    SplitParams,
-    TrainParams,
-    TuneParams,
-)
 from tabrepro.serving.local import start_server, stop_server
-from tabrepro.stages import evaluate, featurize, package, prepare, train, tune
-from tests.conftest import write_sample
-
-
-@pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 1,500-row pipeline run through package (no bento) in a temporary folder."""
-    root = Path(__file__).resolve().parents[2]
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    work = tmp_path_factory.mktemp("served")
-    params = write_sample(work, params, rows=1500, seed=2)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(work)
-        paths, contract = PathsParams.model_validate(params["paths"]), load_contract(params["data"])
-        model = ModelParams.model_validate(params["model"])
-        prepare.run(paths, contract, SplitParams.model_validate(params["split"]))
-        featurize.run(paths, contract, FeaturesParams.model_validate(params["features"]))
-        tune.run(paths, contract, model, TuneParams(n_trials=0, cv_folds=3), TrainParams(), seed=0)
-        train.run(paths, contract, model, TrainParams(), seed=0)
-        evaluate.run(paths, contract, EvaluateParams.model_validate(params["evaluate"]))
-        package.run(paths, contract, PackageParams(build_bento=False), ServeParams())
-    return work
 
 
 @pytest.fixture(scope="module")
