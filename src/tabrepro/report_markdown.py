@@ -117,15 +117,25 @@ def render_params(params_diff: DiffJson) -> list[str]:
 
 
 def render_metrics(metrics_diff: DiffJson) -> list[str]:
-    """The metrics section: every metric dvc reports, with its change."""
+    """The metrics section: the metrics that changed, then the unchanged ones folded away (a PR comment stays
+    readable when a metrics file holds a hundred segment metrics)."""
     lines = ["## Metrics", ""]
 
     def row(key: str, e: Mapping[str, Any]) -> list[str]:
         old, new = e.get("old"), e.get("new")
         return [f"`{key}`", format_value(old), format_value(new), format_delta(old, new)]
 
-    table = _per_file(metrics_diff, ["metric", "base", "workspace", "Δ"], row)
-    return lines + (table or ["No metrics found.", ""])
+    header = ["metric", "base", "workspace", "Δ"]
+    changed = {f: {k: e for k, e in d.items() if e.get("old") != e.get("new")} for f, d in metrics_diff.items()}
+    same = {f: {k: e for k, e in d.items() if e.get("old") == e.get("new")} for f, d in metrics_diff.items()}
+    if not any(metrics_diff.values()):
+        return [*lines, "No metrics found.", ""]
+    lines += _per_file(changed, header, row) or ["No metric changed.", ""]
+    n_same = sum(len(d) for d in same.values())
+    if n_same:
+        lines += ["<details>", f"<summary>{n_same} unchanged metrics</summary>", ""]
+        lines += [*_per_file(same, header, row), "</details>", ""]
+    return lines
 
 
 def _gate_word(gate: Gate | None) -> str:

@@ -226,3 +226,17 @@ def test_pr_workflow_reports_with_a_tolerance_and_full_history():
     tol = parse_tolerance(report["run"].split("--fail-on ")[1].split()[0]).tol
     assert tol < 0 and math.isfinite(tol)
     assert any("cml comment create --publish report.md" in s.get("run", "") for s in steps)
+
+
+def test_unchanged_metrics_are_folded_below_the_changed_ones():
+    md = _render()
+    folded = md.index("<summary>1 unchanged metrics</summary>")
+    assert (
+        md.index("| `roc_auc` | 0.9 | 0.88 |")
+        < folded
+        < md.index("| `model` | xgboost | xgboost |")
+        < md.index("</details>")
+    )
+    same = {"m.json": {"roc_auc": {"old": 0.9, "new": 0.9, "diff": 0.0}}}
+    md = _render(metrics_diff=same, verdicts=[])
+    assert "No metric changed." in md and "<summary>1 unchanged metrics</summary>" in md
