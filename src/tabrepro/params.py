@@ -197,10 +197,59 @@ class PackageParams(_Section):
     override_gate: str | None = Field(default=None, min_length=10)
 
 
+class PredictionLogParams(_Section):
+    """The service's JSON-lines log of every scored record (``serve.prediction_log``), rotated by size."""
+
+    enabled: bool = False
+    path: str = Field(default="logs/predictions.jsonl", min_length=1)  # relative to the service's working dir
+    max_bytes: int = Field(default=52_428_800, ge=1024)
+    backups: int = Field(default=5, ge=0, le=1000)
+    queue_size: int = Field(default=10_000, ge=1)  # requests waiting for the writer; past it they are dropped
+
+
+class RolloutParams(_Section):
+    """A candidate model next to the primary (``serve.rollout``): scored on every request but never returned
+    (``shadow``), or answering ``canary_percent`` % of the ids (``canary``, sticky per id)."""
+
+    mode: Literal["off", "shadow", "canary"] = "off"
+    candidate_dir: str | None = None
+    canary_percent: float = Field(default=0, ge=0, le=100, allow_inf_nan=False)
+
+
 class ServeParams(_Section):
     """Serving settings packaged with the model (overridable at run time by environment variables)."""
 
     providers: tuple[str, ...] = Field(default=("CPUExecutionProvider",), min_length=1)
+    prediction_log: PredictionLogParams = PredictionLogParams()
+    rollout: RolloutParams = RolloutParams()
+
+
+class DriftParams(_Section):
+    """When current data counts as drifted from the training reference, and when ``tabrepro drift`` says retrain.
+
+    A feature's distribution drifts when its PSI is at least ``psi_moderate`` AND its test (KS or chi-squared)
+    gives p below ``p_value``: with thousands of rows a test alone flags shifts too small to matter, and PSI
+    alone is noisy on a few hundred. Retrain when more than ``max_drifted_features`` features drift with PSI
+    at least ``psi_significant``, or unknown values, missing rates or the predicted probabilities cross theirs.
+    """
+
+    psi_moderate: float = Field(default=0.1, gt=0, allow_inf_nan=False)
+    psi_significant: float = Field(default=0.25, gt=0, allow_inf_nan=False)
+    p_value: float = Field(default=0.01, gt=0, lt=1)
+    max_unknown_share: float = Field(default=0.01, ge=0, lt=1)
+    max_missing_change: float = Field(default=0.05, ge=0, lt=1)
+    score_psi: float = Field(default=0.25, gt=0, allow_inf_nan=False)
+    min_rows: int = Field(default=200, ge=1)
+    max_drifted_features: int = Field(default=0, ge=0)
+    reservoir_size: int = Field(default=20_000, ge=100, le=10_000_000)
+    seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> DriftParams:
+        if not self.psi_moderate < self.psi_significant:
+            bands = f"psi_moderate {self.psi_moderate:g} must be below psi_significant {self.psi_significant:g}"
+            raise ValueError(bands)
+        return self
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Start and stop a real `bentoml serve` of a serving folder on 127.0.0.1 (tests and benchmarks use it)."""
+"""Start and stop a real `bentoml serve` on 127.0.0.1, of a serving folder or of a built bento by its tag (tests and
+benchmarks use it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -22,22 +24,38 @@ def free_port() -> int:
 
 
 def start_server(
-    serving_dir: str | Path, *, bentoml_home: str | Path, timeout: float = 90
+    serving_dir: str | Path | None = None,
+    *,
+    bentoml_home: str | Path,
+    bento: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 90,
 ) -> tuple[subprocess.Popen, str]:
-    """Launch the service on a free local port; return once `/livez` answers (readiness is the caller's test)."""
+    """Launch the service on a free local port; return once `/livez` answers (readiness is the caller's test).
+
+    Serves ``serving_dir`` with the service class of this checkout, or, given ``bento`` (a tag such as
+    ``tabrepro:0123abcd4567`` in ``bentoml_home``), that bento with its own code and model. ``env`` adds variables
+    (``TABREPRO_ROLLOUT_MODE``, ``TABREPRO_PREDICTION_LOG``, ...).
+    """
+    if (serving_dir is None) == (bento is None):
+        raise ValueError("start_server: give either a serving folder or a bento tag")
     port = free_port()
-    env = {
-        **os.environ,
-        "TABREPRO_SERVING_DIR": str(serving_dir),
+    inherited = dict(os.environ)
+    if bento is not None:
+        inherited.pop("TABREPRO_SERVING_DIR", None)  # the bento's own setting (its packaged models/serving) applies
+    process_env = {
+        **inherited,
         "BENTOML_HOME": str(bentoml_home),
         "BENTOML_DO_NOT_TRACK": "True",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        **({"TABREPRO_SERVING_DIR": str(serving_dir)} if serving_dir is not None else {}),
+        **(env or {}),
     }
     # The log goes to a file, not a pipe: a pipe nobody reads fills up under load and blocks the server.
     log = tempfile.NamedTemporaryFile(prefix="bentoml-serve-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
+        [sys.executable, "-m", "bentoml", "serve", bento or SERVICE, "--host", "127.0.0.1", "--port", str(port)],
+        env=process_env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -1,86 +1,195 @@
 """The BentoML service: POST /predict with {"records": [...]}, validated by the data contract, scored by ONNX.
 
-Configuration comes from the environment (set by the bento, or by `make serve`):
-``TABREPRO_SERVING_DIR`` (default ``models/serving``) and ``TABREPRO_PROVIDERS`` (comma-separated ONNX Runtime
-execution providers, default from the packaged manifest). A missing or altered model keeps the service
-un-ready (``/readyz`` 503) and every prediction answers 503 with the reason.
+Configuration comes from the environment (set by the bento, or by `make serve`): ``TABREPRO_SERVING_DIR``
+(default ``models/serving``), ``TABREPRO_PROVIDERS`` (comma-separated ONNX Runtime execution providers, default
+from the packaged manifest), and the overrides of the packaged ``serve`` section read by
+``rollout.resolve_serve_settings`` (``TABREPRO_ROLLOUT_MODE``, ``TABREPRO_CANDIDATE_DIR``,
+``TABREPRO_CANARY_PERCENT``, ``TABREPRO_PREDICTION_LOG``). Anything wrong at start-up (a missing or altered model,
+a bad rollout setting, a candidate that does not fit the primary, an unwritable prediction log) keeps the
+service un-ready: ``/readyz`` answers 503 with the reason, and so does every prediction.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
+import uuid
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import bentoml
 from bentoml.exceptions import InvalidArgument, ServiceUnavailable
+from starlette.exceptions import HTTPException
 
+from tabrepro.params import PredictionLogParams
+from tabrepro.serving import telemetry
+from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog
+from tabrepro.serving.rollout import check_candidate, resolve_serve_settings, split_canary
 from tabrepro.serving.runtime import ServingError, ServingModel, validate_records
 
 log = logging.getLogger("tabrepro.serving")
 
-PROBABILITY = bentoml.metrics.Histogram(
-    name="tabrepro_predicted_probability",
-    documentation="Predicted probability of the positive class, per record",
-    buckets=[i / 10 for i in range(1, 11)],
-)
-REJECTED = bentoml.metrics.Counter(
-    name="tabrepro_rejected_requests",
-    documentation="Requests refused by the data contract, by the reason of their first problem",
-    labelnames=["reason"],
-)
 MAX_RECORDS = 100_000
 
 
-def _providers_from_env() -> list[str] | None:
+def _providers_from_env(env: Mapping[str, str]) -> list[str] | None:
     """``TABREPRO_PROVIDERS`` overrides the packaged providers; unset means "as packaged"."""
-    configured = os.environ.get("TABREPRO_PROVIDERS", "")
+    configured = env.get("TABREPRO_PROVIDERS", "")
     return [p.strip() for p in configured.split(",") if p.strip()] or None
+
+
+def load_candidate(directory: str, primary: ServingModel, *, providers: list[str] | None) -> ServingModel:
+    """The rollout candidate, verified like the primary and refused unless it takes exactly the same records."""
+    try:
+        candidate = ServingModel(directory, providers=providers)
+    except ServingError as exc:
+        raise ServingError(f"rollout candidate {directory}: {exc}") from None
+    check_candidate(primary.manifest, candidate.manifest)
+    if candidate.sha256 == primary.sha256:
+        log.warning("the rollout candidate is the primary model itself (%s)", primary.version)
+    return candidate
+
+
+def open_prediction_log(settings: PredictionLogParams) -> PredictionLog:
+    """The log, open and its writer running; a path it cannot write is a ServingError that names it."""
+
+    def count_drop(reason: str, lines: int) -> None:
+        telemetry.LOG_DROPPED.labels(reason=reason).inc(lines)
+
+    try:
+        prediction_log = PredictionLog(
+            settings.path,
+            max_bytes=settings.max_bytes,
+            backups=settings.backups,
+            queue_size=settings.queue_size,
+            on_drop=count_drop,
+        )
+    except OSError as exc:
+        raise ServingError(f"prediction log {settings.path}: cannot write there ({exc})") from None
+    return prediction_log.start()
 
 
 @bentoml.service(name="tabrepro", traffic={"timeout": 60})
 class TabreproService:
-    """Churn-style binary classifier served from the packaged, sha256-verified ONNX graph."""
+    """Churn-style binary classifier served from the packaged, sha256-verified ONNX graph, with an optional
+    shadow or canary candidate and an optional prediction log."""
 
     def __init__(self) -> None:
-        directory = os.environ.get("TABREPRO_SERVING_DIR", "models/serving")
         self.model: ServingModel | None = None
-        self.problem = ""
+        self.candidate: ServingModel | None = None
+        self.prediction_log: PredictionLog | None = None
+        self.mode, self.canary_percent, self.problem = "off", 0.0, ""
         try:
-            self.model = ServingModel(directory, providers=_providers_from_env())
-        except (ServingError, OSError, ValueError) as exc:
-            self.problem = str(exc)
+            self._start(os.environ)
+        except (ServingError, OSError, ValueError) as exc:  # ConfigError is a ValueError
+            self.model, self.candidate, self.problem = None, None, str(exc)
+            self.close_prediction_log()
             log.error("not ready: %s", exc)
 
+    def _start(self, env: Mapping[str, str]) -> None:
+        providers = _providers_from_env(env)
+        self.model = ServingModel(env.get("TABREPRO_SERVING_DIR", "models/serving"), providers=providers)
+        settings = resolve_serve_settings(self.model.manifest.get("serve"), env)
+        self.mode, self.canary_percent = settings.rollout.mode, settings.rollout.canary_percent
+        if self.mode != "off":
+            self.candidate = load_candidate(str(settings.rollout.candidate_dir), self.model, providers=providers)
+            log.info(
+                "rollout %s: primary %s, candidate %s%s",
+                self.mode,
+                self.model.version,
+                self.candidate.version,
+                f", {self.canary_percent:g} % of ids to the candidate" if self.mode == "canary" else "",
+            )
+        if settings.prediction_log.enabled:
+            self.prediction_log = open_prediction_log(settings.prediction_log)
+            log.info("prediction log: %s", self.prediction_log.path.resolve())
+
     def __is_ready__(self) -> bool:
-        return self.model is not None
+        if self.model is None:  # BentoML's own 503 says only "not ready"; this one says why
+            raise HTTPException(status_code=503, detail=f"not ready: {self.problem}")
+        return True
+
+    @bentoml.on_shutdown
+    def close_prediction_log(self) -> None:
+        """Write what is still queued and close the log (BentoML calls this on shutdown)."""
+        if self.prediction_log is not None:
+            self.prediction_log.close()
 
     @bentoml.api(route="/predict")
     def predict(self, records: list[Any]) -> dict[str, Any]:
-        """Probability and label (at the threshold chosen on val) for each record."""
+        """Probability and label (at the answering model's threshold chosen on val) for each record."""
         if self.model is None:
             raise ServiceUnavailable(f"model not loaded: {self.problem}")
         if not records or len(records) > MAX_RECORDS:
-            REJECTED.labels(reason="batch_size").inc()
+            telemetry.REJECTED.labels(reason="batch_size").inc()
             raise InvalidArgument(f"records: expected 1 to {MAX_RECORDS} records, got {len(records)}")
         parsed, errors = validate_records(records, self.model.record_model)
         if errors:
-            REJECTED.labels(reason=Counter(e.reason for e in errors).most_common(1)[0][0]).inc()
+            telemetry.REJECTED.labels(reason=Counter(e.reason for e in errors).most_common(1)[0][0]).inc()
             shown = "; ".join(str(e) for e in errors[:20])
             more = f"; and {len(errors) - 20} more" if len(errors) > 20 else ""
             raise InvalidArgument(f"{len(errors)} problem(s) in the request: {shown}{more}")
-        probabilities = self.model.predict_proba(parsed)
-        id_column = self.model.contract.id_column
-        predictions = []
-        for record, p in zip(parsed, probabilities, strict=True):
-            PROBABILITY.observe(float(p))
-            predictions.append(
-                {"id": record.get(id_column), "probability": float(p), "label": int(p >= self.model.threshold)}
-            )
+        request_id, received = uuid.uuid4().hex, datetime.now(UTC)
+        answers = self._score(parsed)
+        if self.prediction_log is not None:
+            id_column = self.model.contract.id_column
+            self.prediction_log.submit(LoggedRequest(received, request_id, id_column, parsed, answers))
         return {
             "model_version": self.model.version,
             "model_sha256": self.model.sha256,
             "threshold": self.model.threshold,
-            "predictions": predictions,
+            "request_id": request_id,
+            "predictions": self._predictions(parsed, answers),
         }
+
+    def _score(self, parsed: list[dict[str, Any]]) -> list[ModelAnswers]:
+        """Each model's answers, each model called once: all records to the primary (and, in shadow, to the
+        candidate too), or in canary the candidate's share of ids to the candidate and the rest to the primary."""
+        everyone = range(len(parsed))
+        plan = [(self.model, "primary", True, everyone)]
+        if self.mode == "shadow":
+            plan.append((self.candidate, "candidate", False, everyone))
+        elif self.mode == "canary":
+            id_column = self.model.contract.id_column
+            primary, candidate = split_canary([r.get(id_column) for r in parsed], self.canary_percent)
+            plan = [(self.model, "primary", True, primary), (self.candidate, "candidate", True, candidate)]
+        scored = (self._run_model(model, role, served, indices, parsed) for model, role, served, indices in plan)
+        return [answers for answers in scored if answers is not None]
+
+    def _run_model(
+        self, model: ServingModel, role: str, served: bool, indices: Sequence[int], parsed: list[dict[str, Any]]
+    ) -> ModelAnswers | None:
+        if not indices:
+            return None
+        subset = parsed if len(indices) == len(parsed) else [parsed[i] for i in indices]
+        started = time.perf_counter()
+        try:
+            probabilities = model.predict_proba(subset)
+        except Exception:
+            telemetry.MODEL_ERRORS.labels(role=role, model_version=model.version).inc()
+            if served:
+                raise
+            # a shadow model must never cost a caller its answer; the failure is logged and counted instead
+            log.exception("shadow candidate %s failed on %d records", model.version, len(subset))
+            return None
+        telemetry.observe_scoring(role, model.version, time.perf_counter() - started, probabilities)
+        return ModelAnswers(model.version, model.sha256, role, served, model.threshold, indices, probabilities)
+
+    def _predictions(self, parsed: list[dict[str, Any]], answers: list[ModelAnswers]) -> list[dict[str, Any]]:
+        id_column = self.model.contract.id_column
+        predictions: list[dict[str, Any]] = [{}] * len(parsed)
+        for served in (a for a in answers if a.served):
+            telemetry.observe_served(served.probabilities)
+            values = served.probabilities.tolist()
+            for index, p in zip(served.indices, values, strict=True):
+                predictions[index] = {
+                    "id": parsed[index].get(id_column),
+                    "probability": p,
+                    "label": int(p >= served.threshold),
+                    "model_version": served.model_version,
+                    "role": served.role,
+                }
+        return predictions

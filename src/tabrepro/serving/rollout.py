@@ -1,0 +1,120 @@
+"""Safe rollout of a candidate model beside the primary: the settings, the sticky canary hash and the checks.
+
+Pure functions only (no files, no BentoML): the service calls them with the packaged ``serve`` section, the
+environment and the two manifests. A customer's model depends on nothing but its id and the percentage: the
+first 8 bytes of sha256(id) modulo 10,000 put it in one of 10,000 buckets, and the buckets below
+``canary_percent x 100`` go to the candidate, so raising the percentage only ever moves customers to the candidate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tabrepro.params import ConfigError, ServeParams, parse_section
+
+BUCKETS = 10_000
+ENV_MODE, ENV_CANDIDATE, ENV_PERCENT = "TABREPRO_ROLLOUT_MODE", "TABREPRO_CANDIDATE_DIR", "TABREPRO_CANARY_PERCENT"
+ENV_PREDICTION_LOG = "TABREPRO_PREDICTION_LOG"
+MODES = ("off", "shadow", "canary")
+
+
+def canary_bucket(record_id: str) -> int:
+    """The id's bucket in [0, 10,000): stable across processes, machines and Python versions."""
+    digest = hashlib.sha256(record_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % BUCKETS
+
+
+def to_candidate(record_id: str | None, percent: float) -> bool:
+    """Whether the canary sends this id to the candidate. A record without an id stays on the primary."""
+    if not record_id:
+        return False
+    return canary_bucket(record_id) < round(percent * BUCKETS / 100)
+
+
+def split_canary(ids: Sequence[str | None], percent: float) -> tuple[list[int], list[int]]:
+    """Indices of the records the primary answers and of those the candidate answers."""
+    primary, candidate = [], []
+    for index, record_id in enumerate(ids):
+        (candidate if to_candidate(record_id, percent) else primary).append(index)
+    return primary, candidate
+
+
+def resolve_serve_settings(packaged: Mapping[str, Any] | None, env: Mapping[str, str]) -> ServeParams:
+    """The ``serve`` section packaged in the primary's manifest (defaults where absent, as in old manifests) with
+    the run-time environment applied; a bad value or an incomplete rollout is a ConfigError that names it."""
+    settings = parse_section(ServeParams, dict(packaged or {}), where="manifest.json: serve")
+    rollout = settings.rollout.model_dump()
+    if env.get(ENV_MODE, "").strip():
+        rollout["mode"] = _parse_mode(env[ENV_MODE])
+    if env.get(ENV_CANDIDATE, "").strip():
+        rollout["candidate_dir"] = env[ENV_CANDIDATE].strip()
+    if env.get(ENV_PERCENT, "").strip():
+        rollout["canary_percent"] = _parse_percent(env[ENV_PERCENT])
+    log = settings.prediction_log.model_dump()
+    switch = env.get(ENV_PREDICTION_LOG, "").strip()
+    if switch.lower() == "off":
+        log["enabled"] = False
+    elif switch:
+        log |= {"enabled": True, "path": switch}
+    merged = {**settings.model_dump(), "rollout": rollout, "prediction_log": log}
+    settings = parse_section(ServeParams, merged, where="serve")
+    if settings.rollout.mode != "off" and not settings.rollout.candidate_dir:
+        raise ConfigError(
+            f"serve.rollout.mode is {settings.rollout.mode!r} but there is no candidate: set "
+            f"serve.rollout.candidate_dir or {ENV_CANDIDATE}"
+        )
+    return settings
+
+
+def _parse_mode(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in MODES:
+        raise ConfigError(f"{ENV_MODE}: expected one of {', '.join(MODES)}, got {raw!r}")
+    return mode
+
+
+def _parse_percent(raw: str) -> float:
+    try:
+        percent = float(raw.strip().removesuffix("%"))
+    except ValueError:
+        percent = math.nan
+    if not 0 <= percent <= 100:  # also refuses NaN
+        raise ConfigError(f"{ENV_PERCENT}: expected a percentage from 0 to 100, got {raw!r}")
+    return percent
+
+
+def contract_differences(primary: Any, candidate: Any, *, where: str = "contract") -> list[str]:
+    """Every place where two JSON-like contracts differ, as ``key.path: primary ... vs candidate ...``."""
+    if isinstance(primary, Mapping) and isinstance(candidate, Mapping):
+        found = []
+        for key in list(primary) + [k for k in candidate if k not in primary]:
+            if key not in candidate:
+                found.append(f"{where}.{key}: only in the primary")
+            elif key not in primary:
+                found.append(f"{where}.{key}: only in the candidate")
+            else:
+                found += contract_differences(primary[key], candidate[key], where=f"{where}.{key}")
+        return found
+    if primary != candidate:
+        return [f"{where}: primary {_short(primary)} vs candidate {_short(candidate)}"]
+    return []
+
+
+def check_candidate(primary_manifest: Mapping[str, Any], candidate_manifest: Mapping[str, Any]) -> None:
+    """Refuse a candidate that does not take exactly the primary's records (its data contract differs)."""
+    # Where the raw table was read from and which segments evaluate reported do not change what a record is.
+    ignored = {"source", "format", "description", "segments"}
+    first = {k: v for k, v in primary_manifest.get("contract", {}).items() if k not in ignored}
+    second = {k: v for k, v in candidate_manifest.get("contract", {}).items() if k not in ignored}
+    found = contract_differences(first, second)
+    if found:
+        shown = "; ".join(found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else "")
+        raise ConfigError(f"the candidate's data contract differs from the primary's: {shown}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

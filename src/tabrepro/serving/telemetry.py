@@ -1,0 +1,86 @@
+"""The service's Prometheus metrics (served on ``/metrics`` with BentoML's own), per model where it matters.
+
+Per model, labelled by ``role`` (primary / candidate) and ``model_version``: requests and records scored, the
+scoring latency (the ONNX call, validation excluded) and the score distribution, so that a shadow or canary
+candidate can be compared with the primary on one dashboard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bentoml
+import numpy as np
+
+_MODEL = ["role", "model_version"]
+_SCORES = [i / 10 for i in range(1, 11)]
+
+PROBABILITY = bentoml.metrics.Histogram(
+    name="tabrepro_predicted_probability",
+    documentation="Predicted probability of the positive class, per record answered",
+    buckets=_SCORES,
+)
+REJECTED = bentoml.metrics.Counter(
+    name="tabrepro_rejected_requests",
+    documentation="Requests refused by the data contract, by the reason of their first problem",
+    labelnames=["reason"],
+)
+MODEL_REQUESTS = bentoml.metrics.Counter(
+    name="tabrepro_model_requests",
+    documentation="Requests in which the model scored at least one record",
+    labelnames=_MODEL,
+)
+MODEL_RECORDS = bentoml.metrics.Counter(
+    name="tabrepro_model_records", documentation="Records scored by the model", labelnames=_MODEL
+)
+MODEL_ERRORS = bentoml.metrics.Counter(
+    name="tabrepro_model_errors", documentation="Scoring calls that failed", labelnames=_MODEL
+)
+MODEL_LATENCY = bentoml.metrics.Histogram(
+    name="tabrepro_model_latency_seconds",
+    documentation="Time of one scoring call of the model (all its records of a request)",
+    labelnames=_MODEL,
+    buckets=[5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 0.5, 2.5],
+)
+MODEL_SCORE = bentoml.metrics.Histogram(
+    name="tabrepro_model_score",
+    documentation="Probability of the positive class given by the model, per record scored (served or not)",
+    labelnames=_MODEL,
+    buckets=_SCORES,
+)
+LOG_DROPPED = bentoml.metrics.Counter(
+    name="tabrepro_prediction_log_dropped",
+    documentation="Prediction-log lines never written, by reason (queue_full, write_error, closed)",
+    labelnames=["reason"],
+)
+
+
+def observe_scoring(role: str, model_version: str, seconds: float, probabilities: np.ndarray) -> None:
+    MODEL_REQUESTS.labels(role=role, model_version=model_version).inc()
+    MODEL_RECORDS.labels(role=role, model_version=model_version).inc(len(probabilities))
+    MODEL_LATENCY.labels(role=role, model_version=model_version).observe(seconds)
+    observe_many(MODEL_SCORE.labels(role=role, model_version=model_version), probabilities)
+
+
+def observe_served(probabilities: np.ndarray) -> None:
+    observe_many(PROBABILITY, probabilities)
+
+
+def observe_many(histogram: Any, values: np.ndarray) -> None:
+    """``histogram.observe(v)`` for every value, with one increment per bucket instead of one per value.
+
+    In BentoML's multiprocess mode each ``observe`` costs about 3 µs (a lock and an mmap write per bucket hit): 30 ms
+    for one request of 10,000 records, per histogram. This uses prometheus_client's Histogram internals
+    (``_upper_bounds``, ``_buckets``, ``_sum``; the version is pinned in requirements.txt); a test checks it against
+    ``observe``, one value at a time.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return
+    bounds = histogram._upper_bounds  # ascending, the last one +Inf; a value goes to the first bound >= it
+    index = np.searchsorted(bounds, values, side="left")
+    counts = np.bincount(index[index < len(bounds)], minlength=len(bounds))  # NaN fits no bucket, as in observe
+    for bucket, count in enumerate(counts.tolist()):
+        if count:
+            histogram._buckets[bucket].inc(count)
+    histogram._sum.inc(float(values.sum()))
