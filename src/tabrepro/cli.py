@@ -11,6 +11,7 @@ from pathlib import Path
 from tabrepro.config import write_params
 from tabrepro.params import ConfigError
 from tabrepro.report import make_report
+from tabrepro.scoring_cli import add_score_parser
 from tabrepro.tolerances import ReportError
 from tabrepro.validation import DataError
 
@@ -91,6 +92,61 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
     report.set_defaults(func=_cmd_report)
 
 
+def _cmd_drift(args: argparse.Namespace) -> int:
+    """Compare --current with the training reference; write the report and figures; exit 1 when retrain is due."""
+    from tabrepro.monitoring import check_drift, format_summary, write_drift_outputs
+    from tabrepro.params import DriftParams, PathsParams, load_params, read_section
+
+    params = load_params(args.params)
+    drift, paths = read_section(params, "drift", DriftParams), read_section(params, "paths", PathsParams)
+    report = check_drift(
+        args.current,
+        reference=args.reference or Path(paths.reference_stats),
+        serving_dir=args.serving_dir or Path(paths.serving),
+        params=drift,
+        role=args.role,
+    )
+    figures = write_drift_outputs(report, args.report, args.figures or args.report.parent / "figures")
+    sys.stdout.write(format_summary(report, figures, args.report))
+    return 1 if report["decision"]["retrain"] else 0
+
+
+_DRIFT_EPILOG = """\
+exit status: 0 no retrain needed, 1 retrain (a drift threshold in params.yaml `drift:` was crossed),
+2 bad input (unreadable file, missing columns, corrupt log line, too few rows, reference of another contract).
+
+A scheduler can chain it:   tabrepro drift --current new.csv || dvc exp run
+(`||` also fires on exit 2; to retrain on drift only:   tabrepro drift --current new.csv; [ $? -eq 1 ] && dvc exp run)
+"""
+
+
+def _add_drift_parser(commands: argparse._SubParsersAction) -> None:
+    drift = commands.add_parser(
+        "drift",
+        help="compare new data or the service's prediction log with the training data; exit 1 if retrain is due",
+        description="PSI and KS / chi-squared per feature, unknown levels, missing rates and the drift of the\n"
+        "packaged model's probabilities, against the training reference and the serving manifest.",
+        epilog=_DRIFT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    drift.add_argument(
+        "--current",
+        type=Path,
+        required=True,
+        metavar="FILE_OR_DIR",
+        help="raw rows (.csv, .parquet) or the service's prediction log (.jsonl, .jsonl.N, or a folder of them)",
+    )
+    drift.add_argument("--reference", type=Path, help="reference statistics (default: params paths.reference_stats)")
+    drift.add_argument("--serving-dir", type=Path, help="packaged model (default: params paths.serving)")
+    drift.add_argument(
+        "--report", type=Path, default=Path("reports/drift/drift.json"), help="JSON report (default: %(default)s)"
+    )
+    drift.add_argument("--figures", type=Path, help="PNG folder, replaced on each run (default: figures/ by --report)")
+    drift.add_argument("--role", default="primary", help="prediction log: which model's lines (default: primary)")
+    drift.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    drift.set_defaults(func=_cmd_drift)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabrepro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--worker", type=int, default=1, help="worker number >= 1; offsets the sampler's seed")
     worker.set_defaults(func=_cmd_tune_worker)
     _add_report_parser(commands)
+    _add_drift_parser(commands)
+    add_score_parser(commands)
     return parser
 
 

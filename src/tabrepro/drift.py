@@ -1,13 +1,19 @@
-"""Reference statistics of the training data, the baseline that drift checks compare live data against."""
+"""Reference statistics of the training data, the baseline that drift checks compare live data against, and
+``DriftAccumulator``, which compares current data with them chunk by chunk and decides whether to retrain."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tabrepro.contract import DataContract
+from tabrepro.drift_decision import decide_retrain, judge_entry
+from tabrepro.drift_tally import LevelTally, NumericTally
+from tabrepro.params import DriftParams
+from tabrepro.validation import DataError, Problem
 
 N_QUANTILES = 101
 
@@ -66,3 +72,98 @@ def _rate(mask: pd.Series) -> float:
 
 def _floats(array: np.ndarray) -> list[float]:
     return [round(float(x), 6) for x in array]
+
+
+class DriftAccumulator:
+    """Current data against the training reference and the packaged model's scores, fed in chunks.
+
+    ``update`` takes each chunk as ``validation.parse_table`` returns it (its parse problems too: values that do
+    not parse are counted as unknown, not as missing) and the probabilities of the chunk's rows that were scored.
+    Counts are exact and the KS samples are seeded, so one pass and any chunking give the same report.
+    """
+
+    def __init__(
+        self,
+        reference_stats: dict[str, Any],
+        score_reference: dict[str, Any] | None,
+        contract: DataContract,
+        *,
+        reservoir_size: int = 20_000,
+        seed: int = 0,
+    ) -> None:
+        _check_reference(reference_stats, contract)
+        self.contract, self.rows, self.reference_rows = contract, 0, int(reference_stats["rows"])
+        seeds = iter(np.random.SeedSequence(seed).spawn(len(contract.features) + 1))
+        self.tallies: dict[str, NumericTally | LevelTally] = {}
+        for name, spec in contract.features.items():
+            reference = reference_stats["features"][name]
+            if spec.type == "numeric":
+                self.tallies[name] = NumericTally(
+                    reference, reservoir_size=reservoir_size, seed=next(seeds), low=spec.min, high=spec.max
+                )
+            else:
+                levels = list(spec.values or ()) if spec.type == "categorical" else ["0.0", "1.0"]
+                self.tallies[name] = LevelTally(reference, levels=levels)
+        self.scores = (
+            None
+            if score_reference is None
+            else NumericTally(score_reference, reservoir_size=reservoir_size, seed=next(seeds), low=0.0, high=1.0)
+        )
+
+    def update(
+        self, parsed: pd.DataFrame, probabilities: np.ndarray | None = None, *, problems: Iterable[Problem] = ()
+    ) -> None:
+        """Add one parsed chunk; ``probabilities`` are those of its scored rows (any number, none included)."""
+        missing = [name for name in self.contract.features if name not in parsed.columns]
+        if missing:
+            raise DataError(f"chunk lacks feature column(s) {missing} of contract {self.contract.name!r}")
+        unparsed = {p.column: p for p in problems}
+        for name, tally in self.tallies.items():
+            problem = unparsed.get(name)
+            mask = parsed.index.isin(problem.rows) if problem else None
+            tokens = [str(v) for v in problem.values] if problem else []
+            column = parsed[name]
+            tally.add(
+                column.to_numpy(dtype=float) if isinstance(tally, NumericTally) else column,
+                unparsed=mask,
+                tokens=tokens,
+            )
+        self.rows += len(parsed)
+        if probabilities is not None and len(probabilities):
+            if self.scores is None:
+                raise ValueError("probabilities given, but the accumulator has no score reference")
+            self.scores.add(np.asarray(probabilities, dtype=float))
+
+    def report(self, params: DriftParams) -> dict[str, Any]:
+        """Per-feature statistics and verdicts, the drift of the predicted probabilities, and the decision."""
+        if self.rows < params.min_rows:
+            raise DataError(f"{self.rows} current row(s): too few to judge drift (drift.min_rows is {params.min_rows})")
+        features = {name: judge_entry(tally.summarize(), params) for name, tally in self.tallies.items()}
+        unknown = sum(t.unknown for t in self.tallies.values())
+        present = sum(t.rows - t.missing for t in self.tallies.values())
+        score = None
+        if self.scores is not None and self.scores.rows >= params.min_rows:
+            score = judge_entry(self.scores.summarize(), params, score=True)
+        elif self.scores is not None:
+            score = {"values": self.scores.rows, "note": f"fewer scored rows than drift.min_rows ({params.min_rows})"}
+        return {
+            "rows": self.rows,
+            "reference_rows": self.reference_rows,
+            "features": features,
+            "unknown_share": round(unknown / present, 6) if present else 0.0,
+            "score": score,
+            "decision": decide_retrain(features, score, params),
+        }
+
+
+def _check_reference(reference_stats: dict[str, Any], contract: DataContract) -> None:
+    name = reference_stats.get("contract")
+    if name != contract.name:
+        raise DataError(f"the reference statistics are of contract {name!r}, the model's contract is {contract.name!r}")
+    features = reference_stats.get("features", {})
+    absent = [n for n in contract.features if n not in features]
+    if absent:
+        raise DataError(f"the reference statistics lack feature(s) {absent} of contract {contract.name!r}")
+    wrong = [n for n, spec in contract.features.items() if features[n].get("type") != spec.type]
+    if wrong:
+        raise DataError(f"the reference statistics give other types than contract {contract.name!r} for {wrong}")
