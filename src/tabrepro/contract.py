@@ -201,8 +201,14 @@ def _numeric_field(spec: FeatureSpec) -> Any:
             raise ValueError(f"expected an integer, got {value}")
         return value
 
+    def refuse_python_syntax(value: Any) -> Any:
+        # pydantic parses text with Python's float(), which takes "1_000"; prepare (pandas) does not
+        if isinstance(value, str) and "_" in value:
+            raise ValueError("expected a number")
+        return value
+
     bounds = Field(ge=spec.min, le=spec.max)
-    return Annotated[float, bounds, AfterValidator(check_integer)]
+    return Annotated[float, BeforeValidator(refuse_python_syntax), bounds, AfterValidator(check_integer)]
 
 
 def _boolean_field(spec: FeatureSpec) -> Any:
