@@ -84,7 +84,7 @@ def measure(source: Path, threads: int | None, *, runs: int, chunk_rows: int, sc
         output = scratch / "scores.parquet"
         child = context.Process(target=_run_once, args=(str(source), str(output), threads, chunk_rows, queue))
         child.start()
-        samples.append(queue.get())
+        samples.append(queue.get(timeout=1800))  # a crashed child never answers: fail instead of waiting forever
         child.join()
         if child.exitcode != 0:
             raise SystemExit(f"scoring {source} failed in the child (exit {child.exitcode})")

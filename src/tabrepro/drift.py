@@ -11,6 +11,7 @@ import pandas as pd
 
 from tabrepro.contract import DataContract
 from tabrepro.drift_decision import decide_retrain, judge_entry
+from tabrepro.drift_stats import bin_counts
 from tabrepro.drift_tally import LevelTally, NumericTally
 from tabrepro.params import DriftParams
 from tabrepro.validation import DataError, Problem
@@ -51,7 +52,7 @@ def _numeric_stats(values: np.ndarray, *, bins: int) -> dict[str, Any]:
     if values.size == 0:
         return {"edges": [], "fractions": [], "quantiles": []}
     edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1))[1:-1])
-    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
+    counts = bin_counts(values, edges)
     return {
         "edges": _floats(edges),
         "fractions": _floats(counts / values.size),
@@ -107,7 +108,7 @@ class DriftAccumulator:
         self.scores = (
             None
             if score_reference is None
-            else NumericTally(score_reference, reservoir_size=reservoir_size, seed=next(seeds), low=0.0, high=1.0)
+            else NumericTally(score_reference, reservoir_size=reservoir_size, seed=next(seeds))
         )
 
     def update(

@@ -11,14 +11,11 @@ from typing import Any
 
 import numpy as np
 
-_META = {"Software": None}  # no version stamp, so the same figure gives the same bytes
+from tabrepro.figures import save_figure
 
 
 def save_drift_figures(report: dict[str, Any], directory: str | Path) -> list[Path]:
     """``<feature>.png`` for every drifted feature, and ``predicted_probability.png`` when the scores drifted."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, never a window
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     entries = [(name, f) for name, f in report["features"].items() if f["drifted"]]
@@ -51,7 +48,7 @@ def _histogram(name: str, entry: dict[str, Any], path: Path) -> Path:
     ax.stairs(np.asarray(dist["current"]) / widths, edges, label="current", linewidth=2, linestyle="--")
     ax.set(xlabel=name, ylabel="density (share per unit)", title=_title(name, entry))
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _levels(name: str, entry: dict[str, Any], path: Path) -> Path:
@@ -69,13 +66,4 @@ def _levels(name: str, entry: dict[str, Any], path: Path) -> Path:
     ax.invert_yaxis()
     ax.set(xlabel="share of values", title=_title(name, entry))
     ax.legend()
-    return _save(fig, path)
-
-
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, metadata=_META)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

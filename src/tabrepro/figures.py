@@ -51,7 +51,7 @@ def save_explanation_figures(
     fig, ax = plt.subplots(figsize=(6, 0.3 * len(rows) + 1.2), dpi=100)
     ax.barh([r["feature"] for r in rows], [r["importance"] for r in rows], xerr=[r["importance_std"] for r in rows])
     ax.set(xlabel="ROC-AUC lost when shuffled (test)", title="Feature importance (permutation)")
-    written = [_save(fig, directory / "importance.png")]
+    written = [save_figure(fig, directory / "importance.png")]
     if contributions is None:
         return written
     rng = np.random.default_rng(0)  # jitter only; fixed so the figure's bytes are reproducible
@@ -64,7 +64,7 @@ def save_explanation_figures(
     ax.axvline(0, color="grey", linewidth=1)
     ax.set(yticks=range(len(rows)), yticklabels=[r["feature"] for r in rows], xlabel="contribution (log-odds)")
     ax.set_title("Per-row feature contributions (test)")
-    written.append(_save(fig, directory / "contributions.png"))
+    written.append(save_figure(fig, directory / "contributions.png"))
     return written
 
 
@@ -75,7 +75,7 @@ def _cost(rows: list[dict[str, Any]], threshold: float, path: Path) -> Path:
     ax.axvline(threshold, color="grey", linestyle="--", linewidth=1, label=f"chosen {threshold:.3f}")
     ax.set(xlabel="threshold", ylabel="expected cost per row", title="Threshold vs expected cost", xlim=(0, 1))
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _line(
@@ -93,7 +93,7 @@ def _line(
     if diagonal:
         ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
     ax.set(xlabel=x, ylabel=y, title=title, xlim=(0, 1), ylim=(0, 1.02))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _confusion(counts: np.ndarray, path: Path) -> Path:
@@ -102,7 +102,7 @@ def _confusion(counts: np.ndarray, path: Path) -> Path:
     for (i, j), value in np.ndenumerate(counts):
         ax.text(j, i, str(value), ha="center", va="center")
     ax.set(xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="actual", title="Confusion matrix (test)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_tune_figures(study: Any, directory: str | Path, *, seed: int) -> list[Path]:
@@ -121,7 +121,7 @@ def save_tune_figures(study: Any, directory: str | Path, *, seed: int) -> list[P
     else:
         ax.text(0.5, 0.5, "no search (tune.n_trials = 0)", ha="center", va="center", transform=ax.transAxes)
     ax.set(xlabel="trial", ylabel="CV ROC-AUC", title="Optimisation history")
-    paths = [_save(fig, directory / "optimization_history.png")]
+    paths = [save_figure(fig, directory / "optimization_history.png")]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     importances = _importances(study, seed=seed) if len(done) >= 2 else {}
     if importances:
@@ -130,7 +130,7 @@ def save_tune_figures(study: Any, directory: str | Path, *, seed: int) -> list[P
     else:
         ax.text(0.5, 0.5, "fewer than 2 completed trials", ha="center", va="center", transform=ax.transAxes)
     ax.set(xlabel="importance (fANOVA)", title="Hyper-parameter importances")
-    paths.append(_save(fig, directory / "param_importances.png"))
+    paths.append(save_figure(fig, directory / "param_importances.png"))
     return paths
 
 
@@ -144,7 +144,8 @@ def _importances(study: Any, *, seed: int) -> dict[str, float]:
         return {}
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
+    """Write ``fig`` to ``path`` reproducibly (no version stamp) and close it."""
     fig.tight_layout()
     fig.savefig(path, metadata=_META)
     plt.close(fig)

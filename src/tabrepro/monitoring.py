@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tabrepro.artifacts import staged_outputs, write_json
+from tabrepro.artifacts import read_json, staged_outputs, write_json
 from tabrepro.contract import DataContract, load_contract
 from tabrepro.drift import DriftAccumulator
 from tabrepro.drift_inputs import Kind, detect_kind, iter_log, iter_table, log_files
@@ -32,7 +32,7 @@ def check_drift(
 ) -> dict[str, Any]:
     """The drift report of ``current`` (see the README for its layout); a ``DataError`` on bad input."""
     kind = detect_kind(current)
-    model, manifest, contract = _open_model(serving_dir, load=kind != "log")
+    model, manifest, contract = open_model(serving_dir, load=kind != "log")
     accumulator = start_drift(reference, manifest, contract, params)
     fed = (
         _feed_log(current, role, manifest, accumulator)
@@ -76,7 +76,7 @@ def finish_drift(
 
 def _read_reference(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: cannot read the reference statistics ({exc}); run `dvc repro featurize`") from None
     if not isinstance(data, dict) or "features" not in data:
@@ -84,7 +84,7 @@ def _read_reference(path: Path) -> dict[str, Any]:
     return data
 
 
-def _open_model(serving_dir: Path, *, load: bool) -> tuple[ServingModel | None, dict[str, Any], DataContract]:
+def open_model(serving_dir: Path, *, load: bool) -> tuple[ServingModel | None, dict[str, Any], DataContract]:
     """The verified packaged model (to score a table) or only its manifest (a log carries its probabilities)."""
     try:
         if load:
@@ -142,7 +142,6 @@ def write_drift_outputs(report: dict[str, Any], report_path: Path, figures_dir: 
     from tabrepro.drift_figures import save_drift_figures
 
     with staged_outputs(report_path, figures_dir) as (staged_report, staged_figures):
-        staged_figures.mkdir()
         names = [p.name for p in save_drift_figures(report, staged_figures)]
         write_json(staged_report, {**report, "figures": [str(figures_dir / n) for n in names]})
     return [figures_dir / n for n in names]

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from tabrepro.params import load_params
 from tabrepro.report_markdown import Gate, GateRecord, Plots, render_report
 from tabrepro.tolerances import ReportError, Verdict, check_tolerances, parse_tolerances
 
@@ -91,9 +92,14 @@ def resolve_base(rev: str) -> str:
     return proc.stdout.strip()
 
 
+def _dvc(*args: str) -> subprocess.CompletedProcess[str]:
+    """``dvc ARGS`` from this interpreter's environment."""
+    return _run([sys.executable, "-m", "dvc", *args])
+
+
 def run_dvc_json(*args: str) -> dict[str, Any]:
-    """Run ``dvc ARGS`` in this interpreter's environment and parse what it prints as JSON."""
-    proc = _run([sys.executable, "-m", "dvc", *args])
+    """Run ``dvc ARGS`` and parse what it prints as JSON."""
+    proc = _dvc(*args)
     if proc.returncode != 0:
         raise ReportError(f"`dvc {' '.join(args)}` exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
     try:
@@ -142,10 +148,8 @@ def read_gate_record(file: str, base: str) -> GateRecord:
 
 def read_figures_dir(params_file: Path = Path("params.yaml")) -> Path:
     """Where the PNG figures are: ``paths.figures`` of params.yaml, else ``reports/figures``."""
-    params = yaml.safe_load(params_file.read_text(encoding="utf-8")) if params_file.is_file() else None
-    paths = params.get("paths") if isinstance(params, Mapping) else None
-    figures = paths.get("figures") if isinstance(paths, Mapping) else None
-    return Path(figures if isinstance(figures, str) else DEFAULT_FIGURES_DIR)
+    paths = (load_params(params_file) if params_file.is_file() else {}).get("paths") or {}
+    return Path(paths.get("figures", DEFAULT_FIGURES_DIR))
 
 
 def draw_plots(base: str, *, plots_dir: Path, figures_dir: Path, link_root: Path) -> Plots:
@@ -154,7 +158,7 @@ def draw_plots(base: str, *, plots_dir: Path, figures_dir: Path, link_root: Path
     figures = tuple(_link(png, link_root) for png in sorted(figures_dir.rglob("*.png")))
     index = plots_dir / "index.html"
     index.unlink(missing_ok=True)  # a page left from an earlier run must not pass for this one
-    proc = _run([sys.executable, "-m", "dvc", "plots", "diff", base, "-o", str(plots_dir)])
+    proc = _dvc("plots", "diff", base, "-o", str(plots_dir))
     if proc.returncode != 0:
         detail = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
         return Plots(index=None, figures=figures, problem=f"`dvc plots diff` failed: {detail[0]}")

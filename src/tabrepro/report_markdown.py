@@ -125,11 +125,14 @@ def render_metrics(metrics_diff: DiffJson) -> list[str]:
         old, new = e.get("old"), e.get("new")
         return [f"`{key}`", format_value(old), format_value(new), format_delta(old, new)]
 
-    header = ["metric", "base", "workspace", "Δ"]
-    changed = {f: {k: e for k, e in d.items() if e.get("old") != e.get("new")} for f, d in metrics_diff.items()}
-    same = {f: {k: e for k, e in d.items() if e.get("old") == e.get("new")} for f, d in metrics_diff.items()}
     if not any(metrics_diff.values()):
         return [*lines, "No metrics found.", ""]
+    header = ["metric", "base", "workspace", "Δ"]
+    changed: dict[str, dict[str, Any]] = {file: {} for file in metrics_diff}
+    same: dict[str, dict[str, Any]] = {file: {} for file in metrics_diff}
+    for file, entries in metrics_diff.items():
+        for key, e in entries.items():
+            (same if e.get("old") == e.get("new") else changed)[file][key] = e
     lines += _per_file(changed, header, row) or ["No metric changed.", ""]
     n_same = sum(len(d) for d in same.values())
     if n_same:

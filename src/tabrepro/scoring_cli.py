@@ -40,7 +40,7 @@ def add_score_parser(commands: argparse._SubParsersAction) -> None:
     score.add_argument(
         "--serving-dir",
         type=Path,
-        help=f"packaged model (default: params.yaml paths.serving, else {_FALLBACK_SERVING})",
+        help=f"packaged model (default: --params paths.serving, else {_FALLBACK_SERVING})",
     )
     score.add_argument("--chunk-rows", type=_positive, default=100_000, help="rows per chunk (default: 100000)")
     score.add_argument("--summary", type=Path, help="also write the run's summary as JSON here")
@@ -50,7 +50,11 @@ def add_score_parser(commands: argparse._SubParsersAction) -> None:
         type=Path,
         help="also write `tabrepro drift`'s report of the input against the training reference (figures next to it)",
     )
-    score.add_argument("--params", default="params.yaml", help="params file for --drift-report (default: params.yaml)")
+    score.add_argument(
+        "--params",
+        default="params.yaml",
+        help="params file: paths.serving, and drift thresholds (default: params.yaml)",
+    )
     score.set_defaults(func=_cmd_score)
 
 
@@ -58,7 +62,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from tabrepro.scoring import score_file
     from tabrepro.serving.runtime import ServingError
 
-    serving_dir = args.serving_dir or _default_serving_dir()
+    serving_dir = args.serving_dir or _default_serving_dir(Path(args.params))
     try:
         drift = _DriftFeed(args, serving_dir) if args.drift_report else None
         summary = score_file(
@@ -85,34 +89,34 @@ class _DriftFeed:
     """``--drift-report``: the chunks being scored also feed ``tabrepro drift``'s accumulator (one pass)."""
 
     def __init__(self, args: argparse.Namespace, serving_dir: Path) -> None:
-        from tabrepro.monitoring import start_drift
+        from tabrepro.monitoring import open_model, start_drift
         from tabrepro.params import DriftParams, PathsParams, read_section
-        from tabrepro.serving.runtime import ServingModel
 
         params = load_params(args.params)
         self.params = read_section(params, "drift", DriftParams)
         self.reference = Path(read_section(params, "paths", PathsParams).reference_stats)
-        self.model = ServingModel(serving_dir)
-        self.accumulator = start_drift(self.reference, self.model.manifest, self.model.contract, self.params)
+        # only the manifest and contract: score_file loads and verifies the model itself
+        _, self.manifest, self.contract = open_model(serving_dir, load=False)
+        self.accumulator = start_drift(self.reference, self.manifest, self.contract, self.params)
         self.report_path: Path = args.drift_report
         self.input = args.input
 
     def update(self, chunk: pa.Table, probabilities: np.ndarray) -> None:
         from tabrepro.validation import parse_table
 
-        raw = chunk.to_pandas().reset_index(drop=True)
-        parsed, problems = parse_table(raw, self.model.contract)
+        parsed, problems = parse_table(chunk.to_pandas(), self.contract)
         self.accumulator.update(parsed, probabilities, problems=problems)
 
     def write(self, summary: Any) -> None:
         from tabrepro.monitoring import finish_drift, format_summary, write_drift_outputs
+        from tabrepro.scoring_io import table_format
 
         inputs = {
             "current": str(self.input),
-            "kind": Path(self.input).suffix.lstrip("."),
+            "kind": table_format(Path(self.input), role="input"),
             "scored": summary.rows_scored,
         }
-        report = finish_drift(self.accumulator, self.params, inputs, self.reference, self.model.manifest)
+        report = finish_drift(self.accumulator, self.params, inputs, self.reference, self.manifest)
         figures = write_drift_outputs(report, self.report_path, self.report_path.parent / "figures")
         sys.stderr.write(format_summary(report, figures, self.report_path))
         if report["decision"]["retrain"]:
@@ -121,8 +125,7 @@ class _DriftFeed:
             )
 
 
-def _default_serving_dir() -> Path:
-    params = Path("params.yaml")
+def _default_serving_dir(params: Path) -> Path:
     if not params.is_file():
         return _FALLBACK_SERVING
     serving = (load_params(params).get("paths") or {}).get("serving")

@@ -42,7 +42,6 @@ class Verdict:
     key: str
     old: float | None
     new: float | None
-    delta: float | None
     status: Status
 
     @property
@@ -73,14 +72,14 @@ def parse_tolerances(values: Iterable[str]) -> list[Tolerance]:
     return [parse_tolerance(part) for value in values for part in value.split(",") if part.strip()]
 
 
-def resolve_metric(tolerance: Tolerance, keys_by_file: Mapping[str, Iterable[str]]) -> tuple[str, str]:
+def resolve_metric(tolerance: Tolerance, keys_by_file: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
     """The ``(metrics file, key)`` a tolerance names; unknown and ambiguous keys are errors."""
     head, sep, rest = tolerance.key.partition(":")
     if sep and head in keys_by_file:
-        if rest not in set(keys_by_file[head]):
+        if rest not in keys_by_file[head]:
             raise ReportError(f"--fail-on {tolerance.spec!r}: {head} has no metric {rest!r}")
         return head, rest
-    files = sorted(file for file, keys in keys_by_file.items() if tolerance.key in set(keys))
+    files = sorted(file for file, keys in keys_by_file.items() if tolerance.key in keys)
     if not files:
         known = ", ".join(sorted(keys_by_file)) or "none"
         raise ReportError(f"--fail-on {tolerance.spec!r}: no metric {tolerance.key!r} in any metrics file ({known})")
@@ -110,8 +109,8 @@ def check_tolerances(tolerances: Iterable[Tolerance], metrics_diff: DiffJson) ->
         file, key = resolve_metric(tolerance, metrics_diff)
         entry = metrics_diff[file][key]
         old, new = (_as_number(entry.get(side), tolerance, side) for side in ("old", "new"))
-        delta, status = judge_change(old, new, tolerance.tol)
-        verdicts.append(Verdict(tolerance, file, key, old, new, delta, status))
+        _, status = judge_change(old, new, tolerance.tol)
+        verdicts.append(Verdict(tolerance, file, key, old, new, status))
     return verdicts
 
 

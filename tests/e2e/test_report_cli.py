@@ -105,7 +105,7 @@ def test_a_drop_past_the_tolerance_exits_1_and_names_the_metric(project: Path):
     proc = report(project, "--base", "main", "--fail-on", "roc_auc:-0.005", "--output", "report.md")
     assert proc.returncode == 1, proc.stderr
     assert "| `roc_auc:-0.005` | 0.9 | 0.88 | -0.02 | -0.005 | **BROKEN** |" in proc.stdout
-    assert "roc_auc" in proc.stderr
+    assert "--fail-on roc_auc:-0.005 broken" in proc.stderr
     assert "**BROKEN**" in (project / "report.md").read_text()  # written even when failing
 
 

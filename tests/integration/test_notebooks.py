@@ -8,7 +8,6 @@ notes, no failure) and one in the full schema (every section shown).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -22,6 +21,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
+from tabrepro.artifacts import read_json, write_json
 from tests.conftest import REPO
 
 NOTEBOOKS = REPO / "notebooks"
@@ -95,11 +95,6 @@ def make_repo(dest: Path, *, metrics: dict[str, Any]) -> Path:
     return dest
 
 
-def write_json(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=2), encoding="utf-8")
-
-
 def full_schema_metrics() -> dict[str, Any]:
     """metrics.json in the full schema, with values no real run has (so the output can only come from here)."""
     level = {"n": 400, "positive_rate": 0.4, "roc_auc": 0.71, "recall": 0.8, "precision": 0.5}
@@ -150,14 +145,14 @@ def test_exploration_notebook_draws_its_figures(explored: NotebookNode) -> None:
 
 
 def test_review_notebook_shows_the_committed_metrics(kernel_env: dict[str, str]) -> None:
-    metrics = json.loads((REPO / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    metrics = read_json(REPO / "reports" / "metrics.json")
     notebook = run_notebook(REVIEW, cwd=REPO, env=kernel_env)
     assert f"ROC-AUC (test): {metrics['roc_auc']:.4f}" in output_text(notebook)
     assert count_images(notebook) >= 1
 
 
 def test_review_notebook_degrades_on_the_old_metrics_schema(tmp_path: Path, kernel_env: dict[str, str]) -> None:
-    committed = json.loads((REPO / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    committed = read_json(REPO / "reports" / "metrics.json")
     root = make_repo(tmp_path / "repo", metrics={k: committed[k] for k in OLD_METRICS_KEYS if k in committed})
     (root / "notebooks").mkdir()
     # started where Jupyter would start it, without TABREPRO_ROOT: the root is found upward from dvc.yaml

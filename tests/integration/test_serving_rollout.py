@@ -149,7 +149,13 @@ def test_canary_is_sticky_per_id_and_answers_with_the_candidate(packaged: Path, 
     )
     assert _metric(metrics, "tabrepro_model_latency_seconds_count", role="candidate") > 0
     assert _metric(metrics, "tabrepro_model_score_count", role="candidate") == 2 * n_candidate
-    assert "tabrepro_predicted_probability_bucket" in metrics
+    # every served answer, and only those, lands in the unlabelled histogram of served probabilities
+    served_count = next(
+        float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("tabrepro_predicted_probability_count ")
+    )
+    assert served_count == 2 * len(records) + 3
 
 
 def _altered_contract(candidate: Path, tmp_path: Path) -> Path:

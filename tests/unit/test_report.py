@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import yaml
 
@@ -223,8 +221,6 @@ def test_pr_workflow_reports_with_a_tolerance_and_full_history():
     assert checkout["with"]["fetch-depth"] == 0
     report = next(s for s in steps if "tabrepro report" in s.get("run", ""))
     assert "--fail-on roc_auc:-0.005" in report["run"] and "--output report.md" in report["run"]
-    tol = parse_tolerance(report["run"].split("--fail-on ")[1].split()[0]).tol
-    assert tol < 0 and math.isfinite(tol)
     assert any("cml comment create --publish report.md" in s.get("run", "") for s in steps)
 
 

@@ -21,7 +21,6 @@ IDS = [f"{i:04d}-CUST" for i in range(10_000)]
 
 def test_bucket_is_deterministic_and_known():
     # fixed by sha256 alone: a customer keeps its model across processes, restarts and machines
-    assert canary_bucket("7590-VHVEG") == canary_bucket("7590-VHVEG")
     assert [canary_bucket(i) for i in ("a", "b", "7590-VHVEG")] == [2250, 7946, 380]
     assert all(0 <= canary_bucket(i) < 10_000 for i in IDS[:500])
 

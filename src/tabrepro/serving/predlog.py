@@ -72,6 +72,7 @@ def format_lines(request: LoggedRequest) -> list[bytes]:
     """
     ts = request.ts.isoformat(timespec="microseconds")
     out = []
+    bodies: dict[int, str] = {}  # a record scored by two models (shadow) is encoded once
     for answers in request.answers:
         head = {"ts": ts, "request_id": request.request_id, "model_version": answers.model_version}
         head |= {"model_sha256": answers.model_sha256, "role": answers.role, "served": answers.served}
@@ -79,9 +80,11 @@ def format_lines(request: LoggedRequest) -> list[bytes]:
         for index, p in zip(answers.indices, answers.probabilities.tolist(), strict=True):
             if not math.isfinite(p):
                 raise ValueError(f"record {index}: probability {p} is not a finite number")
-            record = request.records[index]
-            line = f'{prefix}{_dumps(record.get(request.id_column))},"inputs":{_dumps(record)},"probability":{p!r}'
-            out.append(f'{line},"label":{int(p >= answers.threshold)}}}\n'.encode())
+            body = bodies.get(index)
+            if body is None:
+                record = request.records[index]
+                body = bodies[index] = f'{_dumps(record.get(request.id_column))},"inputs":{_dumps(record)}'
+            out.append(f'{prefix}{body},"probability":{p!r},"label":{int(p >= answers.threshold)}}}\n'.encode())
     return out
 
 
@@ -168,13 +171,15 @@ class PredictionLog:
 
     def submit(self, request: LoggedRequest) -> bool:
         """Queue a request for writing without ever waiting; False (and counted) when it is dropped."""
-        if self._closed:
-            self._drop("closed", request.lines)
-            return False
-        try:
-            self._queue.put_nowait(request)
-        except queue.Full:
-            self._drop("queue_full", request.lines)
+        with self._lock:  # the same lock close() takes: nothing is queued behind its stop marker
+            reason = "closed" if self._closed else None
+            if reason is None:
+                try:
+                    self._queue.put_nowait(request)
+                except queue.Full:
+                    reason = "queue_full"
+        if reason is not None:
+            self._drop(reason, request.lines)
             return False
         return True
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, get_args
 
-from tabrepro.params import ConfigError, ServeParams, parse_section
+from tabrepro.params import ConfigError, RolloutParams, ServeParams, parse_section
 
 BUCKETS = 10_000
 ENV_MODE, ENV_CANDIDATE, ENV_PERCENT = "TABREPRO_ROLLOUT_MODE", "TABREPRO_CANDIDATE_DIR", "TABREPRO_CANARY_PERCENT"
 ENV_PREDICTION_LOG = "TABREPRO_PREDICTION_LOG"
-MODES = ("off", "shadow", "canary")
+MODES = get_args(RolloutParams.model_fields["mode"].annotation)
 
 
 def canary_bucket(record_id: str) -> int:
@@ -29,17 +29,23 @@ def canary_bucket(record_id: str) -> int:
 
 def to_candidate(record_id: str | None, percent: float) -> bool:
     """Whether the canary sends this id to the candidate. A record without an id stays on the primary."""
-    if not record_id:
-        return False
-    return canary_bucket(record_id) < round(percent * BUCKETS / 100)
+    return _to_candidate(record_id, _cutoff(percent))
 
 
 def split_canary(ids: Sequence[str | None], percent: float) -> tuple[list[int], list[int]]:
     """Indices of the records the primary answers and of those the candidate answers."""
-    primary, candidate = [], []
+    primary, candidate, cutoff = [], [], _cutoff(percent)
     for index, record_id in enumerate(ids):
-        (candidate if to_candidate(record_id, percent) else primary).append(index)
+        (candidate if _to_candidate(record_id, cutoff) else primary).append(index)
     return primary, candidate
+
+
+def _cutoff(percent: float) -> int:
+    return round(percent * BUCKETS / 100)
+
+
+def _to_candidate(record_id: str | None, cutoff: int) -> bool:
+    return bool(record_id) and canary_bucket(record_id) < cutoff
 
 
 def resolve_serve_settings(packaged: Mapping[str, Any] | None, env: Mapping[str, str]) -> ServeParams:

@@ -113,7 +113,9 @@ class ServingModel:
         self.contract = load_contract(self.manifest["contract"], where=f"{manifest_path}: contract")
         self.record_model = build_record_model(self.contract)
         self.threshold = float(self.manifest["threshold"])
-        self.session = create_session(data, providers or self.manifest.get("providers", ["CPUExecutionProvider"]))
+        # serve.providers as packaged; manifests written before the serve section have them at the top level
+        packaged = (self.manifest.get("serve") or {}).get("providers") or self.manifest.get("providers")
+        self.session = create_session(data, providers or packaged or ["CPUExecutionProvider"])
         self.provider = self.session.get_providers()[0]
         log.info("serving %s on %s (sha256 %s)", self.version, self.provider, self.sha256[:12])
 

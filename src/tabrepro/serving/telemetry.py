@@ -66,6 +66,9 @@ def observe_served(probabilities: np.ndarray) -> None:
     observe_many(PROBABILITY, probabilities)
 
 
+_FEW = 8
+
+
 def observe_many(histogram: Any, values: np.ndarray) -> None:
     """``histogram.observe(v)`` for every value, with one increment per bucket instead of one per value.
 
@@ -75,7 +78,9 @@ def observe_many(histogram: Any, values: np.ndarray) -> None:
     ``observe``, one value at a time.
     """
     values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
+    if values.size <= _FEW:  # the public observe is cheaper for a handful of values (one-record requests)
+        for value in values.tolist():
+            histogram.observe(value)
         return
     bounds = histogram._upper_bounds  # ascending, the last one +Inf; a value goes to the first bound >= it
     index = np.searchsorted(bounds, values, side="left")

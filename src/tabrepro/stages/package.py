@@ -89,7 +89,6 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
         "model_sha256": meta["sha256"],
         "threshold": metrics["threshold"],
         "test_roc_auc": metrics["roc_auc"],
-        "providers": list(serve.providers),
         "serve": serve.model_dump(mode="json"),
         "contract": contract.model_dump(mode="json"),
         "score_reference": compute_score_reference(p_onnx),
