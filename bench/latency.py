@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from tabrepro.contract import load_contract
-from tabrepro.modeling import load_model
-from tabrepro.onnx_export import frame_to_records
-from tabrepro.params import PathsParams, load_params, read_section
-from tabrepro.persistence import load_skops
+from tabrepro.config.params import PathsParams, load_params, read_section
+from tabrepro.contract.spec import load_contract
+from tabrepro.io.persistence import load_skops
+from tabrepro.io.splits import read_splits
 from tabrepro.serving.runtime import ServingModel, feeds_from_records
-from tabrepro.stages.featurize import read_splits
+from tabrepro.training.modeling import load_model
+from tabrepro.training.onnx_export import frame_to_records
 
 
 def _timings(fn: Callable[[Any], object], items: list) -> np.ndarray:

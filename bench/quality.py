@@ -21,13 +21,13 @@ from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
-from tabrepro.artifacts import read_json
-from tabrepro.config import compose_config
-from tabrepro.contract import load_contract
-from tabrepro.features import build_preprocessor
-from tabrepro.modeling import build_model
-from tabrepro.params import FeaturesParams, ModelParams, PathsParams, load_params, read_section, read_seed
-from tabrepro.stages.featurize import read_splits
+from tabrepro.config.compose import compose_config
+from tabrepro.config.params import FeaturesParams, ModelParams, PathsParams, load_params, read_section, read_seed
+from tabrepro.contract.spec import load_contract
+from tabrepro.io.splits import read_splits
+from tabrepro.io.staging import read_json
+from tabrepro.training.features import build_preprocessor
+from tabrepro.training.modeling import build_model
 
 
 def candidates(params: dict, paths: PathsParams, seed: int) -> dict[str, object]:

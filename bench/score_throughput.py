@@ -57,7 +57,7 @@ def _run_once(source: str, output: str, threads: int | None, chunk_rows: int, re
     """In a fresh child: load the model, score, report wall/CPU time and RSS before and at peak (KiB)."""
     import psutil
 
-    from tabrepro.scoring import score_file
+    from tabrepro.batch.scoring import score_file
 
     if threads == 1:
         pa.set_cpu_count(1)

@@ -15,15 +15,18 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from tabrepro.contract import load_contract
-from tabrepro.params import PathsParams, load_params, read_section
-from tabrepro.serving.local import start_server, stop_server
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test harness lives in tests/support
+
+from tabrepro.config.params import PathsParams, load_params, read_section
+from tabrepro.contract.spec import load_contract
+from tests.support.local_serve import start_server, stop_server
 
 
 def _hey(url: str, body: Path, *, seconds: int, rate: int | None, clients: int = 1) -> dict[str, float]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tabrepro.contract import DataContract, load_contract
-from tabrepro.params import load_params
+from tabrepro.config.params import load_params
+from tabrepro.contract.spec import DataContract, load_contract
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,13 +56,13 @@ def package_sample(
     ``model`` replaces the ``model`` section (e.g. another family or depth, for a second model to compare). The
     promotion gate is reduced to one criterion a small sample meets: its limits are set for the full data.
     """
-    from tabrepro.params import (
+    from tabrepro.artefacts import ServeParams
+    from tabrepro.config.params import (
         EvaluateParams,
         FeaturesParams,
         ModelParams,
         PackageParams,
         PathsParams,
-        ServeParams,
         SplitParams,
         TrainParams,
         TuneParams,

@@ -8,12 +8,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tabrepro.config import write_params
-from tabrepro.params import ConfigError
-from tabrepro.report import make_report
-from tabrepro.scoring_cli import add_score_parser
-from tabrepro.tolerances import ReportError
-from tabrepro.validation import DataError
+from tabrepro.batch.cli import add_score_parser
+from tabrepro.config.compose import write_params
+from tabrepro.errors import EXIT_BAD_INPUT, EXIT_UNEXPECTED, TabreproError
+from tabrepro.reporting.report import make_report
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +32,18 @@ def _cmd_tune_worker(args: argparse.Namespace) -> int:
     import optuna
     import pandas as pd
 
-    from tabrepro.contract import load_contract
-    from tabrepro.features import split_xy
-    from tabrepro.params import ModelParams, PathsParams, TrainParams, TuneParams, load_params, read_section, read_seed
-    from tabrepro.search import check_search, open_storage, run_search
-    from tabrepro.stages.tune import study_name_for
+    from tabrepro.config.params import (
+        ModelParams,
+        PathsParams,
+        TrainParams,
+        TuneParams,
+        load_params,
+        read_section,
+        read_seed,
+    )
+    from tabrepro.contract.spec import load_contract
+    from tabrepro.training.features import split_xy
+    from tabrepro.training.search import check_search, open_storage, run_search, study_name_for
 
     params = load_params(args.params)
     paths, tune = read_section(params, "paths", PathsParams), read_section(params, "tune", TuneParams)
@@ -94,8 +99,8 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_drift(args: argparse.Namespace) -> int:
     """Compare --current with the training reference; write the report and figures; exit 1 when retrain is due."""
-    from tabrepro.monitoring import check_drift, format_summary, write_drift_outputs
-    from tabrepro.params import DriftParams, PathsParams, load_params, read_section
+    from tabrepro.config.params import DriftParams, PathsParams, load_params, read_section
+    from tabrepro.monitoring.check import check_drift, format_summary, write_drift_outputs
 
     params = load_params(args.params)
     drift, paths = read_section(params, "drift", DriftParams), read_section(params, "paths", PathsParams)
@@ -169,10 +174,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        sys.exit(args.func(args))
-    except (ConfigError, DataError, ReportError) as exc:
+        code = args.func(args)
+    except TabreproError as exc:
         log.error("%s", exc)
-        sys.exit(2)
+        code = EXIT_BAD_INPUT
+    except Exception:
+        log.exception("tabrepro %s failed unexpectedly (a bug, or a fault of the machine)", args.command)
+        code = EXIT_UNEXPECTED
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tabrepro.config import write_params
+from tabrepro.config.compose import write_params
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 600

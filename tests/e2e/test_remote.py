@@ -19,8 +19,8 @@ import pytest
 import yaml
 from botocore.client import BaseClient
 
-from tabrepro.serving.local import free_port
 from tests.e2e.conftest import copy_repository, dvc, env, git, shrink_budget
+from tests.support.local_serve import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabrepro.params import load_params
-from tabrepro.serving.local import start_server, stop_server
+from tabrepro.config.params import load_params
 from tests.conftest import REPO, package_sample
+from tests.support.local_serve import start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 

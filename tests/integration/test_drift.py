@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from tabrepro.contract import build_record_model
-from tabrepro.monitoring import check_drift
-from tabrepro.params import DriftParams, load_params
+from tabrepro.config.params import DriftParams, load_params
+from tabrepro.contract.spec import build_record_model
+from tabrepro.monitoring.check import check_drift
 from tabrepro.serving.runtime import ServingModel
 
 REPO = Path(__file__).resolve().parents[2]

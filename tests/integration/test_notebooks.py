@@ -21,7 +21,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
-from tabrepro.artifacts import read_json, write_json
+from tabrepro.io.staging import read_json, write_json
 from tests.conftest import REPO
 
 NOTEBOOKS = REPO / "notebooks"

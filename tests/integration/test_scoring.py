@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabrepro.contract import build_record_model, load_contract
-from tabrepro.rowcheck import check_rows
-from tabrepro.scoring import feeds_from_frame, score_file
+from tabrepro.batch.scoring import feeds_from_frame, score_file
+from tabrepro.contract.rows import check_rows
+from tabrepro.contract.spec import build_record_model, load_contract
+from tabrepro.errors import DataError
 from tabrepro.serving.runtime import feeds_from_records, validate_records
-from tabrepro.validation import DataError
 from tests.conftest import TINY_CONTRACT
 
 PREVIOUS = b"customerID,probability,label,model_version\nold,0.5,1,v0\n"

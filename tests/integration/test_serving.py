@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabrepro.serving.local import start_server, stop_server
+from tests.support.local_serve import start_server, stop_server
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabrepro.params import load_params
-from tabrepro.serving.local import start_server, stop_server
+from tabrepro.config.params import load_params
 from tabrepro.serving.rollout import to_candidate
 from tests.conftest import REPO, package_sample
+from tests.support.local_serve import start_server, stop_server
 
 LOGREG = {"name": "logreg", "params": {"C": 0.05, "max_iter": 500}, "search_space": {}}
 

@@ -10,23 +10,23 @@ import pandas as pd
 import pytest
 import yaml
 
-from tabrepro.artifacts import read_json
-from tabrepro.contract import load_contract
-from tabrepro.gate import GateError
-from tabrepro.onnx_export import PackagingError
-from tabrepro.params import (
+from tabrepro.artefacts import ServeParams
+from tabrepro.config.params import (
     EvaluateParams,
     FeaturesParams,
     ModelParams,
     PackageParams,
     PathsParams,
-    ServeParams,
     SplitParams,
     TrainParams,
     TuneParams,
 )
+from tabrepro.contract.spec import load_contract
+from tabrepro.contract.table import ContractViolation
+from tabrepro.evaluation.gate import GateError
+from tabrepro.io.staging import read_json
 from tabrepro.stages import evaluate, featurize, package, prepare, run_stage, train, tune
-from tabrepro.validation import ContractViolation
+from tabrepro.training.onnx_export import PackagingError
 from tests.conftest import write_sample
 
 SMALL_TUNE = TuneParams(n_trials=3, cv_folds=3, n_startup_trials=2)

@@ -12,9 +12,9 @@ import optuna
 import pytest
 import yaml
 
-from tabrepro.artifacts import read_json
-from tabrepro.contract import load_contract
-from tabrepro.params import FeaturesParams, PathsParams, SplitParams
+from tabrepro.config.params import FeaturesParams, PathsParams, SplitParams
+from tabrepro.contract.spec import load_contract
+from tabrepro.io.staging import read_json
 from tabrepro.stages import featurize, prepare, run_stage, tune
 from tests.conftest import write_sample
 

@@ -8,20 +8,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tabrepro.config import compose_config
-from tabrepro.contract import load_contract
-from tabrepro.modeling import build_model
-from tabrepro.params import (
+from tabrepro.artefacts import ServeParams
+from tabrepro.config.compose import compose_config
+from tabrepro.config.params import (
     EvaluateParams,
     FeaturesParams,
     ModelParams,
     PackageParams,
     PathsParams,
-    ServeParams,
     SplitParams,
     TrainParams,
     TuneParams,
 )
+from tabrepro.contract.spec import load_contract
+from tabrepro.training.modeling import build_model
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))

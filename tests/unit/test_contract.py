@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from tabrepro.contract import build_schema, load_contract
-from tabrepro.params import ConfigError
+from tabrepro.contract.spec import build_schema, load_contract
+from tabrepro.errors import ConfigError
 from tests.conftest import TINY_CONTRACT
 
 TINY = {

@@ -7,10 +7,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tabrepro.contract import DataContract
-from tabrepro.drift import DriftAccumulator, compute_reference_stats, compute_score_reference
-from tabrepro.drift_decision import decide_retrain
-from tabrepro.drift_stats import (
+from tabrepro.config.params import DriftParams
+from tabrepro.contract.spec import DataContract
+from tabrepro.contract.table import parse_table
+from tabrepro.errors import ConfigError, DataError, parse_section
+from tabrepro.monitoring.decision import decide_retrain
+from tabrepro.monitoring.drift import DriftAccumulator, compute_reference_stats, compute_score_reference
+from tabrepro.monitoring.stats import (
     Reservoir,
     bin_counts,
     chi2_against_shares,
@@ -19,8 +22,6 @@ from tabrepro.drift_stats import (
     psi_band,
     sketch_cdf,
 )
-from tabrepro.params import ConfigError, DriftParams, parse_section
-from tabrepro.validation import DataError, parse_table
 
 RNG_SEED = 7
 

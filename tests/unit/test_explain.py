@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from tabrepro.explain import BIAS, feature_contributions, group_columns, importance_table, permutation_importance
-from tabrepro.modeling import build_model
+from tabrepro.evaluation.explain import (
+    BIAS,
+    feature_contributions,
+    group_columns,
+    importance_table,
+    permutation_importance,
+)
+from tabrepro.training.modeling import build_model
 
 COLUMNS = ["num__tenure", "bool__Partner", "cat__Contract_One year", "cat__Contract_Two year", "cat__PaymentMethod_X"]
 FEATURES = ["tenure", "Partner", "Contract", "PaymentMethod", "unused"]

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabrepro.drift import compute_reference_stats
-from tabrepro.features import build_preprocessor, select_features, transform_frame
-from tabrepro.params import ConfigError
-from tabrepro.validation import parse_table
+from tabrepro.contract.table import parse_table
+from tabrepro.errors import ConfigError
+from tabrepro.monitoring.drift import compute_reference_stats
+from tabrepro.training.features import build_preprocessor, select_features, transform_frame
 
 
 @pytest.fixture

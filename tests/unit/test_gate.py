@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tabrepro.gate import GateError, enforce_gate, judge_gate
-from tabrepro.params import GateParams
+from tabrepro.config.params import GateParams
+from tabrepro.evaluation.gate import GateError, enforce_gate, judge_gate
 
 METRICS = {
     "roc_auc": 0.85,

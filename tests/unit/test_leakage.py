@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabrepro.contract import load_contract
-from tabrepro.leakage import single_feature_auc
+from tabrepro.contract.spec import load_contract
+from tabrepro.evaluation.leakage import single_feature_auc
 from tests.conftest import TINY_CONTRACT
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tabrepro.metrics import (
+from tabrepro.config.params import CostMatrix
+from tabrepro.evaluation.metrics import (
     choose_threshold,
     classification_metrics,
     cost_points,
@@ -13,7 +14,6 @@ from tabrepro.metrics import (
     expected_calibration_error,
     expected_costs,
 )
-from tabrepro.params import CostMatrix
 
 Y = np.array([0, 0, 0, 1, 1, 0, 1, 1])
 P = np.array([0.1, 0.2, 0.35, 0.4, 0.8, 0.45, 0.7, 0.9])

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 
-from tabrepro.modeling import ModelFileError, build_model, fit_model, load_model, save_model
-from tabrepro.params import MODEL_FAMILIES, ConfigError
+from tabrepro.config.params import MODEL_FAMILIES
+from tabrepro.errors import ConfigError
+from tabrepro.training.modeling import ModelFileError, build_model, fit_model, load_model, save_model
 
 
 @pytest.fixture

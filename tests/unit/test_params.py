@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tabrepro.params import (
-    ConfigError,
+from tabrepro.config.params import (
     EvaluateParams,
     FeaturesParams,
     ModelParams,
@@ -15,6 +14,7 @@ from tabrepro.params import (
     read_section,
     read_seed,
 )
+from tabrepro.errors import ConfigError
 
 GOOD_SPLIT = {"train": 0.7, "val": 0.15, "test": 0.15, "seed": 1}
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tabrepro.stages.prepare import clean_table, read_raw, split_data, summarise_quality
-from tabrepro.validation import DataError
+from tabrepro.errors import DataError
+from tabrepro.io.raw import read_raw
+from tabrepro.stages.prepare import clean_table, split_data, summarise_quality
 
 
 def _frame(n: int = 40) -> pd.DataFrame:

@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from tabrepro.cli import build_parser
-from tabrepro.report import parse_gate, parse_metrics_text
-from tabrepro.report_markdown import Gate, GateRecord, Plots, format_delta, format_value, render_report
-from tabrepro.tolerances import (
+from tabrepro.reporting.markdown import Gate, GateRecord, Plots, format_delta, format_value, render_report
+from tabrepro.reporting.report import parse_gate, parse_metrics_text
+from tabrepro.reporting.tolerances import (
     ReportError,
     Tolerance,
     check_tolerances,

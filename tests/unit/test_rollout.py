@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tabrepro.params import ConfigError, ServeParams
+from tabrepro.artefacts import ServeParams
+from tabrepro.errors import ConfigError
 from tabrepro.serving.rollout import (
     canary_bucket,
     check_candidate,

@@ -7,9 +7,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from tabrepro.contract import build_record_model
-from tabrepro.rowcheck import check_rows, require_columns
-from tabrepro.validation import ContractViolation, DataError, parse_table, validate_table
+from tabrepro.contract.rows import check_rows, require_columns
+from tabrepro.contract.spec import build_record_model
+from tabrepro.contract.table import ContractViolation, parse_table, validate_table
+from tabrepro.errors import DataError
 
 GOOD = {"id": "a1", "age": "30", "spend": "10.5", "plan": "basic", "active": "Yes", "y": "yes"}
 

@@ -6,8 +6,9 @@ import numpy as np
 import optuna
 import pytest
 
-from tabrepro.params import ConfigError, ModelParams, TuneParams, read_section
-from tabrepro.search import check_search, open_storage, run_search, suggest
+from tabrepro.config.params import ModelParams, TuneParams, read_section
+from tabrepro.errors import ConfigError
+from tabrepro.training.search import check_search, open_storage, run_search, suggest
 
 XGB = {"name": "xgboost", "params": {"n_estimators": 200, "max_depth": 3}, "early_stopping_rounds": 10}
 TUNE = {"n_trials": 4, "cv_folds": 3, "n_startup_trials": 2}

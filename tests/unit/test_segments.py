@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabrepro.params import ConfigError
-from tabrepro.segments import segment_metrics
+from tabrepro.errors import ConfigError
+from tabrepro.evaluation.segments import segment_metrics
 
 FRAME = pd.DataFrame({"plan": ["a"] * 6 + ["b"] * 6 + ["c"] * 2, "senior": [0.0, 1.0] * 7})
 Y = np.array([0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 1])

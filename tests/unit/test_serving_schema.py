@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tabrepro.contract import build_record_model
+from tabrepro.contract.spec import build_record_model
 from tabrepro.serving.runtime import feeds_from_records, validate_records
 
 GOOD = {"id": "a1", "age": 30, "spend": "10.5", "plan": "basic", "active": "Yes"}

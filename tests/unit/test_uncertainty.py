@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from tabrepro.uncertainty import bootstrap_ci, paired_difference, resample_indices
+from tabrepro.evaluation.uncertainty import bootstrap_ci, paired_difference, resample_indices
 
 rng = np.random.default_rng(0)
 Y = rng.integers(0, 2, 400)

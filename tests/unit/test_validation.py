@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabrepro.validation import ContractViolation, parse_table, validate_table
+from tabrepro.contract.table import ContractViolation, parse_table, validate_table
 
 
 def _check(raw: pd.DataFrame, contract) -> None:

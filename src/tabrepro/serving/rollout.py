@@ -13,7 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, get_args
 
-from tabrepro.params import ConfigError, RolloutParams, ServeParams, parse_section
+from tabrepro.artefacts import RolloutParams, ServeParams
+from tabrepro.errors import ConfigError, parse_section
 
 BUCKETS = 10_000
 ENV_MODE, ENV_CANDIDATE, ENV_PERCENT = "TABREPRO_ROLLOUT_MODE", "TABREPRO_CANDIDATE_DIR", "TABREPRO_CANARY_PERCENT"

@@ -7,7 +7,6 @@ scikit-learn: records are validated by the contract's pydantic model and turned 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -19,7 +18,9 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import BaseModel, ValidationError
 
-from tabrepro.contract import DataContract, build_record_model, load_contract
+from tabrepro.artefacts import sha256_bytes
+from tabrepro.contract.spec import DataContract, build_record_model, load_contract
+from tabrepro.errors import TabreproError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ MODEL_FILE, MANIFEST_FILE = "model.onnx", "manifest.json"
 _ROW_WISE_MAX = 64
 
 
-class ServingError(RuntimeError):
+class ServingError(TabreproError, RuntimeError):
     """The serving folder is missing, altered (sha256 mismatch) or inconsistent."""
 
 
@@ -88,10 +89,6 @@ def _record_error(index: int, err: Any) -> RecordError:
     if err["type"] not in ("missing", "extra_forbidden"):
         problem += f" (got {err.get('input')!r})"
     return RecordError(index, field, problem, reason)
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class ServingModel:

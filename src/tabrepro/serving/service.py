@@ -24,7 +24,7 @@ import bentoml
 from bentoml.exceptions import InvalidArgument, ServiceUnavailable
 from starlette.exceptions import HTTPException
 
-from tabrepro.params import PredictionLogParams
+from tabrepro.artefacts import PredictionLogParams
 from tabrepro.serving import telemetry
 from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog
 from tabrepro.serving.rollout import check_candidate, resolve_serve_settings, split_canary

@@ -1,9 +1,10 @@
-"""Pipeline stages. Each module is a thin shell: ``main()`` (argv, logging, params) -> ``run()`` (I/O) -> pure core.
+"""Pipeline stages, the top layer: each module is a thin shell, ``main()`` (argv, logging, params) -> ``run()``
+(I/O) -> pure cores in the subsystems. Nothing imports a stage module, and stage modules never import each other.
 
 ``run_stage`` is the shared shell: it parses ``--params``, configures logging once and turns the errors that
-describe bad input (``ConfigError``, ``DataError``, ``ModelFileError``,
-``PackagingError``, ``GateError``) into a one-paragraph message and exit
-status 2, so that ``dvc repro`` stops with the reason instead of a traceback.
+describe bad input (every ``TabreproError``: params, contract, data, model files, parity, gate) into a
+one-paragraph message and exit status 2, so that ``dvc repro`` stops with the reason instead of a traceback.
+Anything else is a bug or a fault of the machine: logged with its traceback, exit status 3.
 """
 
 from __future__ import annotations
@@ -14,11 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tabrepro.gate import GateError
-from tabrepro.modeling import ModelFileError
-from tabrepro.onnx_export import PackagingError
-from tabrepro.params import ConfigError, load_params
-from tabrepro.validation import DataError
+from tabrepro.config.params import load_params
+from tabrepro.errors import EXIT_BAD_INPUT, EXIT_UNEXPECTED, TabreproError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +29,9 @@ def run_stage(name: str, body: Callable[[dict[str, Any]], None], argv: Sequence[
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     try:
         body(load_params(args.params))
-    except (ConfigError, DataError, ModelFileError, PackagingError, GateError) as exc:
+    except TabreproError as exc:
         log.error("stage %s failed; no outputs were changed.\n%s", name, exc)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception:
+        log.exception("stage %s failed unexpectedly (a bug, or a fault of the machine); no outputs were changed", name)
+        sys.exit(EXIT_UNEXPECTED)

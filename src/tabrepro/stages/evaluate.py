@@ -16,15 +16,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from tabrepro.artifacts import sha256_file, staged_outputs, write_json
-from tabrepro.baselines import fit_baseline_scores
-from tabrepro.contract import DataContract, load_contract
-from tabrepro.explain import feature_contributions, group_columns, importance_table, permutation_importance
-from tabrepro.features import split_xy
-from tabrepro.figures import save_evaluation_figures, save_explanation_figures
-from tabrepro.gate import judge_gate
-from tabrepro.leakage import single_feature_auc
-from tabrepro.metrics import (
+from tabrepro.artefacts import sha256_file
+from tabrepro.config.params import EvaluateParams, PathsParams, read_section
+from tabrepro.contract.spec import DataContract, load_contract
+from tabrepro.evaluation.baselines import fit_baseline_scores
+from tabrepro.evaluation.explain import feature_contributions, group_columns, importance_table, permutation_importance
+from tabrepro.evaluation.figures import save_evaluation_figures, save_explanation_figures
+from tabrepro.evaluation.gate import judge_gate
+from tabrepro.evaluation.leakage import single_feature_auc
+from tabrepro.evaluation.metrics import (
     choose_threshold,
     classification_metrics,
     confusion_counts,
@@ -33,13 +33,14 @@ from tabrepro.metrics import (
     expected_calibration_error,
     expected_costs,
 )
-from tabrepro.model_card import render_model_card
-from tabrepro.modeling import load_model
-from tabrepro.params import EvaluateParams, PathsParams, read_section
-from tabrepro.segments import segment_metrics
+from tabrepro.evaluation.model_card import render_model_card
+from tabrepro.evaluation.segments import segment_metrics
+from tabrepro.evaluation.uncertainty import bootstrap_ci, paired_difference
+from tabrepro.io.splits import read_splits
+from tabrepro.io.staging import staged_outputs, write_json
 from tabrepro.stages import run_stage
-from tabrepro.stages.featurize import read_splits
-from tabrepro.uncertainty import bootstrap_ci, paired_difference
+from tabrepro.training.features import split_xy
+from tabrepro.training.modeling import load_model
 
 log = logging.getLogger(__name__)
 

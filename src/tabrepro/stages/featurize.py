@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 
-from tabrepro.artifacts import staged_outputs, write_json
-from tabrepro.contract import DataContract, load_contract
-from tabrepro.drift import compute_reference_stats
-from tabrepro.features import build_preprocessor, transform_frame
-from tabrepro.params import FeaturesParams, PathsParams, read_section
-from tabrepro.persistence import dump_skops
+from tabrepro.config.params import FeaturesParams, PathsParams, read_section
+from tabrepro.contract.spec import DataContract, load_contract
+from tabrepro.io.persistence import dump_skops
+from tabrepro.io.splits import read_splits
+from tabrepro.io.staging import staged_outputs, write_json
+from tabrepro.monitoring.drift import compute_reference_stats
 from tabrepro.stages import run_stage
-from tabrepro.stages.prepare import SPLITS
-from tabrepro.validation import DataError
+from tabrepro.training.features import build_preprocessor, transform_frame
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +36,6 @@ def fit_transform_splits(
         for name, df in splits.items()
     }
     return preprocessor, matrices
-
-
-def read_splits(directory: str | Path) -> dict[str, pd.DataFrame]:
-    """Read ``{train,val,test}.parquet`` from a stage output folder."""
-    directory = Path(directory)
-    missing = [s for s in SPLITS if not (directory / f"{s}.parquet").is_file()]
-    if missing:
-        raise DataError(f"{directory}: missing split file(s) {missing}; run the stage that writes them")
-    return {s: pd.read_parquet(directory / f"{s}.parquet") for s in SPLITS}
 
 
 def run(paths: PathsParams, contract: DataContract, params: FeaturesParams) -> None:

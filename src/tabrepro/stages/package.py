@@ -24,17 +24,18 @@ import yaml
 from sklearn.pipeline import Pipeline
 
 import tabrepro
-from tabrepro.artifacts import read_json, staged_outputs, write_json
-from tabrepro.contract import DataContract, load_contract
-from tabrepro.drift import compute_score_reference
-from tabrepro.gate import enforce_gate
-from tabrepro.modeling import load_model
-from tabrepro.onnx_export import check_parity, frame_to_records, single_row_latency, to_onnx
-from tabrepro.params import PackageParams, PathsParams, ServeParams, read_section
-from tabrepro.persistence import load_skops
-from tabrepro.serving.runtime import MANIFEST_FILE, MODEL_FILE, create_session, feeds_from_records, sha256_bytes
+from tabrepro.artefacts import ServeParams, sha256_bytes
+from tabrepro.config.params import PackageParams, PathsParams, read_section
+from tabrepro.contract.spec import DataContract, load_contract
+from tabrepro.evaluation.gate import enforce_gate
+from tabrepro.io.persistence import load_skops
+from tabrepro.io.splits import read_splits
+from tabrepro.io.staging import read_json, staged_outputs, write_json
+from tabrepro.monitoring.drift import compute_score_reference
+from tabrepro.serving.runtime import MANIFEST_FILE, MODEL_FILE, create_session, feeds_from_records
 from tabrepro.stages import run_stage
-from tabrepro.stages.featurize import read_splits
+from tabrepro.training.modeling import load_model
+from tabrepro.training.onnx_export import check_parity, frame_to_records, single_row_latency, to_onnx
 
 log = logging.getLogger(__name__)
 

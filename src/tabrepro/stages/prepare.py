@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from tabrepro.artifacts import sha256_file, staged_outputs, write_json
-from tabrepro.contract import DataContract, load_contract
-from tabrepro.params import PathsParams, SplitParams, read_section
+from tabrepro.artefacts import sha256_file
+from tabrepro.config.params import PathsParams, SplitParams, read_section
+from tabrepro.contract.spec import DataContract, load_contract
+from tabrepro.contract.table import parse_table, validate_table
+from tabrepro.errors import DataError
+from tabrepro.io.raw import read_raw
+from tabrepro.io.splits import SPLITS
+from tabrepro.io.staging import staged_outputs, write_json
 from tabrepro.stages import run_stage
-from tabrepro.validation import DataError, parse_table, validate_table
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
-
-
-def read_raw(path: str | Path, *, fmt: str) -> pd.DataFrame:
-    """Read every column as text. CSV rows are indexed by their line number so that reports point at lines."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: raw data file not found")
-    try:
-        if fmt == "csv":
-            raw = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[], encoding="utf-8")
-            raw.index = pd.RangeIndex(2, len(raw) + 2)
-        else:
-            raw = pd.read_parquet(path)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty (no header, no rows)") from None
-    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot be read as {fmt}: {exc}") from None
-    return raw
 
 
 def clean_table(

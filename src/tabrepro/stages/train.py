@@ -9,14 +9,14 @@ from typing import Any
 from dvclive import Live
 from sklearn.metrics import log_loss, roc_auc_score
 
-from tabrepro.artifacts import read_json, staged_outputs
-from tabrepro.contract import DataContract, load_contract
-from tabrepro.features import split_xy
-from tabrepro.modeling import FitResult, build_model, fit_model, save_model
-from tabrepro.params import ConfigError, ModelParams, PathsParams, TrainParams, read_section, read_seed
+from tabrepro.config.params import ModelParams, PathsParams, TrainParams, read_section, read_seed
+from tabrepro.contract.spec import DataContract, load_contract
+from tabrepro.errors import ConfigError, DataError
+from tabrepro.io.splits import read_splits
+from tabrepro.io.staging import read_json, staged_outputs
 from tabrepro.stages import run_stage
-from tabrepro.stages.featurize import read_splits
-from tabrepro.validation import DataError
+from tabrepro.training.features import split_xy
+from tabrepro.training.modeling import FitResult, build_model, fit_model, save_model
 
 log = logging.getLogger(__name__)
 

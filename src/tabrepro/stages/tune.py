@@ -13,21 +13,17 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from tabrepro.artifacts import staged_outputs, write_json
-from tabrepro.contract import DataContract, load_contract
-from tabrepro.features import split_xy
-from tabrepro.figures import save_tune_figures
-from tabrepro.params import ModelParams, PathsParams, TrainParams, TuneParams, read_section, read_seed
-from tabrepro.search import SearchResult, check_search, open_storage, run_search
+from tabrepro.config.params import ModelParams, PathsParams, TrainParams, TuneParams, read_section, read_seed
+from tabrepro.contract.spec import DataContract, load_contract
+from tabrepro.evaluation.figures import save_tune_figures
+from tabrepro.io.staging import staged_outputs, write_json
 from tabrepro.stages import run_stage
+from tabrepro.training.features import split_xy
+from tabrepro.training.search import SearchResult, check_search, open_storage, run_search, study_name_for
 
 log = logging.getLogger(__name__)
 
 TRIAL_COLUMNS = ["number", "state", "value"]
-
-
-def study_name_for(contract: DataContract, model: ModelParams, tune: TuneParams) -> str:
-    return tune.study_name or f"{contract.name}-{model.name}"
 
 
 def summarise_search(result: SearchResult, model: ModelParams, tune: TuneParams) -> tuple[dict, dict]:
@@ -115,7 +111,7 @@ def _main(params: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one log line per trial is ours (tabrepro.search)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one log line per trial is ours (tabrepro.training.search)
     run_stage("tune", _main)
 
 

@@ -1,0 +1,236 @@
+"""Batch scoring: a raw CSV or Parquet file through the packaged ONNX model, in chunks of bounded memory.
+
+Each chunk is checked row by row against the data contract (``tabrepro.contract.rows``): valid rows are scored in one
+``session.run`` with feeds built column-wise from the parsed frame, refused rows go to a rejects file with their
+reasons. Output and rejects are written as they come to ``.partial`` files that are renamed into place only when
+the whole input has been scored, so a failure midway never leaves a truncated file where a good one was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm import tqdm
+
+from tabrepro.artefacts import sha256_bytes
+from tabrepro.batch.tables import ChunkSource, StagedWriter, open_chunks, table_format
+from tabrepro.contract.rows import check_rows
+from tabrepro.contract.spec import DataContract
+from tabrepro.errors import DataError
+from tabrepro.serving.runtime import MODEL_FILE, ServingError, ServingModel
+
+# sees each raw chunk (an Arrow table of text) and the probabilities of its valid rows
+ChunkObserver = Callable[[pa.Table, np.ndarray], None]
+
+
+@dataclass
+class ScoreSummary:
+    """What a scoring run did; ``seconds`` covers reading, checking, scoring and writing (not model loading)."""
+
+    input: str
+    output: str
+    rejects: str
+    model_version: str
+    model_sha256: str
+    rows_read: int = 0
+    rows_scored: int = 0
+    rows_rejected: int = 0
+    rejects_by_column: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    rows_per_second: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self) | {"seconds": round(self.seconds, 3), "rows_per_second": round(self.rows_per_second, 1)}
+
+    def describe(self) -> str:
+        columns = ", ".join(f"{k} {v}" for k, v in sorted(self.rejects_by_column.items(), key=lambda kv: -kv[1]))
+        return (
+            f"scored {self.input} -> {self.output}: {self.rows_read} rows read, {self.rows_scored} scored, "
+            f"{self.rows_rejected} rejected{f' ({columns})' if columns else ''} -> {self.rejects}; "
+            f"{self.seconds:.2f} s ({self.rows_per_second:,.0f} rows/s); "
+            f"model {self.model_version} (sha256 {self.model_sha256[:12]})"
+        )
+
+
+def default_rejects_path(output: Path) -> Path:
+    """``<output stem>.rejects.csv`` next to the output."""
+    return output.with_name(f"{output.stem}.rejects.csv")
+
+
+def feeds_from_frame(frame: pd.DataFrame, contract: DataContract) -> dict[str, np.ndarray]:
+    """ONNX feeds from a parsed frame, column-wise: the convention of ``runtime.feeds_from_records``
+    (float32 (n, 1) with NaN for numbers and booleans; object (n, 1) with "" for a missing category)."""
+    n = len(frame)
+    feeds = {
+        name: frame[name].to_numpy(dtype=np.float32, na_value=np.nan).reshape(n, 1)
+        for name in contract.numeric_features + contract.boolean_features
+    }
+    return feeds | {name: _text_feed(frame[name]).reshape(n, 1) for name in contract.categorical_features}
+
+
+def _text_feed(column: pd.Series) -> np.ndarray:
+    """Object array with "" for missing. Indexing the few distinct strings by code is far cheaper than making
+    one Python str per cell: categories directly, other text after dictionary-encoding it."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        levels = np.append(column.cat.categories.to_numpy(dtype=object), "")
+        return levels[column.cat.codes.to_numpy()]  # code -1 (missing) picks the "" appended last
+    text = pa.array(column, type=pa.string())
+    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    encoded = pc.dictionary_encode(pc.fill_null(text, ""))
+    levels = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    return levels[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+def open_session(serving_dir: Path, model: ServingModel, *, threads: int | None) -> ort.InferenceSession:
+    """The model's own session, or (``threads`` set) a new one on the same provider with that many intra-op
+    threads, built from the model file after checking it still has the sha256 the manifest packaged."""
+    if threads is None:
+        return model.session
+    data = (serving_dir / MODEL_FILE).read_bytes()
+    if sha256_bytes(data) != model.sha256:
+        raise ServingError(f"{serving_dir / MODEL_FILE}: changed since it was verified; refusing to score with it")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.log_severity_level = 3
+    options.enable_cpu_mem_arena = False
+    return ort.InferenceSession(data, sess_options=options, providers=model.session.get_providers())
+
+
+def score_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    serving_dir: str | Path,
+    rejects_path: str | Path | None = None,
+    chunk_rows: int = 100_000,
+    progress: bool = True,
+    threads: int | None = None,
+    on_chunk: ChunkObserver | None = None,
+) -> ScoreSummary:
+    """Score every valid row of ``input_path`` into ``output_path`` (id, probability, label, model_version) and
+    write refused rows with their reasons to ``rejects_path`` (default: ``default_rejects_path(output)``).
+
+    ``threads`` None scores on the serving model's own session (ONNX Runtime's default: every core); a number
+    builds a session with that many intra-op threads (the benchmark's per-core figure uses 1). ``on_chunk`` sees
+    every raw chunk (text, as read) with the probabilities of its valid rows (``--drift-report`` feeds drift).
+    """
+    source_path, output, serving = Path(input_path), Path(output_path), Path(serving_dir)
+    rejects = Path(rejects_path) if rejects_path is not None else default_rejects_path(output)
+    for path, role in ((source_path, "input"), (output, "output"), (rejects, "rejects")):
+        table_format(path, role=role)
+    if chunk_rows < 1:
+        raise DataError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    if len({source_path.resolve(), output.resolve(), rejects.resolve()}) < 3:
+        raise DataError(f"input {source_path}, output {output} and rejects {rejects} must be three different files")
+    model = ServingModel(serving)
+    session = open_session(serving, model, threads=threads)
+    summary = ScoreSummary(str(source_path), str(output), str(rejects), model.version, model.sha256)
+    start = time.perf_counter()
+    source = open_chunks(source_path, model.contract, chunk_rows=chunk_rows)
+    _score_chunks(source, model, session, summary, progress=progress, on_chunk=on_chunk)
+    summary.seconds = time.perf_counter() - start
+    summary.rows_per_second = summary.rows_read / summary.seconds if summary.seconds > 0 else 0.0
+    return summary
+
+
+def _score_chunks(
+    source: ChunkSource,
+    model: ServingModel,
+    session: ort.InferenceSession,
+    summary: ScoreSummary,
+    *,
+    progress: bool,
+    on_chunk: ChunkObserver | None,
+) -> None:
+    """Check, score and write every chunk; commit both files at the end, or keep the ``.partial`` ones and say so."""
+    writers: list[StagedWriter] = []
+    bar = tqdm(total=source.total_rows, unit="rows", unit_scale=True, disable=not progress, desc="scoring")
+    try:
+        for chunk in source.chunks:
+            checked = check_rows(
+                chunk,
+                model.contract,
+                first_number=source.first_number + summary.rows_read,
+                number_label=source.number_label,
+            )
+            if not writers:  # created with the first rows: a file that fails on opening leaves nothing behind
+                writers = _open_writers(summary, model.contract, source.number_label)
+            scored = _score_frame(session, checked.valid, model)
+            writers[0].write(scored)
+            if on_chunk is not None:
+                on_chunk(chunk, scored.column("probability").to_numpy())
+            writers[1].write(pa.Table.from_pandas(checked.rejects, preserve_index=False))
+            _tally(summary, chunk.num_rows, checked.rejects_by_column, len(checked.rejects))
+            bar.update(chunk.num_rows)
+            del chunk, checked, scored  # before the next chunk is read: one chunk in memory at a time
+    except DataError as exc:
+        raise DataError(f"{exc}\n{_kept(summary, writers)}") from None
+    finally:
+        bar.close()
+        for writer in writers:
+            writer.close()
+    if not writers:
+        raise DataError(f"{summary.input}: the file has no data rows")
+    for writer in writers:
+        writer.commit()
+
+
+def _open_writers(summary: ScoreSummary, contract: DataContract, number_label: str) -> list[StagedWriter]:
+    output = StagedWriter(Path(summary.output), _output_schema(contract))
+    try:
+        return [output, StagedWriter(Path(summary.rejects), _rejects_schema(number_label))]
+    except DataError:
+        output.close()
+        output.partial.unlink(missing_ok=True)
+        raise
+
+
+def _score_frame(session: ort.InferenceSession, valid: pd.DataFrame, model: ServingModel) -> pa.Table:
+    contract, n = model.contract, len(valid)
+    # float32, the model's own precision (as in evaluate's predictions); float64 would only add noise digits
+    if n:
+        probability = np.ascontiguousarray(session.run(["probabilities"], feeds_from_frame(valid, contract))[0][:, 1])
+    else:
+        probability = np.empty(0, dtype=np.float32)
+    return pa.table(
+        {
+            contract.id_column: pa.array(valid[contract.id_column], type=pa.string()),
+            "probability": probability,
+            "label": (probability >= model.threshold).astype(np.int8),
+            "model_version": pa.repeat(pa.scalar(model.version), n),
+        }
+    )
+
+
+def _output_schema(contract: DataContract) -> pa.Schema:
+    columns = [(contract.id_column, pa.string()), ("probability", pa.float32()), ("label", pa.int8())]
+    return pa.schema([*columns, ("model_version", pa.string())])
+
+
+def _rejects_schema(number_label: str) -> pa.Schema:
+    return pa.schema([(number_label, pa.int64()), ("id", pa.string()), ("reason", pa.string())])
+
+
+def _tally(summary: ScoreSummary, rows: int, by_column: dict[str, int], rejected: int) -> None:
+    summary.rows_read += rows
+    summary.rows_rejected += rejected
+    summary.rows_scored += rows - rejected
+    for name, count in by_column.items():
+        summary.rejects_by_column[name] = summary.rejects_by_column.get(name, 0) + count
+
+
+def _kept(summary: ScoreSummary, writers: list[StagedWriter]) -> str:
+    if not writers or summary.rows_read == 0:
+        return f"No rows were scored; {summary.output} was not changed."
+    return (
+        f"Data rows 1..{summary.rows_read} were scored and kept in {writers[0].partial} "
+        f"(rejects in {writers[1].partial}); {summary.output} was not changed."
+    )

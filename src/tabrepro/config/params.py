@@ -1,0 +1,247 @@
+"""Typed, validated views of ``params.yaml``.
+
+``params.yaml`` is composed from ``conf/`` by DVC's Hydra integration and committed. Each stage's ``main()`` reads
+the sections it declares in ``dvc.yaml``, validates them here into frozen pydantic models and passes plain values
+down. A typo'd key, a wrong type or a value out of range is a ``ConfigError`` that names the key.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tabrepro.errors import ConfigError, parse_section
+
+M = TypeVar("M", bound=BaseModel)
+
+MODEL_FAMILIES = ("xgboost", "logreg", "random_forest")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsParams(_Section):
+    """Every path the stages read or write; ``dvc.yaml`` references the same keys with ``${paths.x}``."""
+
+    prepared: str
+    data_quality: str
+    features: str
+    preprocessor: str
+    reference_stats: str
+    model: str
+    best_params: str
+    tune_study: str
+    tune_reports: str
+    train_live: str
+    metrics: str
+    serving: str
+    package_report: str
+    bento: str
+    plots: str
+    figures: str
+    predictions: str
+    explain: str
+    model_card: str
+
+
+class SplitParams(_Section):
+    """Stratified train/val/test split: ratios that sum to 1 and the seed that fixes it."""
+
+    train: float = Field(gt=0, lt=1)
+    val: float = Field(gt=0, lt=1)
+    test: float = Field(gt=0, lt=1)
+    seed: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitParams:
+        total = self.train + self.val + self.test
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ValueError(f"train + val + test must be 1, got {total:g}")
+        return self
+
+
+class FeaturesParams(_Section):
+    """How the preprocessor treats the contract's columns, and the drift reference it saves."""
+
+    numeric_impute: Literal["median", "mean"] = "median"
+    drop: tuple[str, ...] = ()
+    reference_bins: int = Field(default=10, ge=2, le=100)
+
+
+class SearchDimension(_Section):
+    """One searched hyper-parameter: a distribution and its bounds (or choices)."""
+
+    distribution: Literal["int", "float", "log_float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    step: float | None = Field(default=None, gt=0)
+    choices: tuple[Any, ...] | None = None
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> SearchDimension:
+        if self.distribution == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical dimension needs a non-empty 'choices' list")
+            if self.low is not None or self.high is not None:
+                raise ValueError("a categorical dimension takes 'choices', not low/high")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.distribution} dimension needs 'low' and 'high'")
+        if not self.low < self.high:
+            raise ValueError(f"empty or inverted range: low {self.low:g} must be below high {self.high:g}")
+        if self.distribution == "log_float" and self.low <= 0:
+            raise ValueError(f"a log_float range must be positive, got low {self.low:g}")
+        if self.distribution == "int" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError("an int dimension needs integer low and high")
+        if self.choices is not None:
+            raise ValueError(f"'choices' applies to categorical dimensions, not {self.distribution}")
+        return self
+
+
+class ModelParams(_Section):
+    """One model family, its hyper-parameters and its search space (``conf/model/<name>.yaml``)."""
+
+    name: Literal["xgboost", "logreg", "random_forest"]
+    params: dict[str, Any] = Field(default_factory=dict)
+    early_stopping_rounds: int | None = Field(default=None, ge=1)
+    search_space: dict[str, SearchDimension] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _early_stopping_only_for_boosting(self) -> ModelParams:
+        if self.early_stopping_rounds is not None and self.name != "xgboost":
+            raise ValueError(f"early_stopping_rounds applies to xgboost, not {self.name}")
+        return self
+
+
+class TuneParams(_Section):
+    """The hyper-parameter search: budget, cross-validation, pruning and where the study is stored."""
+
+    n_trials: int = Field(ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+    cv_folds: int = Field(default=5, ge=2, le=20)
+    n_startup_trials: int = Field(default=10, ge=0)
+    pruning: bool = True
+    storage: str | None = None
+    study_name: str | None = None
+
+
+class TrainParams(_Section):
+    """Training run settings that are not hyper-parameters."""
+
+    n_jobs: int = Field(default=2, ge=1)
+
+
+class CostMatrix(_Section):
+    """Cost of each outcome of a decision, per row, in one unit (e.g. dollars). Every entry is required."""
+
+    false_negative: float = Field(ge=0, allow_inf_nan=False)  # a missed positive (e.g. a churner we lose)
+    false_positive: float = Field(ge=0, allow_inf_nan=False)  # a needless action (e.g. an unneeded offer)
+    true_positive: float = Field(ge=0, allow_inf_nan=False)  # acting on a real positive (the action's cost)
+    true_negative: float = Field(ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _errors_cost_more(self) -> CostMatrix:
+        if self.false_negative <= self.true_positive and self.false_positive <= self.true_negative:
+            raise ValueError("errors must cost more than correct decisions (false_negative > true_positive)")
+        return self
+
+
+class BootstrapParams(_Section):
+    """Seeded percentile bootstrap over the test rows."""
+
+    n: int = Field(default=1000, ge=1, le=100_000)
+    seed: int = Field(default=42, ge=0)
+    level: float = Field(default=0.95, gt=0.5, lt=1)
+
+
+class GateParams(_Section):
+    """The promotion gate: what a model must show on the test split before ``package`` builds it.
+
+    ``None`` switches a criterion off. ``max_roc_auc`` and ``max_single_feature_auc`` are leakage alarms.
+    """
+
+    min_roc_auc: float | None = Field(default=None, ge=0, le=1)
+    min_gain_over_baseline: float | None = Field(default=None, ge=-1, le=1)
+    max_roc_auc: float | None = Field(default=None, ge=0, le=1)
+    max_single_feature_auc: float | None = Field(default=None, ge=0.5, le=1)
+    max_ece: float | None = Field(default=None, gt=0, le=1)
+    max_segment_roc_auc_gap: float | None = Field(default=None, gt=0, le=1)
+
+
+class EvaluateParams(_Section):
+    """How the decision threshold is chosen (on val), how the test split is summarised, and the gate."""
+
+    threshold_policy: Literal["max_f1", "min_cost"] = "max_f1"
+    cost: CostMatrix
+    calibration_bins: int = Field(default=10, ge=2, le=100)
+    bootstrap: BootstrapParams = BootstrapParams()
+    segment_min_rows: int = Field(default=30, ge=2)
+    permutation_repeats: int = Field(default=5, ge=1, le=100)
+    gate: GateParams = GateParams()
+
+
+class PackageParams(_Section):
+    """How closely ONNX must reproduce the fitted pipeline, and what the package stage builds."""
+
+    tolerance: float = Field(default=1e-5, gt=0, lt=1)
+    latency_rows: int = Field(default=500, ge=10)
+    build_bento: bool = True
+    # A reason here packages a model that FAILED the promotion gate; it is logged and recorded in the bento labels.
+    override_gate: str | None = Field(default=None, min_length=10)
+
+
+class DriftParams(_Section):
+    """When current data counts as drifted from the training reference, and when ``tabrepro drift`` says retrain.
+
+    A feature's distribution drifts when its PSI is at least ``psi_moderate`` AND its test (KS or chi-squared)
+    gives p below ``p_value``: with thousands of rows a test alone flags shifts too small to matter, and PSI
+    alone is noisy on a few hundred. Retrain when more than ``max_drifted_features`` features drift with PSI
+    at least ``psi_significant``, or unknown values, missing rates or the predicted probabilities cross theirs.
+    """
+
+    psi_moderate: float = Field(default=0.1, gt=0, allow_inf_nan=False)
+    psi_significant: float = Field(default=0.25, gt=0, allow_inf_nan=False)
+    p_value: float = Field(default=0.01, gt=0, lt=1)
+    max_unknown_share: float = Field(default=0.01, ge=0, lt=1)
+    max_missing_change: float = Field(default=0.05, ge=0, lt=1)
+    score_psi: float = Field(default=0.25, gt=0, allow_inf_nan=False)
+    min_rows: int = Field(default=200, ge=1)
+    max_drifted_features: int = Field(default=0, ge=0)
+    reservoir_size: int = Field(default=20_000, ge=100, le=10_000_000)
+    seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> DriftParams:
+        if not self.psi_moderate < self.psi_significant:
+            bands = f"psi_moderate {self.psi_moderate:g} must be below psi_significant {self.psi_significant:g}"
+            raise ValueError(bands)
+        return self
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read the committed params file; a missing or non-mapping file is a ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found (run from the repository root)")
+    with path.open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def read_section(params: dict[str, Any], key: str, model: type[M], *, source: str = "params.yaml") -> M:
+    """``parse_section`` of ``params[key]``, with the key path in messages."""
+    return parse_section(model, params.get(key), where=f"{source}: {key}")
+
+
+def read_seed(params: dict[str, Any], *, source: str = "params.yaml") -> int:
+    seed = params.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"{source}: seed: expected a non-negative integer, got {seed!r}")
+    return seed

@@ -1,0 +1,1 @@
+"""Evaluation: metrics with uncertainty, baselines, threshold, segments, explanations, the gate and the model card."""

@@ -1,0 +1,1 @@
+"""Monitoring: drift statistics of new data against the training reference, the retrain decision and its report."""

@@ -1,0 +1,180 @@
+"""``tabrepro drift``: current data (a raw table, or the service's prediction log) against the training reference
+and the packaged model's test-split scores; a JSON report, a figure per drifted feature and a short summary.
+
+Rows of a table are parsed by the contract but not rejected: unknown levels and tokens that do not parse are
+counted, as drift signals. The rows the service would accept are scored with the packaged ONNX model; a log
+carries the probabilities the service returned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tabrepro.config.params import DriftParams
+from tabrepro.contract.spec import DataContract, load_contract
+from tabrepro.contract.table import parse_table
+from tabrepro.errors import DataError
+from tabrepro.io.staging import read_json, staged_outputs, write_json
+from tabrepro.monitoring.drift import DriftAccumulator
+from tabrepro.monitoring.inputs import Kind, detect_kind, iter_log, iter_table, log_files
+from tabrepro.serving.runtime import ServingError, ServingModel, validate_records
+
+log = logging.getLogger(__name__)
+
+
+def check_drift(
+    current: Path, *, reference: Path, serving_dir: Path, params: DriftParams, role: str = "primary"
+) -> dict[str, Any]:
+    """The drift report of ``current`` (see the README for its layout); a ``DataError`` on bad input."""
+    kind = detect_kind(current)
+    model, manifest, contract = open_model(serving_dir, load=kind != "log")
+    accumulator = start_drift(reference, manifest, contract, params)
+    fed = (
+        _feed_log(current, role, manifest, accumulator)
+        if model is None
+        else _feed_table(current, kind, model, accumulator)
+    )
+    return finish_drift(accumulator, params, {"current": str(current), "kind": kind, **fed}, reference, manifest)
+
+
+def start_drift(
+    reference: Path, manifest: dict[str, Any], contract: DataContract, params: DriftParams
+) -> DriftAccumulator:
+    """An empty accumulator against the training reference and the packaged model's score reference; feed it with
+    ``update(parsed, probabilities, problems=...)`` (``tabrepro drift``, or ``tabrepro score --drift-report``)."""
+    return DriftAccumulator(
+        _read_reference(reference),
+        manifest.get("score_reference"),
+        contract,
+        reservoir_size=params.reservoir_size,
+        seed=params.seed,
+    )
+
+
+def finish_drift(
+    accumulator: DriftAccumulator,
+    params: DriftParams,
+    inputs: dict[str, Any],
+    reference: Path,
+    manifest: dict[str, Any],
+) -> dict[str, Any]:
+    """The report of everything fed to ``accumulator``; ``inputs`` says what was read (current, kind, scored)."""
+    result = accumulator.report(params)
+    inputs = {**inputs, "rows": result["rows"], "reference": str(reference), "reference_rows": result["reference_rows"]}
+    inputs |= {
+        "contract": accumulator.contract.name,
+        "model": {"version": manifest.get("version"), "onnx_sha256": manifest.get("onnx_sha256")},
+    }
+    keys = ("decision", "score", "unknown_share", "features")
+    return {"inputs": inputs, "thresholds": params.model_dump(), **{k: result[k] for k in keys}}
+
+
+def _read_reference(path: Path) -> dict[str, Any]:
+    try:
+        data = read_json(path)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: cannot read the reference statistics ({exc}); run `dvc repro featurize`") from None
+    if not isinstance(data, dict) or "features" not in data:
+        raise DataError(f"{path}: not reference statistics (no 'features')")
+    return data
+
+
+def open_model(serving_dir: Path, *, load: bool) -> tuple[ServingModel | None, dict[str, Any], DataContract]:
+    """The verified packaged model (to score a table) or only its manifest (a log carries its probabilities)."""
+    try:
+        if load:
+            model = ServingModel(serving_dir)
+            return model, model.manifest, model.contract
+        manifest = ServingModel.read_manifest(serving_dir)
+    except (ServingError, OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"serving folder {serving_dir}: {exc}") from None
+    return None, manifest, load_contract(manifest.get("contract"), where=f"{serving_dir}/manifest.json: contract")
+
+
+def _feed_table(path: Path, kind: Kind, model: ServingModel, accumulator: DriftAccumulator) -> dict[str, Any]:
+    """Parse every chunk into the accumulator; score the rows the service would accept."""
+    contract, scored, rejected, reasons = model.contract, 0, 0, Counter[str]()
+    for raw in iter_table(path, kind, contract):
+        parsed, problems = parse_table(raw, contract)
+        features = raw[contract.feature_names]
+        records = features.astype(object).where(features.notna(), None).to_dict(orient="records")
+        valid, errors = validate_records(records, model.record_model)
+        probabilities = model.predict_proba(valid) if valid else np.empty(0)
+        accumulator.update(parsed, probabilities, problems=problems)
+        scored, rejected = scored + len(valid), rejected + len(records) - len(valid)
+        reasons.update(f"{e.field}: {e.reason}" for e in errors)
+    if rejected:
+        log.warning("%d row(s) the service would refuse were not scored (%s)", rejected, dict(reasons.most_common(3)))
+    return {"files": [str(path)], "scored": scored, "refused": rejected, "refused_by": dict(reasons.most_common(10))}
+
+
+def _feed_log(path: Path, role: str, manifest: dict[str, Any], accumulator: DriftAccumulator) -> dict[str, Any]:
+    files, roles, versions = log_files(path), Counter[str](), Counter[str]()
+    for parsed, probabilities in iter_log(files, accumulator.contract, role=role, roles=roles, versions=versions):
+        accumulator.update(parsed, probabilities)
+    if accumulator.rows == 0:
+        raise DataError(
+            f"{path}: no served lines with role {role!r} in {len(files)} log file(s) "
+            f"(served lines per role: {dict(roles) or 'none at all'})"
+        )
+    if set(versions) != {str(manifest.get("version"))}:
+        log.warning(
+            "the log holds model version(s) %s, the packaged model is %s: its scores are compared with the packaged "
+            "model's test scores all the same",
+            dict(versions),
+            manifest.get("version"),
+        )
+    return {
+        "files": [str(f) for f in files],
+        "role": role,
+        "scored": accumulator.rows,
+        "model_versions": dict(versions),
+    }
+
+
+def write_drift_outputs(report: dict[str, Any], report_path: Path, figures_dir: Path) -> list[Path]:
+    """The report and one PNG per drifted feature (and for drifted scores); the figures folder is replaced."""
+    from tabrepro.monitoring.figures import save_drift_figures
+
+    with staged_outputs(report_path, figures_dir) as (staged_report, staged_figures):
+        names = [p.name for p in save_drift_figures(report, staged_figures)]
+        write_json(staged_report, {**report, "figures": [str(figures_dir / n) for n in names]})
+    return [figures_dir / n for n in names]
+
+
+def format_summary(report: dict[str, Any], figures: list[Path], report_path: Path) -> str:
+    """A few lines for people: what was compared, the features that moved, the score drift, the decision."""
+    inputs, decision = report["inputs"], report["decision"]
+    lines = [
+        f"drift of {inputs['current']} ({inputs['kind']}, {inputs['rows']} rows, {inputs['scored']} scored) "
+        f"against {inputs['reference']} ({inputs['reference_rows']} training rows)"
+    ]
+    moved = {n: f for n, f in report["features"].items() if f["drifted"] or f["band"] not in (None, "stable")}
+    if moved:
+        lines.append(f"  {'feature':<20} {'type':<12} {'PSI':>7}  {'band':<12} {'test':<5} {'p-value':>9}  flags")
+    for name, f in sorted(moved.items(), key=lambda item: -(item[1]["psi"] or 0)):
+        lines.append(
+            f"  {name:<20} {f['type']:<12} {_num(f['psi'], '.3f'):>7}  {f['band'] or '-':<12} {f['test'] or '-':<5} "
+            f"{_num(f['p_value'], '.2g'):>9}  " + (", ".join(f["flags"]) or "-")
+        )
+    lines.append(f"  {len(report['features']) - len(moved)} {'other ' if moved else ''}feature(s) stable")
+    score = report["score"]
+    if score and score.get("psi") is not None:
+        lines.append(
+            f"  predicted probability: PSI {score['psi']:.3f} ({score['band']}), KS p {score['p_value']:.2g}"
+            + (" - drifted" if score["drifted"] else "")
+        )
+    lines.append(f"decision: {'RETRAIN (exit 1)' if decision['retrain'] else 'no retrain needed (exit 0)'}")
+    lines += [f"  - {reason}" for reason in decision["reasons"]]
+    lines.append(f"report: {report_path}" + (f"; {len(figures)} figure(s) in {figures[0].parent}" if figures else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)

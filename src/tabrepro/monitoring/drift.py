@@ -1,0 +1,171 @@
+"""Reference statistics of the training data, the baseline that drift checks compare live data against, and
+``DriftAccumulator``, which compares current data with them chunk by chunk and decides whether to retrain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabrepro.config.params import DriftParams
+from tabrepro.contract.spec import DataContract
+from tabrepro.contract.table import Problem
+from tabrepro.errors import DataError
+from tabrepro.monitoring.decision import decide_retrain, judge_entry
+from tabrepro.monitoring.stats import bin_counts
+from tabrepro.monitoring.tally import LevelTally, NumericTally
+
+N_QUANTILES = 101
+
+
+def compute_reference_stats(train: pd.DataFrame, contract: DataContract, *, bins: int) -> dict[str, Any]:
+    """Per-feature statistics of the (parsed, unencoded) training split.
+
+    Numerics: quantile bin edges and the share of rows per bin (for PSI), a quantile sketch (for KS), moments.
+    Booleans and categoricals: level frequencies. Every feature: its missing rate.
+    """
+    if train.empty:
+        raise ValueError("cannot compute reference statistics of an empty training split")
+    features = {}
+    for name, spec in contract.features.items():
+        column = train[name]
+        stats: dict[str, Any] = {"type": spec.type, "missing_rate": _rate(column.isna())}
+        if spec.type == "numeric":
+            stats |= _numeric_stats(column.dropna().to_numpy(dtype=float), bins=bins)
+        else:
+            stats["frequencies"] = _frequencies(column.dropna())
+        features[name] = stats
+    return {"contract": contract.name, "rows": len(train), "features": features}
+
+
+def compute_score_reference(probabilities: np.ndarray, *, bins: int = 10) -> dict[str, Any]:
+    """The distribution of the packaged model's predicted probabilities on the test split, the reference that the
+    drift of live predictions is measured against (same layout as a numeric feature's statistics)."""
+    values = np.asarray(probabilities, dtype=float)
+    if values.size == 0:
+        raise ValueError("cannot compute a score reference from no predictions")
+    return {"rows": int(values.size), **_numeric_stats(values, bins=bins)}
+
+
+def _numeric_stats(values: np.ndarray, *, bins: int) -> dict[str, Any]:
+    if values.size == 0:
+        return {"edges": [], "fractions": [], "quantiles": []}
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1))[1:-1])
+    counts = bin_counts(values, edges)
+    return {
+        "edges": _floats(edges),
+        "fractions": _floats(counts / values.size),
+        "quantiles": _floats(np.quantile(values, np.linspace(0, 1, N_QUANTILES))),
+        "mean": round(float(values.mean()), 6),
+        "std": round(float(values.std()), 6),
+    }
+
+
+def _frequencies(column: pd.Series) -> dict[str, float]:
+    shares = column.astype("str").value_counts(normalize=True).sort_index()
+    return {str(level): round(float(share), 6) for level, share in shares.items()}
+
+
+def _rate(mask: pd.Series) -> float:
+    return round(float(mask.mean()), 6)
+
+
+def _floats(array: np.ndarray) -> list[float]:
+    return [round(float(x), 6) for x in array]
+
+
+class DriftAccumulator:
+    """Current data against the training reference and the packaged model's scores, fed in chunks.
+
+    ``update`` takes each chunk as ``validation.parse_table`` returns it (its parse problems too: values that do
+    not parse are counted as unknown, not as missing) and the probabilities of the chunk's rows that were scored.
+    Counts are exact and the KS samples are seeded, so one pass and any chunking give the same report.
+    """
+
+    def __init__(
+        self,
+        reference_stats: dict[str, Any],
+        score_reference: dict[str, Any] | None,
+        contract: DataContract,
+        *,
+        reservoir_size: int = 20_000,
+        seed: int = 0,
+    ) -> None:
+        _check_reference(reference_stats, contract)
+        self.contract, self.rows, self.reference_rows = contract, 0, int(reference_stats["rows"])
+        seeds = iter(np.random.SeedSequence(seed).spawn(len(contract.features) + 1))
+        self.tallies: dict[str, NumericTally | LevelTally] = {}
+        for name, spec in contract.features.items():
+            reference = reference_stats["features"][name]
+            if spec.type == "numeric":
+                self.tallies[name] = NumericTally(
+                    reference, reservoir_size=reservoir_size, seed=next(seeds), low=spec.min, high=spec.max
+                )
+            else:
+                levels = list(spec.values or ()) if spec.type == "categorical" else ["0.0", "1.0"]
+                self.tallies[name] = LevelTally(reference, levels=levels)
+        self.scores = (
+            None
+            if score_reference is None
+            else NumericTally(score_reference, reservoir_size=reservoir_size, seed=next(seeds))
+        )
+
+    def update(
+        self, parsed: pd.DataFrame, probabilities: np.ndarray | None = None, *, problems: Iterable[Problem] = ()
+    ) -> None:
+        """Add one parsed chunk; ``probabilities`` are those of its scored rows (any number, none included)."""
+        missing = [name for name in self.contract.features if name not in parsed.columns]
+        if missing:
+            raise DataError(f"chunk lacks feature column(s) {missing} of contract {self.contract.name!r}")
+        unparsed = {p.column: p for p in problems}
+        for name, tally in self.tallies.items():
+            problem = unparsed.get(name)
+            mask = parsed.index.isin(problem.rows) if problem else None
+            tokens = [str(v) for v in problem.values] if problem else []
+            column = parsed[name]
+            tally.add(
+                column.to_numpy(dtype=float) if isinstance(tally, NumericTally) else column,
+                unparsed=mask,
+                tokens=tokens,
+            )
+        self.rows += len(parsed)
+        if probabilities is not None and len(probabilities):
+            if self.scores is None:
+                raise ValueError("probabilities given, but the accumulator has no score reference")
+            self.scores.add(np.asarray(probabilities, dtype=float))
+
+    def report(self, params: DriftParams) -> dict[str, Any]:
+        """Per-feature statistics and verdicts, the drift of the predicted probabilities, and the decision."""
+        if self.rows < params.min_rows:
+            raise DataError(f"{self.rows} current row(s): too few to judge drift (drift.min_rows is {params.min_rows})")
+        features = {name: judge_entry(tally.summarize(), params) for name, tally in self.tallies.items()}
+        unknown = sum(t.unknown for t in self.tallies.values())
+        present = sum(t.rows - t.missing for t in self.tallies.values())
+        score = None
+        if self.scores is not None and self.scores.rows >= params.min_rows:
+            score = judge_entry(self.scores.summarize(), params, score=True)
+        elif self.scores is not None:
+            score = {"values": self.scores.rows, "note": f"fewer scored rows than drift.min_rows ({params.min_rows})"}
+        return {
+            "rows": self.rows,
+            "reference_rows": self.reference_rows,
+            "features": features,
+            "unknown_share": round(unknown / present, 6) if present else 0.0,
+            "score": score,
+            "decision": decide_retrain(features, score, params),
+        }
+
+
+def _check_reference(reference_stats: dict[str, Any], contract: DataContract) -> None:
+    name = reference_stats.get("contract")
+    if name != contract.name:
+        raise DataError(f"the reference statistics are of contract {name!r}, the model's contract is {contract.name!r}")
+    features = reference_stats.get("features", {})
+    absent = [n for n in contract.features if n not in features]
+    if absent:
+        raise DataError(f"the reference statistics lack feature(s) {absent} of contract {contract.name!r}")
+    wrong = [n for n, spec in contract.features.items() if features[n].get("type") != spec.type]
+    if wrong:
+        raise DataError(f"the reference statistics give other types than contract {contract.name!r} for {wrong}")

@@ -1,0 +1,161 @@
+"""Current data for drift checks, read in bounded chunks: a raw table (CSV / Parquet, as text) or the service's
+prediction log (JSON lines, one object per scored record; a folder means every ``*.jsonl*`` file in it)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from tabrepro.contract.spec import DataContract
+from tabrepro.errors import DataError
+
+Kind = Literal["csv", "parquet", "log"]
+CHUNK_ROWS = 50_000
+_LOG_NAME = re.compile(r"\.jsonl(\.\d+)?(\.gz)?$")
+
+
+def detect_kind(path: Path) -> Kind:
+    """By extension: .csv, .parquet, .jsonl / .jsonl.N (.gz), or a folder of prediction logs."""
+    if path.is_dir():
+        return "log"
+    if not path.is_file():
+        raise DataError(f"{path}: not found")
+    if path.suffix.lower() == ".csv":
+        return "csv"
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return "parquet"
+    if _LOG_NAME.search(path.name):
+        return "log"
+    raise DataError(f"{path}: cannot tell what it is; expected .csv, .parquet, .jsonl[.N] or a folder of .jsonl logs")
+
+
+def iter_table(path: Path, kind: Kind, contract: DataContract) -> Iterator[pd.DataFrame]:
+    """Raw chunks with every column as text (CSV rows indexed by line number), feature columns checked."""
+    try:
+        if kind == "csv":
+            reader = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[], chunksize=CHUNK_ROWS)
+            chunks = (c.set_axis(pd.RangeIndex(c.index.start + 2, c.index.stop + 2)) for c in reader)
+        else:
+            import pyarrow.parquet as pq
+
+            batches = pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS)
+            chunks = (b.to_pandas().astype("str") for b in batches)
+        rows = 0
+        for chunk in chunks:
+            if rows == 0:
+                _check_columns(chunk, contract, path)
+            rows += len(chunk)
+            yield chunk
+        if rows == 0:
+            raise DataError(f"{path}: the table has no data rows")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty (no header, no rows)") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    except (pd.errors.ParserError, OSError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{path}: cannot be read as {kind}: {exc}") from None
+
+
+def _check_columns(chunk: pd.DataFrame, contract: DataContract, path: Path) -> None:
+    missing = [c for c in contract.feature_names if c not in chunk.columns]
+    if missing:
+        extra = [c for c in chunk.columns if c not in contract.columns]
+        raise DataError(
+            f"{path}: missing column(s) {missing} of data contract {contract.name!r}"
+            + (f"; columns it does not know: {extra}" if extra else "")
+        )
+
+
+def log_files(path: Path) -> list[Path]:
+    """The log itself, or every ``*.jsonl*`` file of a folder (rotated logs), oldest rotation first."""
+    if path.is_file():
+        return [path]
+    files = sorted((p for p in path.iterdir() if p.is_file() and _LOG_NAME.search(p.name)), key=_rotation_order)
+    if not files:
+        raise DataError(f"{path}: no prediction logs (*.jsonl, *.jsonl.N) in this folder")
+    return files
+
+
+def _rotation_order(path: Path) -> tuple[str, int]:
+    match = _LOG_NAME.search(path.name)
+    number = int(match.group(1)[1:]) if match and match.group(1) else 0
+    return path.name[: match.start() if match else None], -number
+
+
+def iter_log(
+    files: list[Path], contract: DataContract, *, role: str, roles: Counter[str], versions: Counter[str]
+) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """(parsed inputs, probabilities) chunks of the ``served`` lines of ``role``, counting served lines per role
+    and, of ``role``, per model version. A line that is not a valid log record is an error naming file and line."""
+    inputs: list[dict[str, Any]] = []
+    probabilities: list[float] = []
+    for path in files:
+        for where, entry in _read_lines(path):
+            if entry["served"] is not True:
+                continue
+            roles[str(entry["role"])] += 1
+            if entry["role"] != role:
+                continue
+            versions[str(entry.get("model_version"))] += 1
+            inputs.append(_check_inputs(entry, contract, where))
+            probabilities.append(entry["probability"])
+            if len(inputs) == CHUNK_ROWS:
+                yield _frame(inputs, contract), np.asarray(probabilities, dtype=float)
+                inputs, probabilities = [], []
+    if inputs:
+        yield _frame(inputs, contract), np.asarray(probabilities, dtype=float)
+
+
+def _read_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    number = 0
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{number}"
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{where}: corrupt log line, not JSON ({exc.msg}, column {exc.colno})") from None
+                if not isinstance(entry, dict) or not isinstance(entry.get("served"), bool) or "role" not in entry:
+                    raise DataError(f"{where}: not a prediction log record (no 'served' flag or 'role')")
+                yield where, entry
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise DataError(f"{path}:{number + 1}: cannot be read as UTF-8 JSON lines: {exc}") from None
+
+
+def _check_inputs(entry: dict[str, Any], contract: DataContract, where: str) -> dict[str, Any]:
+    probability, inputs = entry.get("probability"), entry.get("inputs")
+    if not isinstance(probability, int | float) or isinstance(probability, bool) or not 0 <= probability <= 1:
+        raise DataError(f"{where}: 'probability' must be a number in [0, 1], got {probability!r}")
+    if not isinstance(inputs, dict):
+        raise DataError(f"{where}: 'inputs' must be an object of the record's features")
+    for name, spec in contract.features.items():
+        if name not in inputs:
+            raise DataError(f"{where}: 'inputs' lacks feature {name!r}")
+        value, text = inputs[name], spec.type == "categorical"
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is not None and not (isinstance(value, str) if text else number):
+            raise DataError(f"{where}: inputs.{name} must be {'text' if text else 'a number'} or null, got {value!r}")
+    return inputs
+
+
+def _frame(inputs: list[dict[str, Any]], contract: DataContract) -> pd.DataFrame:
+    """Validated records as ``parse_table`` would have parsed them: floats for numbers and booleans, text levels."""
+    frame = pd.DataFrame.from_records(inputs, columns=contract.feature_names)
+    numbers = contract.numeric_features + contract.boolean_features
+    frame[numbers] = frame[numbers].astype("float64")
+    frame[contract.categorical_features] = frame[contract.categorical_features].astype("str")
+    return frame

@@ -1,0 +1,136 @@
+"""Model factory, fitting and safe persistence, shared by tune and train.
+
+``build_model`` returns an UNFITTED estimator for a family declared in ``conf/model/``; unknown hyper-parameter
+names are refused before anything is fitted. Models are saved in their library's own safe format (XGBoost JSON,
+scikit-learn objects with skops; never pickle) next to a ``meta.json`` that records the file's sha256, which
+``load_model`` verifies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from xgboost import XGBClassifier
+
+from tabrepro.artefacts import sha256_file
+from tabrepro.errors import ConfigError, TabreproError
+from tabrepro.io.persistence import dump_skops, load_skops
+from tabrepro.io.staging import read_json, write_json
+
+# Fixed settings of each family that are not searched: determinism and the metrics logged per round.
+_XGB_FIXED = {"tree_method": "hist", "eval_metric": ["logloss", "auc"]}
+
+
+class ModelFileError(TabreproError, RuntimeError):
+    """A model file is missing, altered (sha256 mismatch) or of an unexpected kind."""
+
+
+@dataclass
+class FitResult:
+    """A fitted model and what its fit learned: per-round curves and the chosen number of rounds."""
+
+    model: Any
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    best_iteration: int | None = None
+
+
+def _estimator(family: str) -> BaseEstimator:
+    return {
+        "xgboost": XGBClassifier(),
+        "logreg": LogisticRegression(),
+        "random_forest": RandomForestClassifier(),
+    }[family]
+
+
+def check_hyperparameters(family: str, params: dict[str, Any], *, where: str) -> None:
+    """Refuse names the family's estimator does not have (a typo would otherwise be silently ignored)."""
+    known = set(_estimator(family).get_params())
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown hyper-parameter(s) {unknown} for {family}; known: {', '.join(sorted(known))}"
+        )
+
+
+def build_model(family: str, params: dict[str, Any], *, seed: int, n_jobs: int = 1) -> BaseEstimator:
+    """Return an UNFITTED estimator of ``family`` with ``params``; logreg gets its own scaler."""
+    check_hyperparameters(family, params, where="params.yaml: model.params")
+    if family == "xgboost":
+        return XGBClassifier(**{**_XGB_FIXED, **params}, random_state=seed, n_jobs=n_jobs)
+    if family == "random_forest":
+        return RandomForestClassifier(**params, random_state=seed, n_jobs=n_jobs)
+    # Linear models need scaled inputs; the scaler is part of the model so the whole pipeline exports as one.
+    return Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(**params, random_state=seed))])
+
+
+def fit_model(
+    model: BaseEstimator,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    early_stopping_rounds: int | None = None,
+) -> FitResult:
+    """Fit ``model``. XGBoost early-stops on val, then is refit with exactly the best number of rounds,
+    so the saved model holds only the trees it predicts with (and converts to ONNX unchanged)."""
+    if not isinstance(model, XGBClassifier):
+        return FitResult(model=model.fit(x_train, y_train))
+    if early_stopping_rounds is None:
+        model.fit(x_train, y_train, eval_set=[(x_train, y_train), (x_val, y_val)], verbose=False)
+        return FitResult(model=model, curves=_curves(model))
+    probe = clone(model).set_params(early_stopping_rounds=early_stopping_rounds)
+    probe.fit(x_train, y_train, eval_set=[(x_train, y_train), (x_val, y_val)], verbose=False)
+    best = int(probe.best_iteration)
+    final = clone(model).set_params(n_estimators=best + 1)
+    final.fit(x_train, y_train, verbose=False)
+    return FitResult(model=final, curves=_curves(probe), best_iteration=best)
+
+
+def _curves(model: XGBClassifier) -> dict[str, dict[str, list[float]]]:
+    names = {"validation_0": "train", "validation_1": "val"}
+    return {names[k]: {m: list(map(float, v)) for m, v in d.items()} for k, d in model.evals_result().items()}
+
+
+def save_model(model: BaseEstimator, family: str, directory: str | Path, **info: Any) -> dict[str, Any]:
+    """Write the model in its safe format plus ``meta.json`` (family, file, sha256, ``info``)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if family == "xgboost":
+        path = directory / "model.json"
+        model.save_model(path)
+    else:
+        path = directory / "model.skops"
+        dump_skops(model, path)
+    meta = {"family": family, "file": path.name, "sha256": sha256_file(path), **info}
+    write_json(directory / "meta.json", meta)
+    return meta
+
+
+def load_model(directory: str | Path) -> tuple[BaseEstimator, dict[str, Any]]:
+    """Load a saved model after checking its sha256 against ``meta.json``."""
+    directory = Path(directory)
+    meta_path = directory / "meta.json"
+    if not meta_path.is_file():
+        raise ModelFileError(f"{meta_path}: model metadata not found (run the train stage)")
+    meta = read_json(meta_path)
+    path = directory / meta["file"]
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    actual = sha256_file(path)
+    if actual != meta["sha256"]:
+        raise ModelFileError(f"{path}: sha256 {actual} does not match {meta['sha256']} in {meta_path}")
+    if meta["family"] == "xgboost":
+        model = XGBClassifier()
+        model.load_model(path)
+    else:
+        model = load_skops(path)
+    return model, meta

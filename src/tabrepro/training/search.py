@@ -1,0 +1,259 @@
+"""Hyper-parameter search with Optuna: the search space from config, a CV objective, a reproducible study.
+
+The objective is the mean ROC-AUC of stratified k-fold CV on the training data (folds seeded). XGBoost runs its
+folds in lockstep with ``xgboost.cv`` and is pruned per boosting round; other families are pruned per fold.
+Everything that can be wrong with the configuration (names, distributions, ranges, storage) is checked by
+``check_search`` before any trial runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import xgboost as xgb
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from tabrepro.config.params import ModelParams, SearchDimension, TuneParams
+from tabrepro.contract.spec import DataContract
+from tabrepro.errors import ConfigError
+from tabrepro.training.modeling import build_model, check_hyperparameters
+
+log = logging.getLogger(__name__)
+
+_REPORT_EVERY = 10  # boosting rounds between pruning checks
+_WARMUP = {"xgboost": 50}  # pruning waits this many steps (rounds for boosting, else folds)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search found: the params to train with and how they scored in CV."""
+
+    params: dict[str, Any]
+    cv_mean: float
+    cv_std: float
+    best_rounds: int | None
+    completed: int
+    pruned: int
+    seconds: float
+
+
+def check_search(model: ModelParams, tune: TuneParams) -> None:
+    """Refuse unknown hyper-parameter names in the search space (ranges are checked by ``SearchDimension``)."""
+    check_hyperparameters(model.name, dict(model.search_space), where="params.yaml: model.search_space")
+    if tune.n_trials > 0 and not model.search_space:
+        raise ConfigError(f"params.yaml: model.search_space: {model.name} has no search space but tune.n_trials > 0")
+
+
+def suggest(trial: optuna.Trial, space: dict[str, SearchDimension]) -> dict[str, Any]:
+    """Sample one value per dimension."""
+    values: dict[str, Any] = {}
+    for name, dim in space.items():
+        if dim.distribution == "categorical":
+            values[name] = trial.suggest_categorical(name, list(dim.choices or ()))
+        elif dim.distribution == "int":
+            values[name] = trial.suggest_int(name, int(dim.low), int(dim.high), step=int(dim.step or 1))
+        else:
+            values[name] = trial.suggest_float(
+                name, dim.low, dim.high, log=dim.distribution == "log_float", step=dim.step
+            )
+    return values
+
+
+def open_storage(tune: TuneParams, journal_path: str) -> optuna.storages.BaseStorage:
+    """The study's storage: a journal file (default) or the database URL in ``tune.storage``."""
+    if tune.storage is None:
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(journal_path))
+    try:
+        return optuna.storages.RDBStorage(tune.storage)
+    except Exception as exc:  # the driver's error types vary; all mean "cannot open"
+        raise ConfigError(f"params.yaml: tune.storage: cannot open {_redact(tune.storage)!r}: {exc}") from None
+
+
+def cv_score(
+    model: ModelParams,
+    params: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    seed: int,
+    n_jobs: int,
+    trial: optuna.Trial | None = None,
+) -> tuple[float, float, int | None]:
+    """Mean and std of fold ROC-AUC for ``params``, and (xgboost) the best number of rounds."""
+    if model.name == "xgboost":
+        return _xgb_cv(model, params, x, y, folds=folds, seed=seed, n_jobs=n_jobs, trial=trial)
+    scores = []
+    for i, (fit_idx, held_idx) in enumerate(folds):
+        estimator = build_model(model.name, params, seed=seed, n_jobs=n_jobs).fit(x[fit_idx], y[fit_idx])
+        scores.append(roc_auc_score(y[held_idx], estimator.predict_proba(x[held_idx])[:, 1]))
+        if trial is not None:
+            trial.report(float(np.mean(scores)), i)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+    return float(np.mean(scores)), float(np.std(scores)), None
+
+
+class _PruneOnRound(xgb.callback.TrainingCallback):
+    def __init__(self, trial: optuna.Trial) -> None:
+        super().__init__()
+        self.trial = trial
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
+        if epoch % _REPORT_EVERY == 0:
+            last = evals_log["test"]["auc"][-1]
+            self.trial.report(float(last[0] if isinstance(last, tuple) else last), epoch)
+            if self.trial.should_prune():
+                raise optuna.TrialPruned()
+        return False
+
+
+def _xgb_cv(
+    model: ModelParams,
+    params: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    seed: int,
+    n_jobs: int,
+    trial: optuna.Trial | None,
+) -> tuple[float, float, int]:
+    estimator = build_model("xgboost", params, seed=seed, n_jobs=n_jobs)
+    native = {k: v for k, v in estimator.get_xgb_params().items() if v is not None}
+    native["eval_metric"] = "auc"
+    history = xgb.cv(
+        native,
+        xgb.DMatrix(x, label=y),
+        num_boost_round=int(estimator.n_estimators),
+        folds=folds,
+        early_stopping_rounds=model.early_stopping_rounds,
+        callbacks=[_PruneOnRound(trial)] if trial is not None else None,
+        as_pandas=True,
+    )
+    best = int(history["test-auc-mean"].to_numpy().argmax())
+    return float(history["test-auc-mean"].iloc[best]), float(history["test-auc-std"].iloc[best]), best + 1
+
+
+def make_folds(y: np.ndarray, *, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded stratified k-fold indices, the same for every trial."""
+    if np.bincount(y).min() < k:
+        raise ConfigError(f"params.yaml: tune.cv_folds: {k} folds need at least {k} rows of each class")
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+
+
+def run_search(
+    model: ModelParams,
+    tune: TuneParams,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    seed: int,
+    n_jobs: int,
+    worker: int = 0,
+) -> tuple[SearchResult, optuna.Study | None]:
+    """Search ``model.search_space`` (or, with ``n_trials == 0``, just score the configured params).
+
+    Extra workers joining a shared study pass ``worker`` >= 1: the folds stay the same, the sampler's seed
+    differs so that workers do not propose the same trials.
+    """
+    started = time.perf_counter()
+    folds = make_folds(y, k=tune.cv_folds, seed=seed)
+    if tune.n_trials == 0:
+        mean, std, rounds = cv_score(model, model.params, x, y, folds=folds, seed=seed, n_jobs=n_jobs)
+        log.info("tune.n_trials is 0: no search; configured params score CV ROC-AUC %.4f ± %.4f", mean, std)
+        return SearchResult(dict(model.params), mean, std, rounds, 0, 0, time.perf_counter() - started), None
+    warmup = _WARMUP.get(model.name, 1)
+    study = create_study(tune, storage=storage, study_name=study_name, seed=seed + worker, warmup=warmup)
+    _enqueue_configured(study, model)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {**model.params, **suggest(trial, model.search_space)}
+        mean, std, rounds = cv_score(model, params, x, y, folds=folds, seed=seed, n_jobs=n_jobs, trial=trial)
+        trial.set_user_attr("worker", worker)
+        trial.set_user_attr("cv_std", std)
+        trial.set_user_attr("best_rounds", rounds)
+        return mean
+
+    stop = optuna.study.MaxTrialsCallback(
+        tune.n_trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    )
+    study.optimize(objective, n_trials=tune.n_trials, timeout=tune.timeout, callbacks=[stop, _log_trial])
+    best = study.best_trial
+    states = [t.state for t in study.trials]
+    return (
+        SearchResult(
+            params={**model.params, **best.params},
+            cv_mean=float(best.value),
+            cv_std=float(best.user_attrs["cv_std"]),
+            best_rounds=best.user_attrs.get("best_rounds"),
+            completed=states.count(optuna.trial.TrialState.COMPLETE),
+            pruned=states.count(optuna.trial.TrialState.PRUNED),
+            seconds=time.perf_counter() - started,
+        ),
+        study,
+    )
+
+
+def create_study(
+    tune: TuneParams, *, storage: optuna.storages.BaseStorage, study_name: str, seed: int, warmup: int = 1
+) -> optuna.Study:
+    """A maximising study with a seeded TPE sampler and (optionally) median pruning; joins it if it exists."""
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=max(tune.n_startup_trials, 1), n_warmup_steps=warmup)
+        if tune.pruning
+        else optuna.pruners.NopPruner()
+    )
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=tune.n_startup_trials)
+    return optuna.create_study(
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        study_name=study_name,
+        direction="maximize",
+        load_if_exists=True,
+    )
+
+
+def _enqueue_configured(study: optuna.Study, model: ModelParams) -> None:
+    """Try the configured params first, so the search never returns something worse than config."""
+    if study.trials:
+        return
+    start = {k: v for k, v in model.params.items() if k in model.search_space and _inside(v, model.search_space[k])}
+    if start:
+        study.enqueue_trial(start)
+
+
+def _inside(value: Any, dim: SearchDimension) -> bool:
+    if dim.distribution == "categorical":
+        return value in (dim.choices or ())
+    return isinstance(value, int | float) and dim.low <= value <= dim.high  # type: ignore[operator]
+
+
+def _log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    best = study.best_value if any(t.state.name == "COMPLETE" for t in study.trials) else float("nan")
+    value = f"{trial.value:.4f}" if trial.value is not None else "-"
+    log.info("trial %3d %-8s CV ROC-AUC %s  (best %.4f)", trial.number, trial.state.name, value, best)
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before it is printed."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, creds = head.partition("://")
+    return f"{scheme}://{creds.split(':')[0]}:***@{tail}" if ":" in creds else url
+
+
+def study_name_for(contract: DataContract, model: ModelParams, tune: TuneParams) -> str:
+    return tune.study_name or f"{contract.name}-{model.name}"

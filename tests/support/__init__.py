@@ -1,0 +1,1 @@
+"""Test and benchmark harness code: kept out of the tabrepro package (and out of the bento)."""
