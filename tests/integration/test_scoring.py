@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from tabrepro.batch.scoring import feeds_from_frame, score_file
+from tabrepro.contract.records import build_record_model
 from tabrepro.contract.rows import check_rows
-from tabrepro.contract.spec import build_record_model, load_contract
+from tabrepro.contract.spec import load_contract
 from tabrepro.errors import DataError
 from tabrepro.serving.runtime import feeds_from_records, validate_records
 from tests.conftest import TINY_CONTRACT
@@ -108,7 +109,7 @@ def test_broken_rows_go_to_rejects_and_the_rest_is_scored(packaged, test_rows, e
         {
             "line": 12,
             "id": ids[10],
-            "reason": "Contract: 'Three year' is not one of ['Month-to-month', 'One year', 'Two year']",
+            "reason": "Contract: expected one of ['Month-to-month', 'One year', 'Two year'], got 'Three year'",
         },
         {
             "line": 13,
@@ -122,6 +123,32 @@ def test_broken_rows_go_to_rejects_and_the_rest_is_scored(packaged, test_rows, e
     np.testing.assert_allclose(out["probability"], evaluated.loc[kept, "probability"], atol=1e-6, rtol=0)
     assert (summary.rows_read, summary.rows_scored, summary.rows_rejected) == (len(broken), len(broken) - 3, 3)
     assert summary.rejects_by_column == {"tenure": 1, "Contract": 1, "MonthlyCharges": 1}
+
+
+@pytest.mark.parametrize(("fmt", "label", "first"), [("csv", "line", 2), ("parquet", "row", 1)])
+def test_repeated_and_missing_ids_are_refused_as_prepare_refuses_them(packaged, test_rows, tmp_path, fmt, label, first):
+    """A repeat is refused naming the row that had the id first, across chunks too; rows are numbered as prepare
+    numbers them (CSV lines from 2, Parquet rows from 1)."""
+    rows = test_rows.copy()
+    ids = rows["customerID"]
+    rows.loc[9, "customerID"] = f" {ids[2]} "  # the same id once stripped, in the next chunk
+    rows.loc[5, "customerID"] = ids[4]  # within one chunk
+    rows.loc[7, "customerID"] = ""
+    source = tmp_path / f"in.{fmt}"
+    if fmt == "parquet":
+        rows.to_parquet(source, index=False)
+    else:
+        rows.to_csv(source, index=False)
+    summary = _score(packaged, source, tmp_path / "out.csv", chunk_rows=8)
+    rejects = _read(tmp_path / "out.rejects.csv").fillna({"id": ""})
+    repeat = "customerID: duplicate values in a column that must be unique, got {!r} (first at {} {})"
+    assert rejects.to_dict("records") == [
+        {label: 5 + first, "id": ids[4], "reason": repeat.format(ids[4], label, 4 + first)},
+        {label: 7 + first, "id": "", "reason": "customerID: missing value in a column that may not be missing, got ''"},
+        {label: 9 + first, "id": ids[2], "reason": repeat.format(f" {ids[2]} ", label, 2 + first)},
+    ]
+    assert summary.rows_rejected == 3 and summary.rejects_by_column == {"customerID": 3}
+    assert _read(tmp_path / "out.csv")["customerID"].is_unique
 
 
 def test_small_chunks_give_the_one_chunk_result(packaged, test_rows, tmp_path):

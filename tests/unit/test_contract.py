@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from tabrepro.contract.spec import build_schema, load_contract
+from tabrepro.contract.spec import load_contract
+from tabrepro.contract.table import build_schema
 from tabrepro.errors import ConfigError
 from tests.conftest import TINY_CONTRACT
 

@@ -71,7 +71,7 @@ def test_read_raw_errors(tmp_path):
     with pytest.raises(DataError, match="empty"):
         read_raw(tmp_path / "empty.csv", fmt="csv")
     (tmp_path / "latin.csv").write_bytes("id,name\n1,caf\xe9\n".encode("latin-1"))
-    with pytest.raises(DataError, match="cannot be read as csv"):
+    with pytest.raises(DataError, match=r"latin\.csv: not valid UTF-8 at line 2 \(byte offset 13\)"):
         read_raw(tmp_path / "latin.csv", fmt="csv")
 
 

@@ -1,4 +1,4 @@
-"""Parsing raw text by the contract and validating it: every problem named, all of them in one report."""
+"""The table adapter: raw text parsed and judged by the contract's grammar, every problem in one report."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabrepro.contract.table import ContractViolation, parse_table, validate_table
+from tabrepro.contract.table import ContractViolation, check_table, parse_table
 
 
-def _check(raw: pd.DataFrame, contract) -> None:
-    parsed, problems = parse_table(raw, contract)
-    validate_table(parsed, contract, source="raw.csv", parse_problems=problems)
+def _check(raw: pd.DataFrame, contract) -> pd.DataFrame:
+    return check_table(raw, contract, source="raw.csv")
 
 
 def test_parse_types_and_missing_tokens(tiny_raw, tiny_contract):
@@ -21,7 +20,7 @@ def test_parse_types_and_missing_tokens(tiny_raw, tiny_contract):
     assert np.isnan(parsed.loc[1, "spend"])  # " " is blank after stripping -> missing
     assert parsed["active"].tolist() == [1.0, 0.0, 1.0, 1.0, 0.0, 0.0]
     assert pd.api.types.is_string_dtype(parsed["plan"])
-    _check(tiny_raw, tiny_contract)  # and the clean table validates
+    pd.testing.assert_frame_equal(_check(tiny_raw, tiny_contract), parsed)  # and the clean table passes as parsed
 
 
 def test_extra_columns_are_dropped(tiny_raw, tiny_contract):
@@ -34,8 +33,8 @@ def test_wrong_type_names_column_and_value(tiny_raw, tiny_contract):
     raw.loc[2, "age"] = "thirty"
     with pytest.raises(ContractViolation) as err:
         _check(raw, tiny_contract)
-    assert "column 'age': expected a number" in str(err.value)
-    assert "'thirty'" in str(err.value)
+    assert "column 'age': expected a number (1 rows; row 2: 'thirty')" in str(err.value)
+    assert err.value.problems[0].messages == ("expected a number, got 'thirty'",)
     # the unparsed cell is reported once, not again as "missing"
     assert len(err.value.problems) == 1
 
@@ -48,21 +47,21 @@ def test_missing_column(tiny_raw, tiny_contract):
 def test_value_out_of_range(tiny_raw, tiny_contract):
     raw = tiny_raw.copy()
     raw.loc[3, "age"] = "130"
-    with pytest.raises(ContractViolation, match=r"column 'age'.*less_than_or_equal_to\(120"):
+    with pytest.raises(ContractViolation, match=r"column 'age': expected an integer between 0 and 120 .*'130'"):
         _check(raw, tiny_contract)
 
 
 def test_non_integer_value(tiny_raw, tiny_contract):
     raw = tiny_raw.copy()
     raw.loc[0, "age"] = "30.5"
-    with pytest.raises(ContractViolation, match="is_integer"):
+    with pytest.raises(ContractViolation, match=r"column 'age': expected an integer between 0 and 120 .*'30\.5'"):
         _check(raw, tiny_contract)
 
 
 def test_unknown_category(tiny_raw, tiny_contract):
     raw = tiny_raw.copy()
     raw.loc[4, "plan"] = "gold"
-    with pytest.raises(ContractViolation, match=r"column 'plan'.*isin.*'gold'"):
+    with pytest.raises(ContractViolation, match=r"column 'plan': expected one of \['basic', 'pro'\] .*'gold'"):
         _check(raw, tiny_contract)
 
 
@@ -76,15 +75,18 @@ def test_unmapped_boolean_token(tiny_raw, tiny_contract):
 def test_third_target_label(tiny_raw, tiny_contract):
     raw = tiny_raw.copy()
     raw.loc[5, "y"] = "unsure"
-    with pytest.raises(ContractViolation, match=r"column 'y'.*'unsure'"):
+    with pytest.raises(ContractViolation, match=r"column 'y': expected one of \['yes', 'no'\] .*'unsure'"):
         _check(raw, tiny_contract)
 
 
 def test_duplicate_ids(tiny_raw, tiny_contract):
     raw = tiny_raw.copy()
     raw.loc[5, "id"] = "a1"
-    with pytest.raises(ContractViolation, match="column 'id': duplicate values"):
+    with pytest.raises(ContractViolation, match="column 'id': duplicate values in a column that must be unique") as err:
         _check(raw, tiny_contract)
+    assert err.value.problems[0].messages == (
+        "duplicate values in a column that must be unique, got 'a1' (first at row 0)",
+    )
 
 
 def test_missing_value_in_non_nullable_column(tiny_raw, tiny_contract):
@@ -115,6 +117,5 @@ def test_rows_are_labelled_in_the_report(tiny_raw, tiny_contract):
     raw = tiny_raw.copy()
     raw.index = pd.RangeIndex(2, len(raw) + 2)  # as read_raw does for CSV: index = line number
     raw.loc[4, "plan"] = "gold"
-    parsed, problems = parse_table(raw, tiny_contract)
     with pytest.raises(ContractViolation, match="line 4: 'gold'"):
-        validate_table(parsed, tiny_contract, source="raw.csv", parse_problems=problems, row_label="line")
+        check_table(raw, tiny_contract, source="raw.csv", row_label="line")

@@ -1,9 +1,10 @@
 """Batch scoring: a raw CSV or Parquet file through the packaged ONNX model, in chunks of bounded memory.
 
-Each chunk is checked row by row against the data contract (``tabrepro.contract.rows``): valid rows are scored in one
+Each chunk is checked row by row against the data contract (``tabrepro.contract.rows``: the grammar that
+``prepare`` and the service apply; an id that an earlier row had is refused too): valid rows are scored in one
 ``session.run`` with feeds built column-wise from the parsed frame, refused rows go to a rejects file with their
-reasons. Output and rejects are written as they come to ``.partial`` files that are renamed into place only when
-the whole input has been scored, so a failure midway never leaves a truncated file where a good one was.
+reasons. Output and rejects are written as they come to ``.partial`` files that are renamed into place only
+when the whole input has been scored, so a failure midway never leaves a truncated file where a good one was.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from tabrepro.artefacts import sha256_bytes
-from tabrepro.batch.tables import ChunkSource, StagedWriter, open_chunks, table_format
-from tabrepro.contract.rows import check_rows
+from tabrepro.batch.tables import StagedWriter, open_chunks, table_format
+from tabrepro.contract.rows import SeenIds, check_rows
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
+from tabrepro.io.raw import RawChunks
 from tabrepro.serving.runtime import MODEL_FILE, ServingError, ServingModel
 
 # sees each raw chunk (an Arrow table of text) and the probabilities of its valid rows
@@ -142,7 +144,7 @@ def score_file(
 
 
 def _score_chunks(
-    source: ChunkSource,
+    source: RawChunks,
     model: ServingModel,
     session: ort.InferenceSession,
     summary: ScoreSummary,
@@ -152,6 +154,7 @@ def _score_chunks(
 ) -> None:
     """Check, score and write every chunk; commit both files at the end, or keep the ``.partial`` ones and say so."""
     writers: list[StagedWriter] = []
+    seen = SeenIds()  # every id of the file so far: a repeat is refused, as prepare refuses it
     bar = tqdm(total=source.total_rows, unit="rows", unit_scale=True, disable=not progress, desc="scoring")
     try:
         for chunk in source.chunks:
@@ -160,6 +163,7 @@ def _score_chunks(
                 model.contract,
                 first_number=source.first_number + summary.rows_read,
                 number_label=source.number_label,
+                seen=seen,
             )
             if not writers:  # created with the first rows: a file that fails on opening leaves nothing behind
                 writers = _open_writers(summary, model.contract, source.number_label)

@@ -2,21 +2,20 @@
 
 A contract (``conf/data/<name>.yaml``, composed into ``params.yaml`` under ``data``) declares the source, the id
 column, the binary target and every feature: its type, allowed values or range, whether it may be missing and
-which raw tokens mean "missing". From it come the pandera schema that gates ``prepare`` and the column lists of
-the preprocessor; nothing else in the code knows which data set it is working on.
+which raw tokens mean "missing". From it come the token grammar (``contract.grammar``) that every adapter applies
+(``table`` for prepare, ``rows`` for scoring and drift, ``records`` for the service) and the column lists of the
+preprocessor; nothing else in the code knows which data set it is working on.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from tabrepro.contract.grammar import Grammar, compile_grammar
 from tabrepro.errors import ConfigError, parse_section
-
-if TYPE_CHECKING:  # pandera is needed to validate tables, not to serve: the service imports this module
-    import pandera.pandas as pa
 
 
 def _to_token(value: Any) -> Any:
@@ -105,6 +104,11 @@ class DataContract(_Strict):
         return self
 
     @cached_property
+    def grammar(self) -> Grammar:
+        """The contract's token rules and messages, compiled once (see ``tabrepro.contract.grammar``)."""
+        return compile_grammar(self)
+
+    @cached_property
     def numeric_features(self) -> list[str]:
         return [n for n, f in self.features.items() if f.type == "numeric"]
 
@@ -131,99 +135,3 @@ def load_contract(data_section: Any, *, where: str = "params.yaml: data") -> Dat
     if not isinstance(data_section, dict):
         raise ConfigError(f"{where}: expected a mapping (the data contract), got {type(data_section).__name__}")
     return parse_section(DataContract, data_section, where=where)
-
-
-def build_schema(contract: DataContract) -> pa.DataFrameSchema:
-    """The pandera schema of a *parsed* table (see ``tabrepro.contract.table``): dtypes, ranges, levels, key."""
-    import pandera.pandas as pa
-
-    columns: dict[str, pa.Column] = {
-        contract.id_column: pa.Column("str", nullable=False, unique=True),
-        contract.target.column: pa.Column(
-            "str", pa.Check.isin([contract.target.positive, contract.target.negative]), nullable=True
-        ),
-    }
-    for name, spec in contract.features.items():
-        columns[name] = pa.Column(_dtype(spec), _checks(spec), nullable=spec.nullable)
-    return pa.DataFrameSchema(columns, name=contract.name, strict=False)
-
-
-def _dtype(spec: FeatureSpec) -> str:
-    return "str" if spec.type == "categorical" else "float64"
-
-
-def _checks(spec: FeatureSpec) -> list[pa.Check]:
-    import pandera.pandas as pa
-
-    if spec.type == "categorical":
-        return [pa.Check.isin(list(spec.values or ()))]
-    if spec.type == "boolean":
-        return [pa.Check.isin([0.0, 1.0])]
-    checks = []
-    if spec.min is not None:
-        checks.append(pa.Check.ge(spec.min))
-    if spec.max is not None:
-        checks.append(pa.Check.le(spec.max))
-    if spec.integer:
-        checks.append(pa.Check(lambda s: s % 1 == 0, element_wise=False, name="is_integer"))
-    return checks
-
-
-def build_record_model(contract: DataContract) -> type[BaseModel]:
-    """The pydantic model of one raw record, as the service receives it.
-
-    It accepts exactly what ``prepare`` would accept for a row (the contract's raw tokens, ranges and levels) and
-    yields the parsed values the ONNX graph takes: numbers and booleans as floats (None when missing), levels as
-    text. Every feature is required (a nullable one may be null); unknown fields are refused.
-    """
-    fields: dict[str, Any] = {contract.id_column: (str | None, None)}
-    for name, spec in contract.features.items():
-        kind = {"numeric": _numeric_field, "boolean": _boolean_field, "categorical": _categorical_field}
-        value_type = kind[spec.type](spec)
-        value_type = Annotated[value_type | None, BeforeValidator(_missing_to_none(contract, spec))]
-        fields[name] = (value_type, ...)
-    return create_model(f"{contract.name}_record", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
-
-
-def _missing_to_none(contract: DataContract, spec: FeatureSpec) -> Any:
-    def convert(value: Any) -> Any:
-        missing = value is None or (isinstance(value, str) and value.strip() in contract.missing_values)
-        if missing and not spec.nullable:
-            raise ValueError("missing value in a field that may not be missing")
-        return None if missing else value
-
-    return convert
-
-
-def _numeric_field(spec: FeatureSpec) -> Any:
-    def check_integer(value: float) -> float:
-        if spec.integer and value % 1 != 0:
-            raise ValueError(f"expected an integer, got {value}")
-        return value
-
-    def refuse_python_syntax(value: Any) -> Any:
-        # pydantic parses text with Python's float(), which takes "1_000"; prepare (pandas) does not
-        if isinstance(value, str) and "_" in value:
-            raise ValueError("expected a number")
-        return value
-
-    bounds = Field(ge=spec.min, le=spec.max)
-    return Annotated[float, BeforeValidator(refuse_python_syntax), bounds, AfterValidator(check_integer)]
-
-
-def _boolean_field(spec: FeatureSpec) -> Any:
-    mapping = {t: 1.0 for t in spec.true_values} | {f: 0.0 for f in spec.false_values}
-
-    def parse(value: Any) -> float:
-        token = str(value).strip() if isinstance(value, str | int | float) and not isinstance(value, bool) else value
-        if token not in mapping:
-            raise ValueError(f"expected one of {list(mapping)}")
-        return mapping[token]
-
-    return Annotated[float, BeforeValidator(parse)]
-
-
-def _categorical_field(spec: FeatureSpec) -> Any:
-    return Annotated[
-        Literal[tuple(spec.values or ())], BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)
-    ]

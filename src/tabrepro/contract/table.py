@@ -1,45 +1,47 @@
-"""Parse a raw table by its data contract and validate it, collecting every problem into one report.
+"""The table adapter: a whole raw table checked by the contract's grammar, every problem in one report.
 
-Raw tables are read as text (every column a string) so that parsing is done here, by the contract, and not by a
-CSV reader's guesses. ``parse_table`` turns text into typed columns and records the values it could not parse;
-``validate_table`` runs the contract's pandera schema lazily and raises one ``ContractViolation`` that lists
-every failing column and check with example values.
+Raw tables are read as text (``tabrepro.io.raw``) so that parsing is done here, by the grammar, and not by a
+reader's guesses. ``check_table`` (``prepare``) raises one ``ContractViolation`` that lists every failing column
+and check, with example values and their line (CSV) or row (Parquet) numbers; ``parse_table`` (drift) parses
+without judging and returns only the tokens that are no value at all. The verdicts and their messages are the
+grammar's (the same as the rows and record adapters give); pandera describes the parsed frame that ``featurize``
+reads, and checks it as a postcondition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pandera
+import pyarrow as pa
 
-from tabrepro.contract.spec import DataContract, FeatureSpec, build_schema
+from tabrepro.contract.columns import Failure, check_numbers, check_tokens
+from tabrepro.contract.grammar import COLUMN_MISSING, NO_ROWS, NOT_A_NUMBER, NumberRule, TokenRule, show
+from tabrepro.contract.ids import SeenIds, check_ids
+from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
 
-_FRIENDLY = {
-    "column_in_dataframe": "column is missing from the data",
-    "not_nullable": "missing value in a column that may not be missing",
-    "field_uniqueness": "duplicate values in a column that must be unique",
-}
 _MAX_EXAMPLES = 5
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One failing column and check, with where it fails and what was seen there."""
+    """One failing column and check: where it fails, the raw tokens there and the grammar's message for each."""
 
     column: str
     check: str
     rows: tuple[object, ...] = ()
     values: tuple[object, ...] = ()
+    messages: tuple[str, ...] = ()
 
     def describe(self, row_label: str) -> str:
         head = f"column {self.column!r}: {self.check}"
         if not self.rows:
             return head
         examples = ", ".join(
-            f"{row_label} {r}: {v!r}"
+            f"{row_label} {r}: {show(v) if isinstance(v, str | None) else repr(v)}"
             for r, v in zip(self.rows[:_MAX_EXAMPLES], self.values[:_MAX_EXAMPLES], strict=True)
         )
         more = "" if len(self.rows) <= _MAX_EXAMPLES else ", ..."
@@ -57,80 +59,88 @@ class ContractViolation(DataError):
         )
 
 
-def parse_table(raw: pd.DataFrame, contract: DataContract) -> tuple[pd.DataFrame, list[Problem]]:
-    """Text columns -> typed columns per the contract. Returns the parsed frame and the unparseable values.
-
-    Columns the contract does not declare are dropped; missing ones are left for the schema to report.
-    Numeric and boolean features become float64 (booleans 0/1), categoricals and the id/target stay text.
-    """
-    out: dict[str, pd.Series] = {}
-    problems: list[Problem] = []
-    for name in contract.columns:
-        if name not in raw.columns:
-            continue
-        text = raw[name].astype("str").str.strip()
-        missing = text.isna() | text.isin(contract.missing_values)
-        spec = contract.features.get(name)
-        parsed, bad = _parse_column(text, missing, spec)
-        if bad.any():
-            problems.append(Problem(name, _expected(spec), tuple(text.index[bad]), tuple(text[bad].tolist())))
-        out[name] = parsed
-    return pd.DataFrame(out, index=raw.index), problems
-
-
-def validate_table(
-    parsed: pd.DataFrame,
-    contract: DataContract,
-    *,
-    source: str,
-    parse_problems: Iterable[Problem] = (),
-    row_label: str = "row",
-) -> None:
-    """Raise ``ContractViolation`` listing parse problems and every failing schema check; else return."""
-    problems = list(parse_problems)
-    if parsed.empty:
-        problems.append(Problem("*", "the table has no data rows"))
-    else:
-        problems += _schema_problems(parsed, contract, _unparsed_cells(problems))
+def check_table(raw: pd.DataFrame, contract: DataContract, *, source: str, row_label: str = "row") -> pd.DataFrame:
+    """Parse ``raw`` (text columns; its index numbers the rows) and judge every token, id and column; return the
+    parsed frame (see ``parse_table``) or raise ``ContractViolation`` listing every problem."""
+    problems = [Problem(c, COLUMN_MISSING) for c in contract.columns if c not in raw.columns]
+    if raw.empty:
+        problems.append(Problem("*", NO_ROWS))
+        raise ContractViolation(contract.name, source, problems, row_label)
+    parsed, failures = _evaluate(raw, contract)
+    problems += [_problem(name, failure, raw.index, row_label) for name, failure in failures]
     if problems:
         raise ContractViolation(contract.name, source, problems, row_label)
+    build_schema(contract).validate(parsed)  # the grammar's output has the shape featurize reads: a bug if not
+    return parsed
 
 
-def _parse_column(text: pd.Series, missing: pd.Series, spec: FeatureSpec | None) -> tuple[pd.Series, pd.Series]:
-    if spec is None or spec.type == "categorical":
-        return text.where(~missing).astype("str"), pd.Series(False, index=text.index)
-    if spec.type == "numeric":
-        parsed = pd.to_numeric(text.where(~missing), errors="coerce").astype("float64")
-    else:
-        mapping = {t: 1.0 for t in spec.true_values} | {f: 0.0 for f in spec.false_values}
-        parsed = text.map(mapping).astype("float64")
-    return parsed, ~missing & parsed.isna()
+def parse_table(raw: pd.DataFrame, contract: DataContract) -> tuple[pd.DataFrame, list[Problem]]:
+    """Text columns -> typed columns per the contract, judging nothing but whether a token is a value at all.
+
+    Columns the contract does not declare are dropped, missing ones skipped. Numeric and boolean features become
+    float64 (booleans 1/0; NaN when missing or no value), categoricals, the id and the target stripped text (NaN
+    when missing; levels the contract does not know kept). A number outside the contract's range is kept.
+    The problems (at most one per column) are the tokens that are no value: not a number, not a boolean token.
+    """
+    parsed, failures = _evaluate(raw, contract)
+    unparsed = [(n, f) for n, f in failures if f.check is NOT_A_NUMBER or _is_boolean_token(contract, n, f)]
+    return parsed, [_problem(name, failure, raw.index, "row") for name, failure in unparsed]
 
 
-def _expected(spec: FeatureSpec | None) -> str:
-    if spec is not None and spec.type == "boolean":
-        return f"expected one of {[*spec.true_values, *spec.false_values]} (boolean)"
-    return "expected a number"
+def _is_boolean_token(contract: DataContract, name: str, failure: Failure) -> bool:
+    rule = contract.grammar.features.get(name)
+    return isinstance(rule, TokenRule) and rule.kind == "boolean" and failure.check is rule.unknown
 
 
-def _unparsed_cells(problems: list[Problem]) -> set[tuple[str, object]]:
-    return {(p.column, r) for p in problems for r in p.rows}
+def _evaluate(raw: pd.DataFrame, contract: DataContract) -> tuple[pd.DataFrame, list[tuple[str, Failure]]]:
+    """Every present contract column parsed by its rule, and every failure (rows as positions)."""
+    grammar, out, failures = contract.grammar, {}, []
+    for name in (c for c in contract.columns if c in raw.columns):
+        column = _arrow(raw[name])
+        if name == contract.id_column:
+            verdict = check_ids(column, grammar.id, SeenIds(), np.arange(len(raw), dtype=np.int64))
+            out[name], found = verdict.ids.to_numpy(zero_copy_only=False), verdict.failures
+        elif isinstance(rule := grammar.features.get(name, grammar.target), NumberRule):
+            numbers = check_numbers(column, rule)
+            out[name], found = numbers.values, numbers.failures
+        else:
+            tokens = check_tokens(column, rule)
+            out[name], found = _parsed_tokens(tokens.codes, tokens.texts(rule), rule), tokens.failures
+        failures += [(name, f) for f in found]
+    text = [n for n in out if n in (contract.id_column, contract.target.column, *contract.categorical_features)]
+    return pd.DataFrame(out, index=raw.index).astype(dict.fromkeys(text, "str")), failures
 
 
-def _schema_problems(parsed: pd.DataFrame, contract: DataContract, skip: set[tuple[str, object]]) -> list[Problem]:
+def _parsed_tokens(codes: np.ndarray, texts: np.ndarray, rule: TokenRule) -> np.ndarray:
+    """Booleans as float64 1/0 (NaN when missing or refused); other token columns their stripped text."""
+    if rule.kind == "boolean":
+        return np.asarray([*rule.values, np.nan], dtype=np.float64)[codes]
+    return texts
+
+
+def _arrow(column: pd.Series) -> pa.Array:
+    """A column as Arrow (text, or whatever type it holds: the adapter casts it to text)."""
     try:
-        build_schema(contract).validate(parsed, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-    else:
-        return []
-    problems = []
-    for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
-        column = group["failure_case"].iloc[0] if check == "column_in_dataframe" else column
-        keep = [(r, v) for r, v in zip(group["index"], group["failure_case"], strict=True) if (column, r) not in skip]
-        if check == "column_in_dataframe":
-            problems.append(Problem(str(column), _FRIENDLY[check]))
-        elif keep:
-            rows, values = zip(*keep, strict=True)
-            problems.append(Problem(str(column), _FRIENDLY.get(check, f"fails {check}"), rows, values))
-    return problems
+        return pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects: each as its text
+        return pa.array([None if pd.isna(v) else str(v) for v in column], pa.string())
+
+
+def _problem(name: str, failure: Failure, index: pd.Index, row_label: str) -> Problem:
+    rows = index[failure.rows]
+    if failure.firsts is not None:  # positions of the first rows: named by their labels
+        failure = Failure(failure.check, failure.rows, failure.tokens, index[failure.firsts].to_numpy())
+    return Problem(name, failure.check.summary, tuple(rows), tuple(failure.tokens), tuple(failure.messages(row_label)))
+
+
+def build_schema(contract: DataContract) -> pandera.DataFrameSchema:
+    """The pandera schema of a parsed table: dtypes, which columns may be missing, the key. The rules on values
+    (ranges, levels, tokens) are the grammar's; this only describes what ``check_table`` hands on."""
+    columns: dict[str, pandera.Column] = {
+        contract.id_column: pandera.Column("str", nullable=False, unique=True),
+        contract.target.column: pandera.Column("str", nullable=True),
+    }
+    for name, spec in contract.features.items():
+        dtype = "str" if spec.type == "categorical" else "float64"
+        columns[name] = pandera.Column(dtype, nullable=spec.nullable)
+    return pandera.DataFrameSchema(columns, name=contract.name, strict=False)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
+from tabrepro.io.raw import open_raw
 
 Kind = Literal["csv", "parquet", "log"]
 CHUNK_ROWS = 50_000
@@ -38,42 +39,12 @@ def detect_kind(path: Path) -> Kind:
 
 
 def iter_table(path: Path, kind: Kind, contract: DataContract) -> Iterator[pd.DataFrame]:
-    """Raw chunks with every column as text (CSV rows indexed by line number), feature columns checked."""
-    try:
-        if kind == "csv":
-            reader = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[], chunksize=CHUNK_ROWS)
-            chunks = (c.set_axis(pd.RangeIndex(c.index.start + 2, c.index.stop + 2)) for c in reader)
-        else:
-            import pyarrow.parquet as pq
-
-            batches = pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS)
-            chunks = (b.to_pandas().astype("str") for b in batches)
-        rows = 0
-        for chunk in chunks:
-            if rows == 0:
-                _check_columns(chunk, contract, path)
-            rows += len(chunk)
-            yield chunk
-        if rows == 0:
-            raise DataError(f"{path}: the table has no data rows")
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty (no header, no rows)") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
-    except (pd.errors.ParserError, OSError, ValueError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{path}: cannot be read as {kind}: {exc}") from None
-
-
-def _check_columns(chunk: pd.DataFrame, contract: DataContract, path: Path) -> None:
-    missing = [c for c in contract.feature_names if c not in chunk.columns]
-    if missing:
-        extra = [c for c in chunk.columns if c not in contract.columns]
-        raise DataError(
-            f"{path}: missing column(s) {missing} of data contract {contract.name!r}"
-            + (f"; columns it does not know: {extra}" if extra else "")
-        )
+    """Raw chunks with every column as text, indexed by their rows' numbers (CSV lines, Parquet rows from 1), read
+    by the one raw reader (the features are required; the id and the target are read when present)."""
+    source = open_raw(
+        path, contract, fmt=kind, required=contract.feature_names, columns=contract.columns, chunk_rows=CHUNK_ROWS
+    )
+    yield from source.frames()
 
 
 def log_files(path: Path) -> list[Path]:

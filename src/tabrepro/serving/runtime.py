@@ -1,25 +1,25 @@
 """The packaged model at run time: verified ONNX session, request validation and feeds built from records.
 
 A serving folder (written by the ``package`` stage) holds ``model.onnx`` and ``manifest.json`` (its sha256, the
-data contract, the decision threshold chosen on val, the model's version). Nothing here imports pandas or
-scikit-learn: records are validated by the contract's pydantic model and turned straight into ONNX feeds.
+data contract, the decision threshold chosen on val, the model's version, sealed by a sha256 of all of them: see
+``tabrepro.artefacts.ServingManifest``). Nothing here imports pandas or scikit-learn: records are validated by
+the contract's record model (``tabrepro.contract.records``: the grammar prepare and batch scoring apply too) and
+turned straight into ONNX feeds.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from pydantic import BaseModel, ValidationError
 
-from tabrepro.artefacts import sha256_bytes
-from tabrepro.contract.spec import DataContract, build_record_model, load_contract
+from tabrepro.artefacts import ServingManifest, read_artefact, sha256_bytes
+from tabrepro.contract.records import RecordError, RecordModel, build_record_model
+from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.errors import TabreproError
 
 log = logging.getLogger(__name__)
@@ -30,19 +30,6 @@ _ROW_WISE_MAX = 64
 
 class ServingError(TabreproError, RuntimeError):
     """The serving folder is missing, altered (sha256 mismatch) or inconsistent."""
-
-
-@dataclass(frozen=True)
-class RecordError:
-    """Why one record of a request was refused."""
-
-    index: int
-    field: str
-    problem: str
-    reason: str  # a short label for the rejected-requests counter
-
-    def __str__(self) -> str:
-        return f"records[{self.index}].{self.field}: {self.problem}"
 
 
 def feeds_from_records(records: Sequence[dict[str, Any]], contract: DataContract) -> dict[str, np.ndarray]:
@@ -66,70 +53,54 @@ def feeds_from_records(records: Sequence[dict[str, Any]], contract: DataContract
     }
 
 
-def validate_records(records: Sequence[Any], model: type[BaseModel]) -> tuple[list[dict[str, Any]], list[RecordError]]:
-    """Validate every record; return the parsed ones and every problem (record index, field, what is wrong)."""
-    parsed, errors = [], []
-    for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            errors.append(RecordError(index, "*", f"expected an object, got {type(record).__name__}", "not_an_object"))
-            continue
-        try:
-            parsed.append(model.model_validate(record).model_dump())
-        except ValidationError as exc:
-            errors += [_record_error(index, err) for err in exc.errors()]
-    return parsed, errors
-
-
-def _record_error(index: int, err: Any) -> RecordError:
-    field = ".".join(str(p) for p in err["loc"]) or "*"
-    reason = {"missing": "missing_field", "extra_forbidden": "unknown_field", "literal_error": "unknown_category"}.get(
-        err["type"], "out_of_range" if err["type"].startswith(("greater", "less")) else "invalid_value"
-    )
-    problem = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-    if err["type"] not in ("missing", "extra_forbidden"):
-        problem += f" (got {err.get('input')!r})"
-    return RecordError(index, field, problem, reason)
+def validate_records(records: Sequence[Any], model: RecordModel) -> tuple[list[dict[str, Any]], list[RecordError]]:
+    """Validate every record of a request; the parsed ones and every problem (record index, field, the grammar's
+    message). Any JSON value in any field is a problem at worst, never an exception; a repeated id is refused."""
+    return model.parse_records(records)
 
 
 class ServingModel:
     """A verified ONNX model with its contract and threshold, on the first usable execution provider."""
 
     def __init__(self, directory: str | Path, *, providers: Sequence[str] | None = None) -> None:
-        """``providers`` overrides the execution providers packaged in the manifest (``serve.providers``)."""
+        """``providers`` overrides the execution providers packaged in the manifest (``serve.providers``).
+
+        The manifest's seal and the model's sha256 are both checked: an edited file of either is a ServingError.
+        """
         directory = Path(directory)
         manifest_path, model_path = directory / MANIFEST_FILE, directory / MODEL_FILE
-        self.manifest = self.read_manifest(directory)
+        self.packaged = self.read_manifest(directory)
+        # the same, as JSON, for the code that compares manifests as mappings (rollout candidates)
+        self.manifest: dict[str, Any] = self.packaged.model_dump(mode="json")
         if not model_path.is_file():
             raise ServingError(f"{model_path}: not found (run `dvc repro` to package the model)")
         data = model_path.read_bytes()
-        if sha256_bytes(data) != self.manifest["onnx_sha256"]:
+        if sha256_bytes(data) != self.packaged.onnx_sha256:
             raise ServingError(
-                f"{model_path}: sha256 {sha256_bytes(data)} does not match {self.manifest['onnx_sha256']} "
+                f"{model_path}: sha256 {sha256_bytes(data)} does not match {self.packaged.onnx_sha256} "
                 f"packaged in {manifest_path}; refusing to serve an altered model"
             )
-        self.contract = load_contract(self.manifest["contract"], where=f"{manifest_path}: contract")
+        self.contract = load_contract(self.packaged.contract, where=f"{manifest_path}: contract")
         self.record_model = build_record_model(self.contract)
-        self.threshold = float(self.manifest["threshold"])
-        # serve.providers as packaged; manifests written before the serve section have them at the top level
-        packaged = (self.manifest.get("serve") or {}).get("providers") or self.manifest.get("providers")
-        self.session = create_session(data, providers or packaged or ["CPUExecutionProvider"])
+        self.threshold = self.packaged.threshold
+        self.session = create_session(data, providers or self.packaged.serve.providers)
         self.provider = self.session.get_providers()[0]
         log.info("serving %s on %s (sha256 %s)", self.version, self.provider, self.sha256[:12])
 
     @staticmethod
-    def read_manifest(directory: str | Path) -> dict[str, Any]:
+    def read_manifest(directory: str | Path) -> ServingManifest:
+        """The folder's manifest, its layout, schema version and seal verified; a ServingError naming the file
+        and the key when it is missing, truncated, of another version or edited after packaging."""
         path = Path(directory) / MANIFEST_FILE
-        if not path.is_file():
-            raise ServingError(f"{path}: not found (run `dvc repro` to package the model)")
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_artefact(path, ServingManifest, error=ServingError, hint="run `dvc repro` to package the model")
 
     @property
     def version(self) -> str:
-        return str(self.manifest["version"])
+        return self.packaged.version
 
     @property
     def sha256(self) -> str:
-        return str(self.manifest["onnx_sha256"])
+        return self.packaged.onnx_sha256
 
     def predict_proba(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         """Positive-class probabilities of already validated (parsed) records."""

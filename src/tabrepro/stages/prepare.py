@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from tabrepro.artefacts import sha256_file
+from tabrepro.artefacts import DataQuality, sha256_file
 from tabrepro.config.params import PathsParams, SplitParams, read_section
 from tabrepro.contract.spec import DataContract, load_contract
-from tabrepro.contract.table import parse_table, validate_table
+from tabrepro.contract.table import check_table
 from tabrepro.errors import DataError
 from tabrepro.io.raw import read_raw
 from tabrepro.io.splits import SPLITS
@@ -24,12 +24,12 @@ log = logging.getLogger(__name__)
 def clean_table(
     raw: pd.DataFrame, contract: DataContract, *, source: str, row_label: str = "row"
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Parse and validate ``raw``; drop unlabelled rows; encode the target as 1 (positive) / 0.
+    """Parse and judge ``raw`` by the contract's grammar (a ``ContractViolation`` lists every problem, its rows
+    named by ``raw``'s index and ``row_label``); drop unlabelled rows; encode the target as 1 (positive) / 0.
 
     Returns the clean frame (id, features, target; fresh index) and the dropped-row counts by reason.
     """
-    parsed, parse_problems = parse_table(raw, contract)
-    validate_table(parsed, contract, source=source, parse_problems=parse_problems, row_label=row_label)
+    parsed = check_table(raw, contract, source=source, row_label=row_label)
     target = contract.target.column
     labelled = parsed[target].notna()
     clean = parsed.loc[labelled].reset_index(drop=True)
@@ -95,13 +95,17 @@ def run(paths: PathsParams, contract: DataContract, split: SplitParams) -> None:
         test=split.test,
         seed=split.seed,
     )
-    report = summarise_quality(raw, clean, splits, contract=contract, dropped=dropped)
-    report["source_sha256"] = sha256_file(contract.source)
+    report = DataQuality.model_validate(
+        {
+            **summarise_quality(raw, clean, splits, contract=contract, dropped=dropped),
+            "source_sha256": sha256_file(contract.source),
+        }
+    )
     with staged_outputs(paths.prepared, paths.data_quality) as (prepared_dir, report_path):
         prepared_dir.mkdir()
         for name, part in splits.items():
             part.to_parquet(prepared_dir / f"{name}.parquet", index=False)
-        write_json(report_path, report)
+        write_json(report_path, report.model_dump(mode="json"))
     log.info(
         "prepared %d rows (%s) from %s",
         len(clean),

@@ -1,0 +1,103 @@
+"""The record adapter: the request model of the service, one JSON record -> parsed values or per-field errors.
+
+A JSON value reaches the grammar as the raw token it would be in a CSV file (``grammar.json_token``): a string as
+itself, null as missing, a number, true/false, an array or an object as its JSON text. So a value in a request and
+the same value in a file get the same verdict and the same message, and no JSON type can crash a parser. Every
+feature is required (a nullable one may be null); the id is optional (a request need not carry ids) but, when
+given, is text or a whole number, and unique within the request; unknown fields are refused. Plain Python, no
+pandas, no Arrow: it runs on every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tabrepro.contract.grammar import (
+    DUPLICATE,
+    FIELD_REQUIRED,
+    NOT_AN_OBJECT,
+    UNKNOWN_FIELD,
+    Check,
+    json_token,
+)
+from tabrepro.contract.spec import DataContract
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """Why one record of a request was refused."""
+
+    index: int
+    field: str
+    problem: str
+    reason: str  # a short label for the rejected-requests counter
+
+    def __str__(self) -> str:
+        return f"records[{self.index}].{self.field}: {self.problem}"
+
+
+class RecordModel:
+    """The request model of one record, derived from the contract's grammar."""
+
+    def __init__(self, contract: DataContract) -> None:
+        grammar = contract.grammar
+        self.contract = contract
+        self._id = grammar.id
+        self._features = list(grammar.features.items())
+        self._known = frozenset([grammar.id.name, *grammar.features])
+
+    def parse(self, record: Any, *, index: int = 0) -> tuple[dict[str, Any] | None, list[RecordError]]:
+        """The parsed record (numbers and booleans as float, levels as text, None when missing) or its errors."""
+        if not isinstance(record, Mapping):
+            return None, [RecordError(index, "*", f"{NOT_AN_OBJECT}, got {type(record).__name__}", "not_an_object")]
+        parsed, errors = self._fields(record, index)
+        return (None if errors else parsed), errors
+
+    def parse_records(self, records: Sequence[Any]) -> tuple[list[dict[str, Any]], list[RecordError]]:
+        """Parse every record; the parsed ones and every problem. An id repeated within ``records`` is refused
+        with the index of the record that had it first."""
+        parsed, errors, first = [], [], {}
+        for index, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                errors += self.parse(record, index=index)[1]
+                continue
+            values, problems = self._fields(record, index)
+            ident = values[self._id.name]
+            if ident is not None and ident in first:
+                token = json_token(record[self._id.name])
+                problems.append(_error(index, self._id.name, DUPLICATE, token, first=f"records[{first[ident]}]"))
+            elif ident is not None:
+                first[ident] = index
+            errors += problems
+            if not problems:
+                parsed.append(values)
+        return parsed, errors
+
+    def _fields(self, record: Mapping[str, Any], index: int) -> tuple[dict[str, Any], list[RecordError]]:
+        errors: list[RecordError] = []
+        ident, check = self._id.parse_json(record.get(self._id.name))
+        if check is not None:
+            errors.append(_error(index, self._id.name, check, json_token(record[self._id.name])))
+        parsed: dict[str, Any] = {self._id.name: ident}
+        for name, rule in self._features:
+            if name not in record:
+                errors.append(RecordError(index, name, FIELD_REQUIRED, "missing_field"))
+                continue
+            token = json_token(record[name])
+            parsed[name], check = rule.parse(token)
+            if check is not None:
+                errors.append(_error(index, name, check, token))
+        if not self._known.issuperset(record):
+            errors += [RecordError(index, k, UNKNOWN_FIELD, "unknown_field") for k in record if k not in self._known]
+        return parsed, errors
+
+
+def build_record_model(contract: DataContract) -> RecordModel:
+    """The request model of ``contract`` (built once per served model)."""
+    return RecordModel(contract)
+
+
+def _error(index: int, name: str, check: Check, token: str | None, *, first: str | None = None) -> RecordError:
+    return RecordError(index, name, check.message(token, first=first), check.reason)
