@@ -1,4 +1,9 @@
-"""``tabrepro``: the commands that are not pipeline stages."""
+"""``tabrepro``: the commands that are not pipeline stages.
+
+Every command exits 0 when done, 1 only for its documented verdict (``drift``: retrain; ``report``: a tolerance
+broke), 2 for bad input (a ``TabreproError``: one message naming the key, path or option, no traceback; output
+options are checked before any work) and 3 for an unexpected failure (logged with its traceback).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,24 @@ from pathlib import Path
 
 from tabrepro.batch.cli import add_score_parser
 from tabrepro.config.compose import write_params
-from tabrepro.errors import EXIT_BAD_INPUT, EXIT_UNEXPECTED, TabreproError
+from tabrepro.errors import EXIT_BAD_INPUT, EXIT_UNEXPECTED, ConfigError, TabreproError
+from tabrepro.io.staging import check_output_path
 from tabrepro.reporting.report import make_report
 
 log = logging.getLogger(__name__)
 
 
+_EXIT_UNEXPECTED_LINE = "3 an unexpected failure (a bug, or a fault of the machine), with its traceback."
+
+_PARAMS_EPILOG = f"""\
+exit status: 0 written; 2 a bad override (an unknown option of a group: its options are listed; a key that does
+not exist; a syntax error), a missing --conf folder, or an --output that is a folder or cannot be written, with
+Hydra's explanation and nothing written; {_EXIT_UNEXPECTED_LINE}
+"""
+
+
 def _cmd_params(args: argparse.Namespace) -> int:
+    check_output_path(args.output, option="--output")
     write_params(args.output, args.conf, args.overrides)
     log.info(
         "wrote %s from %s%s",
@@ -30,7 +46,6 @@ def _cmd_params(args: argparse.Namespace) -> int:
 def _cmd_tune_worker(args: argparse.Namespace) -> int:
     """Join the tune stage's study in the database named by ``tune.storage`` and run trials until it is done."""
     import optuna
-    import pandas as pd
 
     from tabrepro.config.params import (
         ModelParams,
@@ -42,18 +57,20 @@ def _cmd_tune_worker(args: argparse.Namespace) -> int:
         read_seed,
     )
     from tabrepro.contract.spec import load_contract
-    from tabrepro.training.features import split_xy
-    from tabrepro.training.search import check_search, open_storage, run_search, study_name_for
+    from tabrepro.training.search import check_search, open_storage, read_search_data, run_search, study_name_for
 
+    if args.worker < 1:
+        raise ConfigError(f"--worker {args.worker}: expected a whole number >= 1 (0 is the tune stage's own seed)")
     params = load_params(args.params)
     paths, tune = read_section(params, "paths", PathsParams), read_section(params, "tune", TuneParams)
     model, contract = read_section(params, "model", ModelParams), load_contract(params.get("data"))
     if tune.storage is None or tune.n_trials == 0:
-        log.error("tune.storage is null or tune.n_trials is 0: workers share a study only through a database")
-        return 2
+        raise ConfigError(
+            f"{args.params}: tune.storage is null or tune.n_trials is 0: workers share a study only through a database"
+        )
     check_search(model, tune)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    x, y = split_xy(pd.read_parquet(f"{paths.features}/train.parquet"), contract)
+    x, y = read_search_data(paths.features, contract)
     result, _ = run_search(
         model,
         tune,
@@ -69,6 +86,20 @@ def _cmd_tune_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+_TUNE_WORKER_EPILOG = f"""\
+exit status: 0 the shared study reached tune.n_trials finished trials; 2 bad input, nothing run: params or
+hyper-parameters out of range (checked before any trial), tune.storage null or not openable, the train features
+missing (run `dvc repro featurize`), or tune.timeout ran out before tune.n_trials trials finished (a search cut
+short by time is not reproducible); {_EXIT_UNEXPECTED_LINE}
+"""
+
+_REPORT_EPILOG = f"""\
+exit status: 0 report printed, no --fail-on tolerance broken; 1 a --fail-on tolerance is broken (the verdict);
+2 bad input: an unknown --base revision, a malformed --fail-on, not run from a DVC repository's root, an --output
+that is a folder or cannot be written (checked first), a dvc command that fails; {_EXIT_UNEXPECTED_LINE}
+"""
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     """Print the Markdown report (and write --output); exit 1 when a --fail-on tolerance is broken."""
     report = make_report(base=args.base, fail_on=args.fail_on, plots_dir=args.plots_dir, output=args.output)
@@ -79,7 +110,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _add_report_parser(commands: argparse._SubParsersAction) -> None:
-    report = commands.add_parser("report", help="Markdown report of what the workspace changed against a git revision")
+    report = commands.add_parser(
+        "report",
+        help="Markdown report of what the workspace changed against a git revision",
+        epilog=_REPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     report.add_argument("--base", required=True, help="git revision to compare with, e.g. main or origin/main")
     report.add_argument(
         "--fail-on",
@@ -102,6 +138,9 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     from tabrepro.config.params import DriftParams, PathsParams, load_params, read_section
     from tabrepro.monitoring.check import check_drift, format_summary, write_drift_outputs
 
+    figures_dir = args.figures or args.report.parent / "figures"
+    check_output_path(args.report, option="--report")
+    check_output_path(figures_dir, option="--figures", kind="folder")
     params = load_params(args.params)
     drift, paths = read_section(params, "drift", DriftParams), read_section(params, "paths", PathsParams)
     report = check_drift(
@@ -111,14 +150,16 @@ def _cmd_drift(args: argparse.Namespace) -> int:
         params=drift,
         role=args.role,
     )
-    figures = write_drift_outputs(report, args.report, args.figures or args.report.parent / "figures")
+    figures = write_drift_outputs(report, args.report, figures_dir)
     sys.stdout.write(format_summary(report, figures, args.report))
     return 1 if report["decision"]["retrain"] else 0
 
 
-_DRIFT_EPILOG = """\
+_DRIFT_EPILOG = f"""\
 exit status: 0 no retrain needed, 1 retrain (a drift threshold in params.yaml `drift:` was crossed),
-2 bad input (unreadable file, missing columns, corrupt log line, too few rows, reference of another contract).
+2 bad input (unreadable file, missing columns, corrupt log line, too few rows, reference of another contract,
+a serving folder that is missing, truncated or altered, a --report or --figures path that cannot be written:
+checked first), {_EXIT_UNEXPECTED_LINE}
 
 A scheduler can chain it:   tabrepro drift --current new.csv || dvc exp run
 (`||` also fires on exit 2; to retrain on drift only:   tabrepro drift --current new.csv; [ $? -eq 1 ] && dvc exp run)
@@ -153,14 +194,26 @@ def _add_drift_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tabrepro", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="tabrepro", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    params = commands.add_parser("params", help="compose conf/ into params.yaml (as `dvc exp run` does)")
+    params = commands.add_parser(
+        "params",
+        help="compose conf/ into params.yaml (as `dvc exp run` does)",
+        epilog=_PARAMS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     params.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=logreg split.seed=7")
     params.add_argument("--conf", default="conf", help="Hydra config folder (default: conf)")
     params.add_argument("--output", default="params.yaml", help="file to write (default: params.yaml)")
     params.set_defaults(func=_cmd_params)
-    worker = commands.add_parser("tune-worker", help="run extra Optuna trials for the tune stage's shared study")
+    worker = commands.add_parser(
+        "tune-worker",
+        help="run extra Optuna trials for the tune stage's shared study",
+        epilog=_TUNE_WORKER_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     worker.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     worker.add_argument("--worker", type=int, default=1, help="worker number >= 1; offsets the sampler's seed")
     worker.set_defaults(func=_cmd_tune_worker)

@@ -19,6 +19,7 @@ from tabrepro.stages import featurize, prepare, run_stage, tune
 from tests.conftest import write_sample
 
 N_TRIALS = 16
+NEGATIVE = {"distribution": "float", "low": -1, "high": 1}  # gamma must be >= 0
 
 
 @pytest.fixture
@@ -86,3 +87,77 @@ def test_worker_refuses_without_a_database(featurized: Path):
     )
     assert proc.returncode == 2
     assert "workers share a study only through a database" in proc.stderr
+
+
+def _set(folder: Path, **sections: dict) -> None:
+    """Update sections of ``folder/params.yaml`` (one level deep)."""
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    for key, values in sections.items():
+        params[key] = {**params[key], **values}
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _stage_tune(folder: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "tabrepro.stages.tune"]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _refused(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert all(f in done.stderr for f in fragments), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _nothing_written(folder: Path) -> None:
+    assert not (folder / "models" / "best_params.json").exists() and not (folder / "reports" / "tune").exists()
+    assert not list(folder.glob(".staging-*"))
+
+
+def test_a_timeout_that_binds_fails_the_stage_and_writes_nothing(featurized: Path):
+    _set(featurized, tune={"storage": None, "n_trials": 30, "timeout": 0.05})
+    done = _stage_tune(featurized)
+    _refused(done, "params.yaml: tune.timeout: the search ran out of its 0.05 s budget after", "of 30 trials")
+    assert "Set tune.timeout: null" in done.stderr
+    _nothing_written(featurized)
+
+
+def test_the_stage_records_the_size_of_its_search(featurized: Path):
+    _set(featurized, tune={"storage": None, "n_trials": 3})
+    done = _stage_tune(featurized)
+    assert done.returncode == 0, done.stderr
+    metrics = read_json(featurized / "reports" / "tune" / "metrics.json")
+    assert metrics["n_trials_requested"] == 3 and metrics["n_trials_complete"] + metrics["n_trials_pruned"] == 3
+    assert metrics["budget_bound"] is False and metrics["timeout_s"] is None
+
+
+@pytest.mark.parametrize(
+    ("command", "model", "key"),
+    [
+        ("stage", {"params": {"n_estimators": 150, "reg_alpha": -1}}, "model.params.reg_alpha: expected a number >= 0"),
+        ("stage", {"params": {"n_estimators": 0}}, "model.params.n_estimators: expected an integer >= 1"),
+        ("worker", {"params": {"n_estimators": 150, "subsample": 1.5}}, "model.params.subsample"),
+        ("worker", {"params": {"max_dept": 3}}, "model.params: unknown hyper-parameter(s) ['max_dept']"),
+        ("worker", {"search_space": {"gamma": NEGATIVE}}, "model.search_space.gamma: the range [-1, 1]"),
+    ],
+)
+def test_hyperparameters_are_checked_before_trial_0(featurized: Path, command: str, model: dict, key: str):
+    """The stage and a worker refuse them before any trial, also a searched one's configured value (subsample)."""
+    _set(featurized, model=model)
+    if command == "stage":
+        done = _stage_tune(featurized)
+    else:
+        done = subprocess.run(
+            [sys.executable, "-m", "tabrepro.cli", "tune-worker"], cwd=featurized, capture_output=True, text=True
+        )
+    _refused(done, f"params.yaml: {key}")
+    storage = yaml.safe_load((featurized / "params.yaml").read_text())["tune"]["storage"]
+    assert _trials(storage) == [], "no trial may run"
+    _nothing_written(featurized)
+
+
+def test_a_worker_before_featurize_names_the_missing_file_and_the_stage(featurized: Path):
+    (featurized / "data" / "features" / "train.parquet").unlink()
+    done = subprocess.run(
+        [sys.executable, "-m", "tabrepro.cli", "tune-worker"], cwd=featurized, capture_output=True, text=True
+    )
+    _refused(done, "data/features/train.parquet: not found", "dvc repro featurize")

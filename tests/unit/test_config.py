@@ -21,6 +21,7 @@ from tabrepro.config.params import (
     TuneParams,
 )
 from tabrepro.contract.spec import load_contract
+from tabrepro.errors import ConfigError
 from tabrepro.training.modeling import build_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,3 +83,22 @@ def test_dvc_yaml_paths_come_from_params(params):
 
 def test_hydra_composition_is_enabled_for_dvc():
     assert re.search(r"\[hydra\]\s+enabled = true", (REPO / ".dvc" / "config").read_text())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model=nonexistent"], r"Could not find 'model/nonexistent'\s+Available options in 'model':\s+logreg"),
+        (["modle.params.max_depth=3"], r"Could not override 'modle\.params\.max_depth'"),
+        (["seed=="], r"Error parsing override 'seed=='"),
+    ],
+)
+def test_a_bad_override_is_a_config_error_with_hydras_explanation(overrides, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        compose_config(REPO / "conf", overrides)
+    assert "Config search path" not in str(err.value)
+
+
+def test_a_missing_conf_folder_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="Primary config directory not found"):
+        compose_config(tmp_path / "conf")

@@ -114,3 +114,26 @@ def test_unknown_threshold_policy_and_gate_key():
 def test_gate_override_needs_a_real_reason():
     with pytest.raises(ConfigError, match=r"package\.override_gate: String should have at least 10 characters"):
         read_section({"package": {"override_gate": "yes"}}, "package", PackageParams)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("seed: 42\npaths: [a\n  b: c\n", r"params\.yaml: not valid YAML: line 3, column 4: expected ','"),
+        ("seed: 42\n\tsplit: 1\n", r"params\.yaml: not valid YAML: line 2, column 1"),
+        ("- a\n- b\n", r"params\.yaml: expected a mapping of sections at the top level, got list"),
+        ("", r"params\.yaml: expected a mapping of sections at the top level, got NoneType"),
+    ],
+)
+def test_a_params_file_that_is_not_a_yaml_mapping_names_the_file_and_line(tmp_path, content, message):
+    (tmp_path / "params.yaml").write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_a_params_path_that_is_a_folder_or_not_text(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder, not a params file"):
+        load_params(tmp_path)
+    (tmp_path / "params.yaml").write_bytes(b"seed: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"params\.yaml: cannot read the params file: 'utf-8' codec"):
+        load_params(tmp_path / "params.yaml")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import optuna
 import pytest
@@ -113,3 +115,33 @@ def test_other_families_search(family, xy):
     result, _ = _search(model, TuneParams(**TUNE), xy)
     assert set(space) <= set(result.params)
     assert result.best_rounds is None
+
+
+def test_a_timeout_that_binds_fails_the_search(xy):
+    """Under load a timeout lets fewer trials run, and so changes the result: refused, not recorded as normal."""
+    model = _model(max_depth={"distribution": "int", "low": 2, "high": 6})
+    tune = TuneParams(**{**TUNE, "n_trials": 200, "timeout": 0.001})
+    with pytest.raises(ConfigError) as err:
+        _search(model, tune, xy)
+    expected = r"params\.yaml: tune\.timeout: the search ran out of its 0\.001 s budget after \d of 200 trials"
+    assert re.search(expected, message := str(err.value))
+    assert "Set tune.timeout: null" in message
+
+
+def test_a_search_that_runs_every_trial_says_the_budget_did_not_bind(xy):
+    model = _model(max_depth={"distribution": "int", "low": 2, "high": 6})
+    result, _ = _search(model, TuneParams(**{**TUNE, "timeout": 600}), xy)
+    assert result.requested == 4 and result.completed + result.pruned == 4
+    assert result.budget_bound is False
+
+
+def test_the_default_budget_is_counted_in_trials_only(params):
+    assert TuneParams.model_validate(params["tune"]).timeout is None
+
+
+def test_the_configured_params_are_checked_before_trial_0():
+    model = read_section(
+        {"model": {**XGB, "params": {**XGB["params"], "subsample": 1.5}, "search_space": {}}}, "model", ModelParams
+    )
+    with pytest.raises(ConfigError, match=r"params\.yaml: model\.params\.subsample: expected a number in \(0, 1\]"):
+        check_search(model, TuneParams(**TUNE))

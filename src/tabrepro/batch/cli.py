@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabrepro.config.params import load_params
-from tabrepro.io.staging import write_json
+from tabrepro.io.staging import check_output_path, write_json
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,7 +23,11 @@ _EPILOG = """\
 output columns: the contract's id column, probability, label (probability >= the packaged threshold),
 model_version. Refused rows go to the rejects file (line or row number, id, reason naming column and value).
 Both files are written to <file>.partial and renamed only when the whole input has been scored.
-exit status: 0 scored (even with rejects: see the summary), 2 bad input, arguments or serving folder.
+
+exit status: 0 scored (even with rejects: see the summary); 2 bad input, with one message naming the file, option or
+key (unreadable or empty input, missing columns, a serving folder that is missing, truncated or altered, an output
+option that names a folder or an unwritable place, a bad params file), nothing written; 3 an unexpected failure
+(a bug, or a fault of the machine), with its traceback.
 """
 
 
@@ -59,24 +63,21 @@ def add_score_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    """Score ``--input``; every ``TabreproError`` (data, serving folder, params, paths) is exit 2 in ``main()``."""
     from tabrepro.batch.scoring import score_file
-    from tabrepro.serving.runtime import ServingError
 
+    _check_outputs(args)
     serving_dir = args.serving_dir or _default_serving_dir(Path(args.params))
-    try:
-        drift = _DriftFeed(args, serving_dir) if args.drift_report else None
-        summary = score_file(
-            args.input,
-            args.output,
-            serving_dir=serving_dir,
-            rejects_path=args.rejects,
-            chunk_rows=args.chunk_rows,
-            progress=not args.no_progress,
-            on_chunk=drift.update if drift else None,
-        )
-    except ServingError as exc:  # main() handles DataError/ConfigError; this one is ours to map to exit 2
-        log.error("%s", exc)
-        return 2
+    drift = _DriftFeed(args, serving_dir) if args.drift_report else None
+    summary = score_file(
+        args.input,
+        args.output,
+        serving_dir=serving_dir,
+        rejects_path=args.rejects,
+        chunk_rows=args.chunk_rows,
+        progress=not args.no_progress,
+        on_chunk=drift.update if drift else None,
+    )
     log.info("%s", summary.describe())
     if args.summary:
         write_json(args.summary, summary.to_dict())
@@ -125,8 +126,22 @@ class _DriftFeed:
             )
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before reading anything, an output option that names a folder or a place that cannot be written."""
+    from tabrepro.batch.scoring import default_rejects_path
+
+    check_output_path(args.output, option="--output")
+    check_output_path(args.rejects or default_rejects_path(args.output), option="--rejects")
+    if args.summary:
+        check_output_path(args.summary, option="--summary")
+    if args.drift_report:
+        check_output_path(args.drift_report, option="--drift-report")
+        check_output_path(args.drift_report.parent / "figures", option="--drift-report (its figures)", kind="folder")
+
+
 def _default_serving_dir(params: Path) -> Path:
-    if not params.is_file():
+    """``paths.serving`` of ``--params``; without a params file (scoring outside a repository), models/serving."""
+    if not params.exists():
         return _FALLBACK_SERVING
     serving = (load_params(params).get("paths") or {}).get("serving")
     return Path(serving) if serving else _FALLBACK_SERVING

@@ -1,14 +1,19 @@
 """Hydra composition of ``conf/`` into ``params.yaml``, the same way ``dvc exp run`` does it.
 
 ``dvc repro`` does not compose; it reads the committed ``params.yaml``. ``tabrepro params`` (``make params``)
-rewrites it from ``conf/`` with DVC's own composer, and a test asserts the two are equal.
+rewrites it from ``conf/`` with DVC's own composer, and a test asserts the two are equal. A bad override (an unknown
+group option, a key that does not exist, a syntax error) or a missing config folder is a ``ConfigError`` carrying
+Hydra's own explanation (it lists a group's options), not a traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tabrepro.errors import ConfigError
 
 CONFIG_NAME = "config"
 
@@ -18,7 +23,7 @@ def compose_config(conf_dir: str | Path = "conf", overrides: Sequence[str] = ())
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
+    with _hydra_errors(conf_dir, overrides), initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
         cfg = compose(config_name=CONFIG_NAME, overrides=list(overrides))
     OmegaConf.resolve(cfg)
     return OmegaConf.to_container(cfg)  # type: ignore[return-value]
@@ -30,11 +35,26 @@ def write_params(
     """Compose and write ``output`` exactly as ``dvc exp run`` would (DVC's own ``compose_and_dump``)."""
     from dvc.utils.hydra import compose_and_dump
 
-    compose_and_dump(
-        Path(output),
-        str(Path(conf_dir).resolve()),
-        None,
-        CONFIG_NAME,
-        str(Path(conf_dir).parent),
-        list(overrides),
-    )
+    with _hydra_errors(conf_dir, overrides):
+        compose_and_dump(
+            Path(output),
+            str(Path(conf_dir).resolve()),
+            None,
+            CONFIG_NAME,
+            str(Path(conf_dir).parent),
+            list(overrides),
+        )
+
+
+@contextmanager
+def _hydra_errors(conf_dir: str | Path, overrides: Sequence[str]) -> Iterator[None]:
+    """Hydra's composition errors as a ConfigError naming the folder and the overrides (search path left out)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        yield
+    except (HydraException, OmegaConfBaseException) as exc:
+        detail = str(exc).split("\nConfig search path:")[0].strip().replace("\t", "  ")
+        asked = f" with overrides {list(overrides)}" if overrides else ""
+        raise ConfigError(f"cannot compose {Path(conf_dir) / CONFIG_NAME}.yaml{asked}:\n{detail}") from None

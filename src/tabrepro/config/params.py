@@ -224,15 +224,29 @@ class DriftParams(_Section):
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    """Read the committed params file; a missing or non-mapping file is a ConfigError."""
+    """Read the committed params file. Missing, a folder, unreadable, not YAML or not a mapping: a ConfigError
+    naming the file (and, for YAML, the line and column), never a traceback."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a params file (the default is params.yaml)")
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found (run from the repository root)")
-    with path.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the params file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """The parser's problem and where it is, 1-based (PyYAML's marks count from 0)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
 def read_section(params: dict[str, Any], key: str, model: type[M], *, source: str = "params.yaml") -> M:

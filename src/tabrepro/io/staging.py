@@ -3,18 +3,39 @@
 DVC's outputs in this project are ``persist: true`` (DVC does not delete them before a stage runs), so each
 stage builds all of its outputs in a staging folder and only moves them into place once every one of them has
 been written. A stage that raises before that point has changed nothing on disk.
+
+A stage killed outright (SIGKILL, out of memory, power) cannot clean up: it leaves its ``.staging-<pid>-*``
+folder, and if it died while swapping a folder into place, the previous one as ``.<name>.<pid>.old``. Both names
+carry the writer's process id, so the next ``staged_outputs`` next to them removes those whose process is gone
+(restoring an ``.old`` folder whose destination is missing) and leaves those of a process still running.
+
+``check_output_path`` is the up-front check of the commands' output options (``--output``, ``--report``...): a
+folder where a file is expected, or a parent that is a file or not writable, is refused before any work is done.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from tabrepro.errors import TabreproError
+
+log = logging.getLogger(__name__)
+
+STAGING_PREFIX = ".staging-"
+_OWNER = re.compile(r"^\.staging-(\d+)-|^\..+\.(\d+)\.old$")
+
+
+class OutputPathError(TabreproError, ValueError):
+    """An output option names a path the command cannot write; the message names the option and the path."""
 
 
 @contextmanager
@@ -22,10 +43,10 @@ def staged_outputs(*destinations: str | Path) -> Iterator[list[Path]]:
     """Yield one staging path per destination; on success replace each destination with it.
 
     A destination may be a file or a folder. On an exception nothing is replaced and the staging area is removed.
+    What a killed earlier run left next to the destinations is cleared first (``remove_stale``).
     """
     dests = [Path(d) for d in destinations]
-    root = Path(tempfile.mkdtemp(prefix=".staging-", dir=_common_parent(dests)))
-    try:
+    with staging_folder(_common_parent(dests), replacing=dests) as root:
         staged = [root / f"{i}-{d.name}" for i, d in enumerate(dests)]
         yield staged
         missing = [str(d) for d, s in zip(dests, staged, strict=True) if not s.exists()]
@@ -33,8 +54,62 @@ def staged_outputs(*destinations: str | Path) -> Iterator[list[Path]]:
             raise RuntimeError(f"stage did not write its outputs: {missing}")
         for dest, src in zip(dests, staged, strict=True):
             _replace(src, dest)
+
+
+@contextmanager
+def staging_folder(parent: Path, *, replacing: Sequence[Path] = ()) -> Iterator[Path]:
+    """A fresh ``.staging-<pid>-*`` folder in ``parent``, removed on exit; what killed runs left in ``parent``
+    (and next to the ``replacing`` destinations) is cleared first."""
+    remove_stale(parent, list(replacing))
+    root = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent))
+    try:
+        yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def remove_stale(parent: Path, destinations: list[Path]) -> None:
+    """Remove the staging folders in ``parent`` and the ``.old`` copies of ``destinations`` whose writer is gone.
+
+    An ``.old`` copy whose destination is missing (killed between the two renames of ``_replace``) is put back.
+    """
+    for folder in parent.glob(f"{STAGING_PREFIX}*"):
+        if folder.is_dir() and not _writer_alive(folder.name):
+            log.warning("removing %s, left by a run that was killed", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+    for dest in destinations:
+        for old in _old_copies(dest):
+            if _writer_alive(old.name):
+                continue
+            if dest.exists():
+                log.warning("removing %s, left by a run that was killed", old)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                log.warning("restoring %s from %s, left by a run killed while replacing it", dest, old)
+                os.replace(old, dest)
+
+
+def _old_copies(dest: Path) -> list[Path]:
+    """``.<name>.<pid>.old`` (and ``.<name>.old``, as older versions named it) next to ``dest``."""
+    pattern = re.compile(rf"\.{re.escape(dest.name)}\.(\d+\.)?old")
+    return [p for p in dest.parent.glob(f".{dest.name}.*old") if pattern.fullmatch(p.name) and p.is_dir()]
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process that named this leftover still runs (names without a pid come from older versions)."""
+    match = _OWNER.match(name)
+    if match is None:
+        return False
+    pid = int(match.group(1) or match.group(2))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def _common_parent(dests: list[Path]) -> Path:
@@ -47,13 +122,31 @@ def _common_parent(dests: list[Path]) -> Path:
 def _replace(src: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if src.is_dir() and dest.exists():
-        old = dest.with_name(f".{dest.name}.old")
+        old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(dest, old)
         os.replace(src, dest)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(src, dest)
+
+
+def check_output_path(path: str | Path, *, option: str, kind: Literal["file", "folder"] = "file") -> Path:
+    """Refuse, before any work, an output path that cannot be written: a folder where a file goes (or the
+    reverse), or a parent that is a file or not writable. Missing parent folders are fine (they are created)."""
+    path = Path(path)
+    if kind == "file" and path.is_dir():
+        raise OutputPathError(f"{option} {path}: is a folder; expected the path of a file to write")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise OutputPathError(f"{option} {path}: is a file; expected a folder (it is replaced on each run)")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputPathError(f"{option} {path}: {ancestor} is a file, so no folder can be made there")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{option} {path}: cannot write in {ancestor} (permission denied)")
+    return path
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -63,4 +156,5 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
+    """Parse a JSON file (callers that read user-supplied files catch ``OSError`` and ``JSONDecodeError``)."""
     return json.loads(Path(path).read_text(encoding="utf-8"))

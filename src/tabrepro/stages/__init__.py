@@ -23,7 +23,12 @@ log = logging.getLogger(__name__)
 
 def run_stage(name: str, body: Callable[[dict[str, Any]], None], argv: Sequence[str] | None = None) -> None:
     """Run one stage's ``body(params)`` with the project's logging and error handling."""
-    parser = argparse.ArgumentParser(prog=f"tabrepro.stages.{name}", description=f"DVC stage '{name}'")
+    parser = argparse.ArgumentParser(
+        prog=f"tabrepro.stages.{name}",
+        description=f"DVC stage '{name}'",
+        epilog="exit status: 0 done, 2 bad input (params, contract, data, files: the message names it; no output"
+        " is changed), 3 an unexpected failure (logged with its traceback; no output is changed)",
+    )
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)

@@ -2,8 +2,12 @@
 
 The objective is the mean ROC-AUC of stratified k-fold CV on the training data (folds seeded). XGBoost runs its
 folds in lockstep with ``xgboost.cv`` and is pruned per boosting round; other families are pruned per fold.
-Everything that can be wrong with the configuration (names, distributions, ranges, storage) is checked by
-``check_search`` before any trial runs.
+Everything that can be wrong with the configuration (names, types and ranges of the configured hyper-parameters and
+of the search space's bounds, distributions, storage) is checked by ``check_search`` before any trial runs.
+
+The budget is ``tune.n_trials``. A ``tune.timeout`` is only a safety net: when it binds (fewer than ``n_trials``
+trials finished) the result depends on the machine's speed and load, so ``run_search`` refuses it rather than
+return a search cut short as if it were the one configured.
 """
 
 from __future__ import annotations
@@ -11,18 +15,22 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from tabrepro.config.params import ModelParams, SearchDimension, TuneParams
 from tabrepro.contract.spec import DataContract
-from tabrepro.errors import ConfigError
-from tabrepro.training.modeling import build_model, check_hyperparameters
+from tabrepro.errors import ConfigError, DataError
+from tabrepro.training.features import split_xy
+from tabrepro.training.hyperparameters import check_model_section
+from tabrepro.training.modeling import build_model
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +49,29 @@ class SearchResult:
     completed: int
     pruned: int
     seconds: float
+    requested: int = 0
+
+    @property
+    def budget_bound(self) -> bool:
+        """Whether the search stopped before ``requested`` trials finished (completed or pruned)."""
+        return self.completed + self.pruned < self.requested
 
 
 def check_search(model: ModelParams, tune: TuneParams) -> None:
-    """Refuse unknown hyper-parameter names in the search space (ranges are checked by ``SearchDimension``)."""
-    check_hyperparameters(model.name, dict(model.search_space), where="params.yaml: model.search_space")
+    """Refuse, before trial 0, every hyper-parameter name, type or range the family does not accept: in
+    ``model.params`` (a searched one too: a wrong configured value is refused, not silently replaced) and in the
+    search space's bounds and choices. The shape of each dimension is checked by ``SearchDimension``."""
+    check_model_section(model.name, dict(model.params), dict(model.search_space))
     if tune.n_trials > 0 and not model.search_space:
         raise ConfigError(f"params.yaml: model.search_space: {model.name} has no search space but tune.n_trials > 0")
+
+
+def read_search_data(features_dir: str | Path, contract: DataContract) -> tuple[np.ndarray, np.ndarray]:
+    """The train features the search cross-validates on; a missing file names the stage that writes it."""
+    path = Path(features_dir) / "train.parquet"
+    if not path.is_file():
+        raise DataError(f"{path}: not found; the featurize stage writes it (run `dvc repro featurize` first)")
+    return split_xy(pd.read_parquet(path), contract)
 
 
 def suggest(trial: optuna.Trial, space: dict[str, SearchDimension]) -> dict[str, Any]:
@@ -189,19 +213,36 @@ def run_search(
         tune.n_trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     )
     study.optimize(objective, n_trials=tune.n_trials, timeout=tune.timeout, callbacks=[stop, _log_trial])
-    best = study.best_trial
     states = [t.state for t in study.trials]
+    completed, pruned = states.count(optuna.trial.TrialState.COMPLETE), states.count(optuna.trial.TrialState.PRUNED)
+    check_budget(tune, completed=completed, pruned=pruned)
+    best = study.best_trial
     return (
         SearchResult(
             params={**model.params, **best.params},
             cv_mean=float(best.value),
             cv_std=float(best.user_attrs["cv_std"]),
             best_rounds=best.user_attrs.get("best_rounds"),
-            completed=states.count(optuna.trial.TrialState.COMPLETE),
-            pruned=states.count(optuna.trial.TrialState.PRUNED),
+            completed=completed,
+            pruned=pruned,
             seconds=time.perf_counter() - started,
+            requested=tune.n_trials,
         ),
         study,
+    )
+
+
+def check_budget(tune: TuneParams, *, completed: int, pruned: int) -> None:
+    """Refuse a search that ``tune.timeout`` cut short: how many trials ran would depend on the machine."""
+    finished = completed + pruned
+    if finished >= tune.n_trials:
+        return
+    stopped = "stopped" if tune.timeout is None else f"ran out of its {tune.timeout:g} s budget"
+    raise ConfigError(
+        f"params.yaml: tune.timeout: the search {stopped} after {finished} of {tune.n_trials} trials "
+        f"(tune.n_trials): {completed} completed, {pruned} pruned. A search cut short by time gives a "
+        "result that depends on the machine's speed and load, so it is not used. Set tune.timeout: null (the "
+        "budget is then tune.n_trials alone), or raise tune.timeout, or lower tune.n_trials."
     )
 
 
