@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tabrepro.config.params import DriftParams, load_params
-from tabrepro.contract.spec import build_record_model
+from tabrepro.contract.records import build_record_model
 from tabrepro.monitoring.check import check_drift
 from tabrepro.serving.runtime import ServingModel
 
@@ -46,7 +46,7 @@ def work(packaged: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("drift")
     (work / "params.yaml").write_text(yaml.safe_dump(load_params(REPO / "params.yaml")), encoding="utf-8")
     rows = _test_rows(packaged)
-    contract_max = ServingModel.read_manifest(packaged / "models" / "serving")["contract"]["features"]
+    contract_max = ServingModel.read_manifest(packaged / "models" / "serving").contract["features"]
     rows.to_csv(work / "untouched.csv", index=False)
     _shift(rows, contract_max=contract_max["MonthlyCharges"]["max"]).to_csv(work / "shifted.csv", index=False)
     return work
@@ -138,7 +138,8 @@ def _log_lines(packaged: Path, rows: pd.DataFrame) -> list[dict]:
     """The service's prediction log of ``rows``: one line per record, as documented (validated inputs)."""
     model = ServingModel(packaged / "models" / "serving")
     record_model = build_record_model(model.contract)
-    inputs = [record_model(**r).model_dump() for r in rows.drop(columns="Churn").to_dict(orient="records")]
+    inputs, errors = record_model.parse_records(rows.drop(columns="Churn").to_dict(orient="records"))
+    assert errors == []
     probabilities = model.predict_proba(inputs)
     common = {"model_version": model.version, "model_sha256": model.sha256, "served": True}
     return [
@@ -230,7 +231,7 @@ def _bad_inputs(packaged: Path, work: Path) -> dict[str, tuple[list[str], str]]:
             "columns it does not know: ['tenur']",
         ),
         "empty file": (["--current", str(bad / "empty.csv")], "empty.csv: the file is empty"),
-        "not UTF-8": (["--current", str(bad / "latin1.csv")], "latin1.csv: not UTF-8"),
+        "not UTF-8": (["--current", str(bad / "latin1.csv")], "latin1.csv: not valid UTF-8 at line 2 (byte offset"),
         "corrupt log line": (["--current", str(corrupt)], "corrupt.jsonl:3: corrupt log line"),
         "no served lines": (["--current", str(bad / "candidate.jsonl")], "no served lines with role 'primary'"),
         "another contract": (

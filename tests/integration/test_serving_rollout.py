@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tabrepro.artefacts import ServingManifest
 from tabrepro.config.params import load_params
 from tabrepro.serving.rollout import to_candidate
 from tests.conftest import REPO, package_sample
@@ -160,12 +161,14 @@ def test_canary_is_sticky_per_id_and_answers_with_the_candidate(packaged: Path, 
 
 def _altered_contract(candidate: Path, tmp_path: Path) -> Path:
     """The candidate's serving folder with one more payment method in its contract (model.onnx untouched, so its
-    sha256 still matches the manifest)."""
+    sha256 still matches the manifest), sealed again as ``package`` would seal it (an unsealed edit is refused
+    before the contracts are compared)."""
     changed = tmp_path / "changed"
     shutil.copytree(candidate / "models" / "serving", changed)
     manifest = json.loads((changed / "manifest.json").read_text())
     manifest["contract"]["features"]["PaymentMethod"]["values"].append("Crypto")
-    (changed / "manifest.json").write_text(json.dumps(manifest))
+    fields = {k: v for k, v in manifest.items() if k not in ("schema_version", "seal")}
+    (changed / "manifest.json").write_text(json.dumps(ServingManifest.sealed(**fields).model_dump(mode="json")))
     return changed
 
 

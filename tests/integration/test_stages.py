@@ -25,6 +25,8 @@ from tabrepro.contract.spec import load_contract
 from tabrepro.contract.table import ContractViolation
 from tabrepro.evaluation.gate import GateError
 from tabrepro.io.staging import read_json
+from tabrepro.reporting.markdown import GateRecord, render_gates
+from tabrepro.reporting.report import parse_gate
 from tabrepro.stages import evaluate, featurize, package, prepare, run_stage, train, tune
 from tabrepro.training.onnx_export import PackagingError
 from tests.conftest import write_sample
@@ -207,9 +209,16 @@ def test_package_refuses_a_model_that_failed_the_gate_unless_overridden(workdir)
     assert _digest(outputs) == before
     override = PackageParams(build_bento=False, latency_rows=20, override_gate="demo: accepted by the reviewer")
     package.run(s["paths"], s["contract"], override, ServeParams())
-    assert read_json(s["paths"].package_report)["gate"] == {
+    packaged = read_json(s["paths"].package_report)
+    assert packaged["gate"] == {
         "passed": False,
+        "reasons": metrics["gate"]["reasons"],
+        "checks": metrics["gate"]["checks"],
         "overridden": True,
         "override_reason": "demo: accepted by the reviewer",
-        "reasons": metrics["gate"]["reasons"],
     }
+    # `tabrepro report` renders what package wrote: the override, with its reason, not a bare FAILED
+    gate = parse_gate(packaged, source=s["paths"].package_report)
+    section = "\n".join(render_gates([GateRecord(s["paths"].package_report, gate, None)]))
+    assert "overridden (package.override_gate): demo: accepted by the reviewer" in section
+    assert "min_roc_auc: test ROC-AUC is" in section and "FAILED" not in section

@@ -110,3 +110,17 @@ def test_removing_a_code_dependency_is_caught(stage: str, dep: str) -> None:
     stages = _stages()
     stages[stage]["deps"] = [d for d in stages[stage]["deps"] if d != dep]
     assert any(m.startswith(f"{stage}: ") for m in uncovered_modules(stages)), f"{stage} does not need {dep}"
+
+
+def test_the_bento_carries_exactly_what_the_service_imports() -> None:
+    from tabrepro.stages.package import BENTO_CODE
+
+    needed = closure("tabrepro.serving.service")
+    parts = {p.removesuffix(".py") for p in BENTO_CODE}
+    carried = {"tabrepro" if p == "__init__" else f"tabrepro.{p}" for p in parts}
+
+    def covered(module: str, by: str) -> bool:
+        return module == by or (by != "tabrepro" and module.startswith(by + "."))
+
+    assert sorted(m for m in needed if not any(covered(m, c) for c in carried)) == []
+    assert sorted(c for c in carried if not any(covered(m, c) for m in needed)) == []

@@ -57,7 +57,7 @@ def test_save_load_round_trip(family, xy, tmp_path):
     result = fit_model(build_model(family, SMALL[family], seed=0), *xy)
     meta = save_model(result.model, family, tmp_path / "m", feature_names=["a", "b", "c", "d"])
     loaded, meta2 = load_model(tmp_path / "m")
-    assert meta2 == meta and len(meta["sha256"]) == 64
+    assert meta2 == meta and len(meta.sha256) == 64 and meta.feature_names == ("a", "b", "c", "d")
     x_val = xy[2]
     np.testing.assert_allclose(loaded.predict_proba(x_val), result.model.predict_proba(x_val), rtol=0, atol=1e-7)
     assert not any(p.suffix == ".pkl" for p in (tmp_path / "m").iterdir())
@@ -66,7 +66,7 @@ def test_save_load_round_trip(family, xy, tmp_path):
 def test_altered_model_file_is_refused(xy, tmp_path):
     result = fit_model(build_model("random_forest", SMALL["random_forest"], seed=0), *xy)
     meta = save_model(result.model, "random_forest", tmp_path / "m")
-    path = tmp_path / "m" / meta["file"]
+    path = tmp_path / "m" / meta.file
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(ModelFileError, match="does not match"):
         load_model(tmp_path / "m")

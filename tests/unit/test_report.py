@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from tabrepro.artefacts import PackagedGate
 from tabrepro.cli import build_parser
-from tabrepro.reporting.markdown import Gate, GateRecord, Plots, format_delta, format_value, render_report
+from tabrepro.reporting.markdown import GateRecord, Plots, format_delta, format_value, render_gates, render_report
 from tabrepro.reporting.report import parse_gate, parse_metrics_text
 from tabrepro.reporting.tolerances import (
     ReportError,
@@ -152,7 +153,13 @@ def _render(**overrides: object) -> str:
         "base_sha": "abc1234",
         "params_diff": PARAMS_DIFF,
         "metrics_diff": METRICS_DIFF,
-        "gates": [GateRecord("reports/metrics.json", Gate(False, ("roc_auc below 0.89",)), Gate(True))],
+        "gates": [
+            GateRecord(
+                "reports/metrics.json",
+                PackagedGate(passed=False, reasons=("roc_auc below 0.89",)),
+                PackagedGate(passed=True),
+            )
+        ],
         "verdicts": check_tolerances(parse_tolerances(["reports/metrics.json:roc_auc:-0.005"]), METRICS_DIFF),
         "plots": Plots(index="dvc_plots/index.html", figures=("reports/figures/roc.png",)),
     }
@@ -181,6 +188,17 @@ def test_render_report_gate_verdicts_and_plots():
     assert "(dvc_plots/index.html)" in md and "![roc.png](reports/figures/roc.png)" in md
 
 
+def test_an_overridden_gate_renders_with_its_reason():
+    overridden = PackagedGate(
+        passed=False, reasons=("min_roc_auc: too low",), overridden=True, override_reason="hotfix, accepted by J"
+    )
+    md = "\n".join(render_gates([GateRecord("reports/package.json", overridden, PackagedGate(passed=True))]))
+    assert "gate: **failed, OVERRIDDEN (packaged anyway)** (base: passed)" in md
+    assert "  - min_roc_auc: too low" in md
+    assert "  - overridden (package.override_gate): hotfix, accepted by J" in md
+    assert "FAILED" not in md
+
+
 def test_render_report_without_changes_gate_or_plots():
     md = _render(
         params_diff={},
@@ -195,15 +213,21 @@ def test_render_report_without_changes_gate_or_plots():
 
 
 def test_parse_gate():
-    metrics = parse_metrics_text(
-        '{"gate": {"passed": false, "reasons": ["low"], "override": "ok by J"}}', source="m.json"
+    text = '{"gate": {"passed": false, "reasons": ["low"], "overridden": true, "override_reason": "ok by J"}}'
+    metrics = parse_metrics_text(text, source="m.json")
+    assert parse_gate(metrics, source="m.json") == PackagedGate(
+        passed=False, reasons=("low",), overridden=True, override_reason="ok by J"
     )
-    assert parse_gate(metrics, source="m.json") == Gate(False, ("low",), "ok by J")
     assert parse_gate(parse_metrics_text("roc_auc: 0.9\n", source="m.yaml"), source="m.yaml") is None
-    with pytest.raises(ReportError, match=r"m\.json: 'gate' must be an object with a boolean 'passed'"):
+    with pytest.raises(ReportError, match=r"m\.json: gate\.passed: Input should be a valid boolean"):
         parse_gate({"gate": {"passed": "yes"}}, source="m.json")
-    with pytest.raises(ReportError, match="gate.reasons"):
+    with pytest.raises(ReportError, match=r"m\.json: gate\.reasons: Input should be a valid tuple"):
         parse_gate({"gate": {"passed": True, "reasons": "none"}}, source="m.json")
+    with pytest.raises(ReportError, match=r"m\.json: gate: Input should be a valid dictionary"):
+        parse_gate({"gate": "passed"}, source="m.json")
+    # the key the report used to read (and package never wrote) is refused by name, not silently ignored
+    with pytest.raises(ReportError, match=r"m\.json: gate\.override: unknown key"):
+        parse_gate({"gate": {"passed": False, "override": "ok by J"}}, source="m.json")
     with pytest.raises(ReportError, match=r"m\.json: cannot parse"):
         parse_metrics_text("{not json", source="m.json")
 

@@ -1,16 +1,19 @@
 """The promotion gate: criteria from params, judged on the evaluated metrics, enforced by ``package``.
 
-``evaluate`` records the verdict in ``reports/metrics.json`` (``gate.passed``, the reasons, and every check with
-its value and limit); ``package`` refuses to build a model whose gate failed, naming the criterion, unless
-``package.override_gate`` gives a reason (logged, and recorded with the package).
+``evaluate`` records the verdict (``GateVerdict``: ``passed``, the reasons, every check with its value and limit)
+as ``gate`` in ``reports/metrics.json``; ``package`` refuses to build a model whose gate failed, naming the
+criterion, unless ``package.override_gate`` gives a reason (logged, and recorded with the package as a
+``PackagedGate``: the same verdict plus ``overridden`` and ``override_reason``).
 """
 
 from __future__ import annotations
 
 import logging
 import operator
+from collections.abc import Mapping
 from typing import Any
 
+from tabrepro.artefacts import GateCheck, GateVerdict, PackagedGate
 from tabrepro.config.params import GateParams
 from tabrepro.errors import TabreproError
 
@@ -18,27 +21,27 @@ log = logging.getLogger(__name__)
 
 
 class GateError(TabreproError, RuntimeError):
-    """The model failed the promotion gate (or the metrics carry no verdict) and no override was given."""
+    """The model failed the promotion gate and no override was given."""
 
 
-def judge_gate(metrics: dict[str, Any], gate: GateParams) -> dict[str, Any]:
-    """``{"passed", "reasons", "checks"}`` for every criterion switched on in ``gate``."""
+def judge_gate(metrics: Mapping[str, Any], gate: GateParams) -> GateVerdict:
+    """The verdict on ``metrics`` (evaluate's, being built) of every criterion switched on in ``gate``."""
     observed = _observed(metrics)
-    checks: dict[str, dict[str, Any]] = {}
+    checks: dict[str, GateCheck] = {}
     reasons: list[str] = []
     for criterion, (value, compare, label) in observed.items():
         limit = getattr(gate, criterion)
         if limit is None or value is None:
             continue
         passed = bool(compare(value, limit))
-        checks[criterion] = {"passed": passed, "value": round(float(value), 6), "limit": limit}
+        checks[criterion] = GateCheck(passed=passed, value=round(float(value), 6), limit=limit)
         if not passed:
             sign = ">=" if compare is operator.ge else "<="
             reasons.append(f"{criterion}: {label} is {value:.4f}, must be {sign} {limit}")
-    return {"passed": not reasons, "reasons": reasons, "checks": checks}
+    return GateVerdict(passed=not reasons, reasons=tuple(reasons), checks=checks)
 
 
-def _observed(metrics: dict[str, Any]) -> dict[str, tuple[float | None, Any, str]]:
+def _observed(metrics: Mapping[str, Any]) -> dict[str, tuple[float | None, Any, str]]:
     """criterion -> (observed value, comparison that must hold against the limit, what the value is)."""
     gaps = [s["roc_auc_gap"] for s in metrics.get("segments", {}).values() if s.get("roc_auc_gap") is not None]
     leak = metrics.get("leakage", {})
@@ -60,18 +63,15 @@ def _observed(metrics: dict[str, Any]) -> dict[str, tuple[float | None, Any, str
     }
 
 
-def enforce_gate(metrics: dict[str, Any], *, override: str | None, source: str) -> dict[str, Any]:
-    """Raise GateError unless ``metrics`` passed its gate or ``override`` gives a reason; return the record."""
-    gate = metrics.get("gate")
-    if not isinstance(gate, dict) or "passed" not in gate:
-        raise GateError(f"{source}: no promotion-gate verdict (gate.passed); run the evaluate stage")
-    if gate["passed"]:
-        return {"passed": True, "overridden": False}
-    failed = "\n  ".join(gate.get("reasons") or ["(no reason recorded)"])
+def enforce_gate(verdict: GateVerdict, *, override: str | None, source: str) -> PackagedGate:
+    """Raise GateError unless ``verdict`` passed or ``override`` gives a reason; return what package records."""
+    if verdict.passed:
+        return PackagedGate(**verdict.model_dump())
+    failed = "\n  ".join(verdict.reasons or ["(no reason recorded)"])
     if override is None:
         raise GateError(
             f"the model failed the promotion gate ({source}), so it is not packaged:\n  {failed}\n"
             "Improve the model, change evaluate.gate, or set package.override_gate to a reason to package it anyway."
         )
     log.warning("PROMOTION GATE OVERRIDDEN (package.override_gate: %r); failed criteria:\n  %s", override, failed)
-    return {"passed": False, "overridden": True, "override_reason": override, "reasons": gate.get("reasons", [])}
+    return PackagedGate(**verdict.model_dump(), overridden=True, override_reason=override)

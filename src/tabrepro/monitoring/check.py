@@ -8,7 +8,6 @@ carries the probabilities the service returned.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -16,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from tabrepro.artefacts import ReferenceStats, ServingManifest, read_artefact
 from tabrepro.config.params import DriftParams
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.contract.table import parse_table
 from tabrepro.errors import DataError
-from tabrepro.io.staging import read_json, staged_outputs, write_json
+from tabrepro.io.staging import staged_outputs, write_json
 from tabrepro.monitoring.drift import DriftAccumulator
 from tabrepro.monitoring.inputs import Kind, detect_kind, iter_log, iter_table, log_files
 from tabrepro.serving.runtime import ServingError, ServingModel, validate_records
@@ -44,13 +44,13 @@ def check_drift(
 
 
 def start_drift(
-    reference: Path, manifest: dict[str, Any], contract: DataContract, params: DriftParams
+    reference: Path, manifest: ServingManifest, contract: DataContract, params: DriftParams
 ) -> DriftAccumulator:
     """An empty accumulator against the training reference and the packaged model's score reference; feed it with
     ``update(parsed, probabilities, problems=...)`` (``tabrepro drift``, or ``tabrepro score --drift-report``)."""
     return DriftAccumulator(
-        _read_reference(reference),
-        manifest.get("score_reference"),
+        read_artefact(reference, ReferenceStats, error=DataError, hint="run `dvc repro featurize`"),
+        manifest.score_reference,
         contract,
         reservoir_size=params.reservoir_size,
         seed=params.seed,
@@ -62,39 +62,30 @@ def finish_drift(
     params: DriftParams,
     inputs: dict[str, Any],
     reference: Path,
-    manifest: dict[str, Any],
+    manifest: ServingManifest,
 ) -> dict[str, Any]:
     """The report of everything fed to ``accumulator``; ``inputs`` says what was read (current, kind, scored)."""
     result = accumulator.report(params)
     inputs = {**inputs, "rows": result["rows"], "reference": str(reference), "reference_rows": result["reference_rows"]}
     inputs |= {
         "contract": accumulator.contract.name,
-        "model": {"version": manifest.get("version"), "onnx_sha256": manifest.get("onnx_sha256")},
+        "model": {"version": manifest.version, "onnx_sha256": manifest.onnx_sha256},
     }
     keys = ("decision", "score", "unknown_share", "features")
     return {"inputs": inputs, "thresholds": params.model_dump(), **{k: result[k] for k in keys}}
 
 
-def _read_reference(path: Path) -> dict[str, Any]:
-    try:
-        data = read_json(path)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: cannot read the reference statistics ({exc}); run `dvc repro featurize`") from None
-    if not isinstance(data, dict) or "features" not in data:
-        raise DataError(f"{path}: not reference statistics (no 'features')")
-    return data
-
-
-def open_model(serving_dir: Path, *, load: bool) -> tuple[ServingModel | None, dict[str, Any], DataContract]:
-    """The verified packaged model (to score a table) or only its manifest (a log carries its probabilities)."""
+def open_model(serving_dir: Path, *, load: bool) -> tuple[ServingModel | None, ServingManifest, DataContract]:
+    """The verified packaged model (to score a table) or only its sealed manifest (a log carries its
+    probabilities); a DataError saying why when the folder's files are missing or altered."""
     try:
         if load:
             model = ServingModel(serving_dir)
-            return model, model.manifest, model.contract
+            return model, model.packaged, model.contract
         manifest = ServingModel.read_manifest(serving_dir)
-    except (ServingError, OSError, json.JSONDecodeError) as exc:
+    except (ServingError, OSError) as exc:
         raise DataError(f"serving folder {serving_dir}: {exc}") from None
-    return None, manifest, load_contract(manifest.get("contract"), where=f"{serving_dir}/manifest.json: contract")
+    return None, manifest, load_contract(manifest.contract, where=f"{serving_dir}/manifest.json: contract")
 
 
 def _feed_table(path: Path, kind: Kind, model: ServingModel, accumulator: DriftAccumulator) -> dict[str, Any]:
@@ -114,7 +105,7 @@ def _feed_table(path: Path, kind: Kind, model: ServingModel, accumulator: DriftA
     return {"files": [str(path)], "scored": scored, "refused": rejected, "refused_by": dict(reasons.most_common(10))}
 
 
-def _feed_log(path: Path, role: str, manifest: dict[str, Any], accumulator: DriftAccumulator) -> dict[str, Any]:
+def _feed_log(path: Path, role: str, manifest: ServingManifest, accumulator: DriftAccumulator) -> dict[str, Any]:
     files, roles, versions = log_files(path), Counter[str](), Counter[str]()
     for parsed, probabilities in iter_log(files, accumulator.contract, role=role, roles=roles, versions=versions):
         accumulator.update(parsed, probabilities)
@@ -123,12 +114,12 @@ def _feed_log(path: Path, role: str, manifest: dict[str, Any], accumulator: Drif
             f"{path}: no served lines with role {role!r} in {len(files)} log file(s) "
             f"(served lines per role: {dict(roles) or 'none at all'})"
         )
-    if set(versions) != {str(manifest.get("version"))}:
+    if set(versions) != {manifest.version}:
         log.warning(
             "the log holds model version(s) %s, the packaged model is %s: its scores are compared with the packaged "
             "model's test scores all the same",
             dict(versions),
-            manifest.get("version"),
+            manifest.version,
         )
     return {
         "files": [str(f) for f in files],

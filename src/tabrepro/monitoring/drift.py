@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from tabrepro.artefacts import ReferenceStats, ScoreReference, validate_artefact
 from tabrepro.config.params import DriftParams
 from tabrepro.contract.spec import DataContract
 from tabrepro.contract.table import Problem
@@ -18,6 +19,7 @@ from tabrepro.monitoring.stats import bin_counts
 from tabrepro.monitoring.tally import LevelTally, NumericTally
 
 N_QUANTILES = 101
+R = TypeVar("R", ReferenceStats, ScoreReference)
 
 
 def compute_reference_stats(train: pd.DataFrame, contract: DataContract, *, bins: int) -> dict[str, Any]:
@@ -86,19 +88,22 @@ class DriftAccumulator:
 
     def __init__(
         self,
-        reference_stats: dict[str, Any],
-        score_reference: dict[str, Any] | None,
+        reference_stats: ReferenceStats | Mapping[str, Any],
+        score_reference: ScoreReference | Mapping[str, Any] | None,
         contract: DataContract,
         *,
         reservoir_size: int = 20_000,
         seed: int = 0,
     ) -> None:
-        _check_reference(reference_stats, contract)
-        self.contract, self.rows, self.reference_rows = contract, 0, int(reference_stats["rows"])
+        """The references as read from their files, or as ``compute_reference_stats`` / ``compute_score_reference``
+        return them (validated here the same way)."""
+        stats = _as(ReferenceStats, reference_stats, what="the reference statistics")
+        _check_reference(stats, contract)
+        self.contract, self.rows, self.reference_rows = contract, 0, stats.rows
         seeds = iter(np.random.SeedSequence(seed).spawn(len(contract.features) + 1))
         self.tallies: dict[str, NumericTally | LevelTally] = {}
         for name, spec in contract.features.items():
-            reference = reference_stats["features"][name]
+            reference = stats.features[name].model_dump(mode="json")
             if spec.type == "numeric":
                 self.tallies[name] = NumericTally(
                     reference, reservoir_size=reservoir_size, seed=next(seeds), low=spec.min, high=spec.max
@@ -109,7 +114,11 @@ class DriftAccumulator:
         self.scores = (
             None
             if score_reference is None
-            else NumericTally(score_reference, reservoir_size=reservoir_size, seed=next(seeds))
+            else NumericTally(
+                _as(ScoreReference, score_reference, what="the score reference").model_dump(mode="json"),
+                reservoir_size=reservoir_size,
+                seed=next(seeds),
+            )
         )
 
     def update(
@@ -158,14 +167,19 @@ class DriftAccumulator:
         }
 
 
-def _check_reference(reference_stats: dict[str, Any], contract: DataContract) -> None:
-    name = reference_stats.get("contract")
-    if name != contract.name:
-        raise DataError(f"the reference statistics are of contract {name!r}, the model's contract is {contract.name!r}")
-    features = reference_stats.get("features", {})
+def _as(model: type[R], value: R | Mapping[str, Any], *, what: str) -> R:
+    return value if isinstance(value, model) else validate_artefact(value, model, source=what, error=DataError)
+
+
+def _check_reference(stats: ReferenceStats, contract: DataContract) -> None:
+    if stats.contract != contract.name:
+        raise DataError(
+            f"the reference statistics are of contract {stats.contract!r}, the model's contract is {contract.name!r}"
+        )
+    features = stats.features
     absent = [n for n in contract.features if n not in features]
     if absent:
         raise DataError(f"the reference statistics lack feature(s) {absent} of contract {contract.name!r}")
-    wrong = [n for n, spec in contract.features.items() if features[n].get("type") != spec.type]
+    wrong = [n for n, spec in contract.features.items() if features[n].type != spec.type]
     if wrong:
         raise DataError(f"the reference statistics give other types than contract {contract.name!r} for {wrong}")

@@ -8,27 +8,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tabrepro.artefacts import PackagedGate
 from tabrepro.reporting.tolerances import DiffJson, Verdict
 
 RowOf = Callable[[str, Mapping[str, Any]], list[str]]
 
 
 @dataclass(frozen=True)
-class Gate:
-    """The ``gate`` object of a metrics file: did the model pass, why not, and who overrode it."""
-
-    passed: bool
-    reasons: tuple[str, ...] = ()
-    override: Any = None
-
-
-@dataclass(frozen=True)
 class GateRecord:
-    """One metrics file's gate in the workspace and at the base (``None``: no gate recorded there)."""
+    """One metrics file's gate in the workspace and at the base (``None``: no gate recorded there): evaluate's
+    verdict, or package's record of it with the override and its reason (``tabrepro.artefacts.PackagedGate``)."""
 
     file: str
-    workspace: Gate | None
-    base: Gate | None
+    workspace: PackagedGate | None
+    base: PackagedGate | None
 
 
 @dataclass(frozen=True)
@@ -141,8 +134,12 @@ def render_metrics(metrics_diff: DiffJson) -> list[str]:
     return lines
 
 
-def _gate_word(gate: Gate | None) -> str:
-    return "no gate recorded" if gate is None else ("passed" if gate.passed else "FAILED")
+def _gate_word(gate: PackagedGate | None) -> str:
+    if gate is None:
+        return "no gate recorded"
+    if gate.overridden:
+        return "failed, OVERRIDDEN (packaged anyway)"
+    return "passed" if gate.passed else "FAILED"
 
 
 def render_gates(gates: Sequence[GateRecord]) -> list[str]:
@@ -156,8 +153,8 @@ def render_gates(gates: Sequence[GateRecord]) -> list[str]:
         lines.append(f"- `{g.file}`: gate: **{_gate_word(g.workspace)}** (base: {_gate_word(g.base)})")
         if g.workspace is not None:
             lines += [f"  - {format_value(reason)}" for reason in g.workspace.reasons]
-            if g.workspace.override is not None:
-                lines.append(f"  - overridden: {format_value(g.workspace.override)}")
+            if g.workspace.overridden:
+                lines.append(f"  - overridden (package.override_gate): {format_value(g.workspace.override_reason)}")
     return [*lines, ""]
 
 

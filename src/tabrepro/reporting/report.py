@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict
 
+from tabrepro.artefacts import PackagedGate, validate_artefact
 from tabrepro.config.params import load_params
-from tabrepro.reporting.markdown import Gate, GateRecord, Plots, render_report
+from tabrepro.io.staging import check_output_path
+from tabrepro.reporting.markdown import GateRecord, Plots, render_report
 from tabrepro.reporting.tolerances import ReportError, Verdict, check_tolerances, parse_tolerances
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,9 @@ class Report:
 
 def make_report(*, base: str, fail_on: Sequence[str], plots_dir: Path, output: Path | None) -> Report:
     """Compare ``base`` with the workspace of the DVC repository in the current folder; write ``output`` if given."""
+    if output is not None:  # before any work: a folder or an unwritable place named by --output is exit 2
+        check_output_path(output, option="--output")
+    check_output_path(plots_dir, option="--plots-dir", kind="folder")
     tolerances = parse_tolerances(fail_on)
     check_repository()
     base_sha = resolve_base(base)
@@ -122,17 +128,21 @@ def parse_metrics_text(text: str, *, source: str) -> Mapping[str, Any]:
     return data if isinstance(data, Mapping) else {}
 
 
-def parse_gate(metrics: Mapping[str, Any], *, source: str) -> Gate | None:
-    """The ``gate`` object of a metrics file (``passed``, ``reasons``, optional ``override``); ``None`` if absent."""
-    gate = metrics.get("gate")
-    if gate is None:
+def parse_gate(metrics: Mapping[str, Any], *, source: str) -> PackagedGate | None:
+    """The ``gate`` of a metrics file: evaluate's verdict, or package's record of it (with the override and its
+    reason); ``None`` if the file has none. A gate in another layout is a ReportError naming the key."""
+    if "gate" not in metrics:
         return None
-    if not isinstance(gate, Mapping) or not isinstance(gate.get("passed"), bool):
-        raise ReportError(f"{source}: 'gate' must be an object with a boolean 'passed', got {gate!r}")
-    reasons = gate.get("reasons", [])
-    if not isinstance(reasons, list) or not all(isinstance(reason, str) for reason in reasons):
-        raise ReportError(f"{source}: 'gate.reasons' must be a list of strings, got {reasons!r}")
-    return Gate(passed=gate["passed"], reasons=tuple(reasons), override=gate.get("override"))
+    record = validate_artefact({"gate": metrics["gate"]}, _GateOf, source=source, error=ReportError)
+    return record.gate
+
+
+class _GateOf(BaseModel):
+    """Only a metrics file's ``gate`` (its other keys are dvc's to diff), so errors name ``gate.<key>``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gate: PackagedGate
 
 
 def read_gate_record(file: str, base: str) -> GateRecord:

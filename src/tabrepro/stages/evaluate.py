@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from tabrepro.artefacts import sha256_file
+from tabrepro.artefacts import EvaluationMetrics, sha256_file
 from tabrepro.config.params import EvaluateParams, PathsParams, read_section
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.evaluation.baselines import fit_baseline_scores
@@ -123,9 +123,11 @@ def run(paths: PathsParams, contract: DataContract, params: EvaluateParams) -> N
     top = next(iter(single))
     metrics["leakage"] = {"max_single_feature": top, "max_single_feature_auc": single[top]}
     metrics["gate"] = judge_gate(metrics, params.gate)
-    metrics |= {"model": meta["family"], "model_sha256": meta["sha256"]}
+    metrics |= {"model": meta.family, "model_sha256": meta.sha256}
+    record = EvaluationMetrics.model_validate(metrics)  # the layout package and `tabrepro report` read
+    metrics = record.model_dump(mode="json")
 
-    groups = group_columns(meta["feature_names"], list(contract.features))
+    groups = group_columns(list(meta.feature_names), list(contract.features))
     contributions = feature_contributions(model, x_test, groups)
     permutation = permutation_importance(
         model, x_test, y_test, groups, repeats=params.permutation_repeats, seed=params.bootstrap.seed
@@ -141,7 +143,12 @@ def run(paths: PathsParams, contract: DataContract, params: EvaluateParams) -> N
         }
     )
     card = render_model_card(
-        metrics, meta, contract, params, data_sha256=sha256_file(contract.source), importance=importance
+        metrics,
+        meta.model_dump(mode="json"),
+        contract,
+        params,
+        data_sha256=sha256_file(contract.source),
+        importance=importance,
     )
     outputs = (paths.metrics, paths.plots, paths.figures, paths.predictions, paths.explain, paths.model_card)
     with staged_outputs(*outputs) as (metrics_path, plots_dir, figures_dir, predictions_path, explain_dir, card_path):

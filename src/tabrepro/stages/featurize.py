@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 
+from tabrepro.artefacts import ReferenceStats
 from tabrepro.config.params import FeaturesParams, PathsParams, read_section
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.io.persistence import dump_skops
@@ -41,14 +42,16 @@ def fit_transform_splits(
 def run(paths: PathsParams, contract: DataContract, params: FeaturesParams) -> None:
     splits = read_splits(paths.prepared)
     preprocessor, matrices = fit_transform_splits(splits, contract, params)
-    reference = compute_reference_stats(splits["train"], contract, bins=params.reference_bins)
+    reference = ReferenceStats.model_validate(
+        compute_reference_stats(splits["train"], contract, bins=params.reference_bins)
+    )
     outputs = (paths.features, paths.preprocessor, paths.reference_stats)
     with staged_outputs(*outputs) as (features_dir, preprocessor_path, reference_path):
         features_dir.mkdir()
         for name, frame in matrices.items():
             frame.to_parquet(features_dir / f"{name}.parquet", index=False)
         dump_skops(preprocessor, preprocessor_path)
-        write_json(reference_path, reference)
+        write_json(reference_path, reference.model_dump(mode="json"))
     log.info("featurized %d input features into %d columns", len(contract.features), matrices["train"].shape[1] - 2)
 
 

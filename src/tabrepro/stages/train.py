@@ -9,11 +9,12 @@ from typing import Any
 from dvclive import Live
 from sklearn.metrics import log_loss, roc_auc_score
 
+from tabrepro.artefacts import BestParams, TuningProvenance, read_artefact
 from tabrepro.config.params import ModelParams, PathsParams, TrainParams, read_section, read_seed
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.errors import ConfigError, DataError
 from tabrepro.io.splits import read_splits
-from tabrepro.io.staging import read_json, staged_outputs
+from tabrepro.io.staging import staged_outputs
 from tabrepro.stages import run_stage
 from tabrepro.training.features import split_xy
 from tabrepro.training.modeling import FitResult, build_model, fit_model, save_model
@@ -21,14 +22,11 @@ from tabrepro.training.modeling import FitResult, build_model, fit_model, save_m
 log = logging.getLogger(__name__)
 
 
-def read_best_params(path: str | Path, *, model: ModelParams) -> dict[str, Any]:
+def read_best_params(path: str | Path, *, model: ModelParams) -> BestParams:
     """The tune stage's output (params to train with, and where they came from); refuses another family's."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: best-params file not found (run the tune stage)")
-    best = read_json(path)
-    if best.get("model") != model.name:
-        raise ConfigError(f"{path} holds params for {best.get('model')!r}, but model.name is {model.name!r}")
+    best = read_artefact(path, BestParams, error=DataError, hint="run the tune stage")
+    if best.model != model.name:
+        raise ConfigError(f"{path} holds params for {best.model!r}, but model.name is {model.name!r}")
     return best
 
 
@@ -57,7 +55,7 @@ def run(
     x_train, y_train = split_xy(splits["train"], contract)
     x_val, y_val = split_xy(splits["val"], contract)
     tuned = read_best_params(paths.best_params, model=model_params)
-    model = build_model(model_params.name, tuned["params"], seed=seed, n_jobs=train.n_jobs)
+    model = build_model(model_params.name, dict(tuned.params), seed=seed, n_jobs=train.n_jobs)
     result = fit_model(model, x_train, y_train, x_val, y_val, early_stopping_rounds=model_params.early_stopping_rounds)
     p_val = result.model.predict_proba(x_val)[:, 1]
     scores = {
@@ -73,8 +71,8 @@ def run(
             feature_names=feature_names,
             best_iteration=result.best_iteration,
             seed=seed,
-            hyperparameters=tuned["params"],
-            tuning={k: tuned.get(k) for k in ("source", "cv_roc_auc", "cv_roc_auc_std", "search")},
+            hyperparameters=tuned.params,
+            tuning=TuningProvenance.model_validate(tuned.model_dump(include=set(TuningProvenance.model_fields))),
         )
         live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
         log_curves(live, result, scores)
@@ -83,7 +81,7 @@ def run(
         "trained %s: val ROC-AUC %.4f, sha256 %s",
         model_params.name,
         scores["model_val_roc_auc"],
-        meta["sha256"][:12],
+        meta.sha256[:12],
     )
 
 

@@ -7,19 +7,25 @@ by the same CV and passed on unchanged.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
 
+from tabrepro.artefacts import BestParams, TuneMetrics
 from tabrepro.config.params import ModelParams, PathsParams, TrainParams, TuneParams, read_section, read_seed
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.evaluation.figures import save_tune_figures
 from tabrepro.io.staging import staged_outputs, write_json
 from tabrepro.stages import run_stage
-from tabrepro.training.features import split_xy
-from tabrepro.training.search import SearchResult, check_search, open_storage, run_search, study_name_for
+from tabrepro.training.search import (
+    SearchResult,
+    check_search,
+    open_storage,
+    read_search_data,
+    run_search,
+    study_name_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +53,12 @@ def summarise_search(result: SearchResult, model: ModelParams, tune: TuneParams)
         "best_cv_roc_auc": round(result.cv_mean, 6),
         "best_cv_roc_auc_std": round(result.cv_std, 6),
         "cv_folds": tune.cv_folds,
-        "trials_requested": tune.n_trials,
-        "trials_completed": result.completed,
-        "trials_pruned": result.pruned,
+        # the size of the search: a budget that bound (fewer finished than requested) fails the stage instead
+        "n_trials_requested": tune.n_trials,
+        "n_trials_complete": result.completed,
+        "n_trials_pruned": result.pruned,
+        "budget_bound": result.budget_bound,
+        "timeout_s": tune.timeout,
         "seconds": round(result.seconds, 1),
     }
     return best, metrics
@@ -73,7 +82,7 @@ def run(
     seed: int,
 ) -> None:
     check_search(model, tune)
-    x, y = split_xy(pd.read_parquet(Path(paths.features) / "train.parquet"), contract)
+    x, y = read_search_data(paths.features, contract)
     outputs = (paths.best_params, paths.tune_study, paths.tune_reports)
     with staged_outputs(*outputs) as (best_path, study_dir, reports_dir):
         study_dir.mkdir()
@@ -81,12 +90,12 @@ def run(
         name = study_name_for(contract, model, tune)
         result, study = run_search(model, tune, x, y, storage=storage, study_name=name, seed=seed, n_jobs=train.n_jobs)
         best, metrics = summarise_search(result, model, tune)
-        write_json(best_path, best)
+        write_json(best_path, BestParams.model_validate(best).model_dump(mode="json"))
         trials_table(study).to_csv(study_dir / "trials.csv", index=False)
         where = "journal.log" if tune.storage is None else "database (tune.storage)"
         write_json(study_dir / "study.json", {"study_name": name, "storage": where})
         reports_dir.mkdir()
-        write_json(reports_dir / "metrics.json", metrics)
+        write_json(reports_dir / "metrics.json", TuneMetrics.model_validate(metrics).model_dump(mode="json"))
         save_tune_figures(study, reports_dir / "figures", seed=seed)
     log.info(
         "tune %s: best CV ROC-AUC %.4f ± %.4f (%d completed, %d pruned, %.0f s)",

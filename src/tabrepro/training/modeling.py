@@ -1,9 +1,9 @@
 """Model factory, fitting and safe persistence, shared by tune and train.
 
 ``build_model`` returns an UNFITTED estimator for a family declared in ``conf/model/``; unknown hyper-parameter
-names are refused before anything is fitted. Models are saved in their library's own safe format (XGBoost JSON,
-scikit-learn objects with skops; never pickle) next to a ``meta.json`` that records the file's sha256, which
-``load_model`` verifies.
+names and values outside the family's ranges (``tabrepro.training.hyperparameters``) are refused before anything
+is fitted. Models are saved in their library's own safe format (XGBoost JSON, scikit-learn objects with skops;
+never pickle) next to a ``meta.json`` that records the file's sha256, which ``load_model`` verifies.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
-from tabrepro.artefacts import sha256_file
-from tabrepro.errors import ConfigError, TabreproError
+from tabrepro.artefacts import ModelMeta, read_artefact, sha256_file
+from tabrepro.errors import TabreproError
 from tabrepro.io.persistence import dump_skops, load_skops
-from tabrepro.io.staging import read_json, write_json
+from tabrepro.io.staging import write_json
+from tabrepro.training.hyperparameters import check_hyperparameters
 
 # Fixed settings of each family that are not searched: determinism and the metrics logged per round.
 _XGB_FIXED = {"tree_method": "hist", "eval_metric": ["logloss", "auc"]}
+META_FILE = "meta.json"
 
 
 class ModelFileError(TabreproError, RuntimeError):
@@ -40,24 +42,6 @@ class FitResult:
     model: Any
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     best_iteration: int | None = None
-
-
-def _estimator(family: str) -> BaseEstimator:
-    return {
-        "xgboost": XGBClassifier(),
-        "logreg": LogisticRegression(),
-        "random_forest": RandomForestClassifier(),
-    }[family]
-
-
-def check_hyperparameters(family: str, params: dict[str, Any], *, where: str) -> None:
-    """Refuse names the family's estimator does not have (a typo would otherwise be silently ignored)."""
-    known = set(_estimator(family).get_params())
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown hyper-parameter(s) {unknown} for {family}; known: {', '.join(sorted(known))}"
-        )
 
 
 def build_model(family: str, params: dict[str, Any], *, seed: int, n_jobs: int = 1) -> BaseEstimator:
@@ -100,8 +84,9 @@ def _curves(model: XGBClassifier) -> dict[str, dict[str, list[float]]]:
     return {names[k]: {m: list(map(float, v)) for m, v in d.items()} for k, d in model.evals_result().items()}
 
 
-def save_model(model: BaseEstimator, family: str, directory: str | Path, **info: Any) -> dict[str, Any]:
-    """Write the model in its safe format plus ``meta.json`` (family, file, sha256, ``info``)."""
+def save_model(model: BaseEstimator, family: str, directory: str | Path, **info: Any) -> ModelMeta:
+    """Write the model in its safe format plus ``meta.json``: family, file, sha256 and ``info`` (the other
+    ``ModelMeta`` fields: feature names, best iteration, seed, hyper-parameters, tuning provenance)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if family == "xgboost":
@@ -110,25 +95,22 @@ def save_model(model: BaseEstimator, family: str, directory: str | Path, **info:
     else:
         path = directory / "model.skops"
         dump_skops(model, path)
-    meta = {"family": family, "file": path.name, "sha256": sha256_file(path), **info}
-    write_json(directory / "meta.json", meta)
+    meta = ModelMeta.model_validate({"family": family, "file": path.name, "sha256": sha256_file(path), **info})
+    write_json(directory / META_FILE, meta.model_dump(mode="json"))
     return meta
 
 
-def load_model(directory: str | Path) -> tuple[BaseEstimator, dict[str, Any]]:
+def load_model(directory: str | Path) -> tuple[BaseEstimator, ModelMeta]:
     """Load a saved model after checking its sha256 against ``meta.json``."""
-    directory = Path(directory)
-    meta_path = directory / "meta.json"
-    if not meta_path.is_file():
-        raise ModelFileError(f"{meta_path}: model metadata not found (run the train stage)")
-    meta = read_json(meta_path)
-    path = directory / meta["file"]
+    meta_path = Path(directory) / META_FILE
+    meta = read_artefact(meta_path, ModelMeta, error=ModelFileError, hint="model metadata; run the train stage")
+    path = meta_path.parent / meta.file
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
     actual = sha256_file(path)
-    if actual != meta["sha256"]:
-        raise ModelFileError(f"{path}: sha256 {actual} does not match {meta['sha256']} in {meta_path}")
-    if meta["family"] == "xgboost":
+    if actual != meta.sha256:
+        raise ModelFileError(f"{path}: sha256 {actual} does not match {meta.sha256} in {meta_path}")
+    if meta.family == "xgboost":
         model = XGBClassifier()
         model.load_model(path)
     else:
