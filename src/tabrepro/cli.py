@@ -44,7 +44,8 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _cmd_tune_worker(args: argparse.Namespace) -> int:
-    """Join the tune stage's study in the database named by ``tune.storage`` and run trials until it is done."""
+    """Join the tune stage's studies (one per family: each candidate under ``model: auto``, in the stage's order)
+    in the database named by ``tune.storage`` and run trials until each is done."""
     import optuna
 
     from tabrepro.config.params import (
@@ -57,7 +58,8 @@ def _cmd_tune_worker(args: argparse.Namespace) -> int:
         read_seed,
     )
     from tabrepro.contract.spec import load_contract
-    from tabrepro.training.search import check_search, open_storage, read_search_data, run_search, study_name_for
+    from tabrepro.training.search import check_search, open_storage, read_search_data, study_names_for
+    from tabrepro.training.selection import search_families
 
     if args.worker < 1:
         raise ConfigError(f"--worker {args.worker}: expected a whole number >= 1 (0 is the tune stage's own seed)")
@@ -71,18 +73,19 @@ def _cmd_tune_worker(args: argparse.Namespace) -> int:
     check_search(model, tune)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     x, y = read_search_data(paths.features, contract)
-    result, _ = run_search(
+    found = search_families(
         model,
         tune,
         x,
         y,
         storage=open_storage(tune, ""),
-        study_name=study_name_for(contract, model, tune),
+        study_names=study_names_for(contract, model, tune),
         seed=read_seed(params),
         n_jobs=read_section(params, "train", TrainParams).n_jobs,
         worker=args.worker,
     )
-    log.info("worker %d done: study best CV ROC-AUC %.4f", args.worker, result.cv_mean)
+    for family, result in found.results.items():
+        log.info("worker %d done: %s study best CV ROC-AUC %.4f", args.worker, family, result.cv_mean)
     return 0
 
 
@@ -193,6 +196,64 @@ def _add_drift_parser(commands: argparse._SubParsersAction) -> None:
     drift.set_defaults(func=_cmd_drift)
 
 
+_CONTRACT_DRAFT_EPILOG = f"""\
+writes a starting point for conf/data/<name>.yaml: each column's type, levels, observed range (rounded outward),
+boolean and missing-value tokens, the id candidates, the columns it leaves out and why, and a "DECIDE:" comment on
+every column the data cannot settle. Review it before use.
+
+exit status: 0 written; 2 bad input, nothing written: an unreadable or empty table, a --target that is not a
+column or has not exactly two labels, a --positive that is not one of them, an --output that exists (without
+--force) or cannot be written; {_EXIT_UNEXPECTED_LINE}
+"""
+
+
+def _cmd_contract_draft(args: argparse.Namespace) -> int:
+    """Draft a data contract from a raw table and write it, refusing to overwrite one unless --force."""
+    from tabrepro.contract.draft import check_name, default_name, draft_contract
+    from tabrepro.contract.draft_yaml import render_draft
+    from tabrepro.io.raw import read_raw
+    from tabrepro.io.staging import OutputPathError, staged_outputs
+
+    name = check_name(args.name) if args.name else default_name(str(args.table))
+    output = check_output_path(args.output or Path("conf/data") / f"{name}.yaml", option="--output")
+    if output.exists() and not args.force:
+        raise OutputPathError(f"--output {output}: exists; pass --force to overwrite it")
+    fmt = {".csv": "csv", ".parquet": "parquet"}.get(args.table.suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"{args.table}: expected a .csv or .parquet file")
+    raw = read_raw(args.table, fmt=fmt)
+    draft = draft_contract(
+        raw, target=args.target, positive=args.positive, name=name, source=args.table.as_posix(), fmt=fmt
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with staged_outputs(output) as (staged,):
+        staged.write_text(render_draft(draft), encoding="utf-8")
+    log.info(
+        "wrote %s: %d features, %d left out; review its DECIDE comments",
+        output,
+        len(draft.features),
+        len(draft.ignored),
+    )
+    return 0
+
+
+def _add_contract_parser(commands: argparse._SubParsersAction) -> None:
+    contract = commands.add_parser("contract", help="data contracts (conf/data/<name>.yaml)")
+    draft = contract.add_subparsers(dest="contract_command", required=True).add_parser(
+        "draft",
+        help="draft a data contract from a raw table, for a human to review",
+        epilog=_CONTRACT_DRAFT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    draft.add_argument("table", type=Path, help="raw table (.csv or .parquet), e.g. data/raw/my_table.csv")
+    draft.add_argument("--target", required=True, help="the target column")
+    draft.add_argument("--positive", required=True, help="the target's positive label, as written in the data")
+    draft.add_argument("--name", help="contract name (default: the file's stem)")
+    draft.add_argument("--output", type=Path, help="file to write (default: conf/data/<name>.yaml)")
+    draft.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    draft.set_defaults(func=_cmd_contract_draft)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tabrepro", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -220,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_parser(commands)
     _add_drift_parser(commands)
     add_score_parser(commands)
+    _add_contract_parser(commands)
     return parser
 
 

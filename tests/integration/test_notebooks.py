@@ -3,7 +3,9 @@
 Each notebook is executed in memory (the committed file is never written back) and its printed output is checked:
 the exploration notebook against the raw data, the review notebook against the committed reports, and the review
 notebook again against two synthetic report folders, one in the old ``metrics.json`` schema (sections missing:
-notes, no failure) and one in the full schema (every section shown).
+notes, no failure) and one in the full schema (every section shown). Both take every column name from the data
+contract: the exploration notebook runs on each data set of ``conf/data/`` (``TABREPRO_DATA``), and the review
+notebook on reports whose segments and features are another data set's.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from typing import Any
 
 import nbformat
 import pytest
+import yaml
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
+from tabrepro.contract.spec import load_contract
 from tabrepro.io.staging import read_json, write_json
 from tests.conftest import REPO
 
@@ -135,7 +139,7 @@ def test_exploration_notebook_reports_the_raw_data(explored: NotebookNode) -> No
     text = output_text(explored)
     assert "rows: 7043, columns: 21" in text
     assert "blank TotalCharges: 11" in text
-    assert "customers with tenure 0: 11; the same customers: True" in text
+    assert "rows with tenure 0: 11; the same rows: True" in text  # the blanks are exactly the not-yet-billed
     assert "levels in the data that the contract does not declare: 0" in text
     assert "data_quality.json agrees with the raw file: True" in text
 
@@ -199,3 +203,55 @@ def test_committed_notebook_has_no_outputs(path: Path) -> None:
 
 def test_both_notebooks_are_checked() -> None:
     assert {EXPLORE, REVIEW} <= set(NOTEBOOKS.glob("*.ipynb"))
+
+
+# Data sets without an id, each with what its exploration must report (besides what every data set reports).
+EXTRA_DATA = {
+    "titanic": ("rows: 1309, columns: 5", ["blank age: 263", "(prepare drops them): ['name']"]),
+    "islr_default": (
+        "rows: 10000, columns: 4",
+        ["no feature has missing values", "strongest numeric feature alone: balance (ROC-AUC 0.948)"],
+    ),
+    # MOSTYPE declares every code of the codebook; code 14 never occurs in this sample
+    "islr_caravan": ("rows: 5822, columns: 86", ["declared levels that never occur: 1"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA_DATA))
+def test_exploration_notebook_runs_on_each_data_set(name: str, kernel_env: dict[str, str]) -> None:
+    shape, findings = EXTRA_DATA[name]
+    notebook = run_notebook(EXPLORE, cwd=REPO, env={**kernel_env, "TABREPRO_DATA": name})
+    text = output_text(notebook)
+    assert f"contract {name!r}: data/raw/" in text
+    assert shape in text
+    assert "no id column: rows are keyed by 'row', their line in the file" in text
+    assert "levels in the data that the contract does not declare: 0" in text
+    assert f"records data set 'telco_churn', not {name!r}; comparison skipped" in text
+    for finding in findings:
+        assert finding in text
+    assert count_images(notebook) == 2
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA_DATA))
+def test_review_notebook_shows_another_data_sets_segments_and_features(
+    name: str, tmp_path: Path, kernel_env: dict[str, str]
+) -> None:
+    raw = yaml.safe_load((REPO / "conf" / "data" / f"{name}.yaml").read_text(encoding="utf-8"))
+    contract = load_contract(raw)
+    segment = contract.segments[0]
+    spec = contract.features[segment]
+    levels = list(spec.values or (*spec.true_values, *spec.false_values))[:2]
+    metrics = full_schema_metrics()
+    level = metrics["segments"]["Contract"]["levels"]["Month-to-month"]
+    metrics["segments"] = {segment: {"levels": dict.fromkeys(levels, level), "roc_auc_gap": 0.01, "recall_gap": 0.02}}
+    root = make_repo(tmp_path / "repo", metrics=metrics)
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    (root / "params.yaml").write_text(yaml.safe_dump({**params, "data": raw}, sort_keys=False), encoding="utf-8")
+    importance = [{"feature": f, "importance": 0.1 / (i + 1)} for i, f in enumerate(contract.feature_names[:3])]
+    write_json(root / "reports" / "explain" / "importance.json", importance)
+    text = output_text(run_notebook(REVIEW, cwd=REPO, env={**kernel_env, "TABREPRO_ROOT": str(root)}))
+    assert f"data set: {name}" in text
+    assert segment in text
+    assert all(str(level) in text for level in levels)
+    assert all(f in text for f in contract.feature_names[:3])
+    assert "Contract" not in text.replace("data contract", "")

@@ -29,7 +29,7 @@ from tabrepro.reporting.markdown import GateRecord, render_gates
 from tabrepro.reporting.report import parse_gate
 from tabrepro.stages import evaluate, featurize, package, prepare, run_stage, train, tune
 from tabrepro.training.onnx_export import PackagingError
-from tests.conftest import write_sample
+from tests.conftest import gate_only, write_sample
 
 SMALL_TUNE = TuneParams(n_trials=3, cv_folds=3, n_startup_trials=2)
 SMALL_SPACES = {
@@ -56,12 +56,13 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: dict) -> Pa
 def _sections(params: dict) -> dict:
     return {
         "paths": PathsParams.model_validate(params["paths"]),
+        # 180 test rows: the data set's gate limits are for the full data; keep one criterion a small sample meets
         "contract": load_contract(params["data"]),
+        "policy": gate_only(params.get("policy"), min_roc_auc=0.7),
         "split": SplitParams.model_validate(params["split"]),
         "features": FeaturesParams.model_validate(params["features"]),
         "train": TrainParams.model_validate(params["train"]),
-        # 180 test rows: the default gate's limits are for the full data; keep one criterion a small sample meets
-        "evaluate": EvaluateParams.model_validate({**params["evaluate"], "gate": {"min_roc_auc": 0.7}}),
+        "evaluate": EvaluateParams.model_validate(params["evaluate"]),
     }
 
 
@@ -81,7 +82,7 @@ def _run_all(s: dict, family: str) -> None:
     )
     tune.run(s["paths"], s["contract"], model, SMALL_TUNE, s["train"], seed=1)
     train.run(s["paths"], s["contract"], model, s["train"], seed=1)
-    evaluate.run(s["paths"], s["contract"], s["evaluate"])
+    evaluate.run(s["paths"], s["contract"], s["evaluate"], s["policy"])
     package.run(s["paths"], s["contract"], PackageParams(build_bento=False, latency_rows=20), ServeParams())
 
 
@@ -197,8 +198,8 @@ def test_stage_main_reports_bad_params_and_exits_2(workdir, capfd):
 def test_package_refuses_a_model_that_failed_the_gate_unless_overridden(workdir):
     s = _sections(yaml.safe_load((workdir / "params.yaml").read_text()))
     _run_all(s, "logreg")
-    impossible = s["evaluate"].model_copy(update={"gate": s["evaluate"].gate.model_copy(update={"min_roc_auc": 0.999})})
-    evaluate.run(s["paths"], s["contract"], impossible)
+    impossible = gate_only(s["policy"].model_dump(mode="json"), min_roc_auc=0.999)
+    evaluate.run(s["paths"], s["contract"], s["evaluate"], impossible)
     metrics = read_json(s["paths"].metrics)
     assert metrics["gate"]["passed"] is False
     assert metrics["gate"]["reasons"][0].startswith("min_roc_auc: test ROC-AUC is")

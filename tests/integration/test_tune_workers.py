@@ -161,3 +161,42 @@ def test_a_worker_before_featurize_names_the_missing_file_and_the_stage(featuriz
         [sys.executable, "-m", "tabrepro.cli", "tune-worker"], cwd=featurized, capture_output=True, text=True
     )
     _refused(done, "data/features/train.parquet: not found", "dvc repro featurize")
+
+
+AUTO_TRIALS = 6
+
+
+def test_a_worker_joins_every_familys_study_under_auto(featurized: Path):
+    """model: auto is one study per family; a worker runs them in the stage's order, each to tune.n_trials."""
+    candidates = {
+        "logreg": {"name": "logreg", "params": {"max_iter": 500}, "search_space": {"C": NEGATIVE | {"low": 0.01}}},
+        "xgboost": yaml.safe_load((featurized / "params.yaml").read_text())["model"],
+    }
+    _set(featurized, tune={"n_trials": AUTO_TRIALS})
+    params = yaml.safe_load((featurized / "params.yaml").read_text())
+    params["model"] = {"name": "auto", "candidates": candidates}
+    (featurized / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    storage = params["tune"]["storage"]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tabrepro.cli", "tune-worker", "--worker", "1"],
+        cwd=featurized,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        run_stage("tune", tune._main, [])
+        output, _ = worker.communicate(timeout=300)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, output
+    studies = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
+    assert set(studies) == {"telco_churn-logreg", "telco_churn-xgboost"}
+    workers = set()
+    for name in studies:
+        finished = [t for t in optuna.load_study(study_name=name, storage=storage).trials if t.state.is_finished()]
+        assert AUTO_TRIALS <= len(finished) <= AUTO_TRIALS + 1, name
+        workers |= {t.user_attrs.get("worker") for t in finished}
+    assert workers == {0, 1}
+    metrics = read_json("reports/tune/metrics.json")
+    assert metrics["selection"] == "auto" and set(metrics["families"]) == {"logreg", "xgboost"}

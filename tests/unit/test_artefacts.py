@@ -51,7 +51,7 @@ from tabrepro.serving.runtime import ServingError, ServingModel
 from tabrepro.stages import evaluate, featurize, package, prepare, train, tune
 from tabrepro.stages.train import read_best_params
 from tabrepro.training.modeling import ModelFileError, load_model
-from tests.conftest import REPO, write_sample
+from tests.conftest import REPO, gate_only, write_sample
 
 LOGREG = ModelParams(name="logreg", params={"C": 1.0, "max_iter": 500}, search_space={})
 DRIFT = DriftParams()
@@ -64,13 +64,15 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PathsParams, 
     params = write_sample(work, yaml.safe_load((REPO / "params.yaml").read_text()), rows=500, seed=3)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
-        paths, contract = PathsParams.model_validate(params["paths"]), load_contract(params["data"])
+        paths = PathsParams.model_validate(params["paths"])
+        contract = load_contract(params["data"])
         prepare.run(paths, contract, SplitParams.model_validate(params["split"]))
         featurize.run(paths, contract, FeaturesParams.model_validate(params["features"]))
         tune.run(paths, contract, LOGREG, TuneParams(n_trials=0, cv_folds=3), TrainParams(), seed=0)
         train.run(paths, contract, LOGREG, TrainParams(), seed=0)
-        quick = {"bootstrap": {"n": 30, "seed": 1, "level": 0.9}, "permutation_repeats": 1, "gate": {"max_ece": 0.5}}
-        evaluate.run(paths, contract, EvaluateParams.model_validate({**params["evaluate"], **quick}))
+        quick = {"bootstrap": {"n": 30, "seed": 1, "level": 0.9}, "permutation_repeats": 1}
+        policy = gate_only(params.get("policy"), max_ece=0.5)
+        evaluate.run(paths, contract, EvaluateParams.model_validate({**params["evaluate"], **quick}), policy)
         package.run(paths, contract, PackageParams(build_bento=False, latency_rows=10), ServeParams())
     return work, _absolute(paths, work), contract
 

@@ -25,7 +25,7 @@ from tabrepro.errors import ConfigError
 from tabrepro.training.modeling import build_model
 
 REPO = Path(__file__).resolve().parents[2]
-MODELS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml") if p.stem != "auto")
 DATASETS = sorted(p.stem for p in (REPO / "conf" / "data").glob("*.yaml"))
 
 
@@ -42,6 +42,20 @@ def test_every_model_config_composes_and_builds(model):
     estimator = build_model(spec.name, spec.params, seed=0)
     built = estimator.named_steps["clf"] if model == "logreg" else estimator
     assert {k: built.get_params()[k] for k in spec.params} == spec.params
+
+
+def test_auto_carries_every_family_config_as_it_is():
+    """model: auto's candidates are the family files themselves, so params.yaml holds all that dvc repro needs."""
+    auto = ModelParams.model_validate(compose_config(REPO / "conf", ["model=auto"])["model"])
+    assert auto.name == "auto" and sorted(f.name for f in auto.families) == MODELS
+    for family in auto.families:
+        assert family == ModelParams.model_validate(compose_config(REPO / "conf", [f"model={family.name}"])["model"])
+
+
+def test_a_candidate_can_be_overridden_alone():
+    cfg = compose_config(REPO / "conf", ["model=auto", "model.candidates.xgboost.params.max_depth=5"])["model"]
+    auto = ModelParams.model_validate(cfg)
+    assert auto.family("xgboost").params["max_depth"] == 5 and auto.family("logreg").params["C"] == 1.0
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -88,7 +102,7 @@ def test_hydra_composition_is_enabled_for_dvc():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["model=nonexistent"], r"Could not find 'model/nonexistent'\s+Available options in 'model':\s+logreg"),
+        (["model=nonexistent"], r"Could not find 'model/nonexistent'\s+Available options in 'model':\s+auto\s+logreg"),
         (["modle.params.max_depth=3"], r"Could not override 'modle\.params\.max_depth'"),
         (["seed=="], r"Error parsing override 'seed=='"),
     ],

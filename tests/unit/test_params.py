@@ -64,39 +64,14 @@ def test_missing_params_file(tmp_path):
         load_params(tmp_path / "params.yaml")
 
 
-GOOD_COST = {"false_negative": 500, "false_positive": 50, "true_positive": 50, "true_negative": 0}
-
-
 def _evaluate(**change) -> EvaluateParams:
-    return read_section({"evaluate": {"cost": GOOD_COST, **change}}, "evaluate", EvaluateParams)
+    return read_section({"evaluate": change}, "evaluate", EvaluateParams)
 
 
 def test_evaluate_defaults():
     p = _evaluate()
-    assert p.threshold_policy == "max_f1" and p.bootstrap.n == 1000 and p.gate.min_roc_auc is None
-
-
-@pytest.mark.parametrize(
-    ("cost", "message"),
-    [
-        ({**GOOD_COST, "false_positive": -1}, r"evaluate\.cost\.false_positive: Input should be greater than or equal"),
-        (
-            {k: v for k, v in GOOD_COST.items() if k != "true_negative"},
-            r"evaluate\.cost\.true_negative: Field required",
-        ),
-        ({**GOOD_COST, "false_negative": "lots"}, r"evaluate\.cost\.false_negative"),
-        ({**GOOD_COST, "false_negative": float("nan")}, r"evaluate\.cost\.false_negative"),
-        ({**GOOD_COST, "false_negative": 10, "false_positive": 0}, "errors must cost more"),
-    ],
-)
-def test_bad_cost_matrix_names_the_entry(cost, message):
-    with pytest.raises(ConfigError, match=message):
-        _evaluate(cost=cost)
-
-
-def test_missing_cost_matrix():
-    with pytest.raises(ConfigError, match=r"evaluate\.cost: Field required"):
-        read_section({"evaluate": {}}, "evaluate", EvaluateParams)
+    assert p.threshold_policy == "max_f1" and p.bootstrap.n == 1000 and p.segment_min_rows == 30
+    assert "gate" not in EvaluateParams.model_fields and "cost" not in EvaluateParams.model_fields  # the policy section
 
 
 def test_zero_bootstrap_resamples():
@@ -104,10 +79,16 @@ def test_zero_bootstrap_resamples():
         _evaluate(bootstrap={"n": 0})
 
 
-def test_unknown_threshold_policy_and_gate_key():
+def test_unknown_threshold_policy_and_key():
     with pytest.raises(ConfigError, match=r"evaluate\.threshold_policy"):
         _evaluate(threshold_policy="youden")
-    with pytest.raises(ConfigError, match=r"evaluate\.gate\.min_rocauc: unknown key"):
+    with pytest.raises(ConfigError, match=r"evaluate\.calibration_binz: unknown key"):
+        _evaluate(calibration_binz=10)
+
+
+def test_a_gate_left_in_evaluate_points_at_the_policy():
+    # the gate's and the cost matrix's own checks (key named, bad values) are in test_policy.py
+    with pytest.raises(ConfigError, match=r"evaluate: .*move evaluate\.gate -> policy\.gate"):
         _evaluate(gate={"min_rocauc": 0.8})
 
 

@@ -45,16 +45,17 @@ def test_one_line_per_record_per_model_in_the_fixed_format():
         "role": "primary",
         "served": True,
         "id": "a1",
+        "index": 0,
         "inputs": RECORDS[0],
         "probability": 0.9,
         "label": 1,
     }
     assert datetime.fromisoformat(lines[0]["ts"]).utcoffset().total_seconds() == 0
-    assert [(x["role"], x["served"], x["id"], x["label"]) for x in lines[1:]] == [
-        ("primary", True, "a2", 0),
-        ("primary", True, None, 1),  # at the threshold counts as positive, as in the response
-        ("candidate", False, "a1", 1),  # the candidate's own threshold (0.3)
-        ("candidate", False, None, 0),
+    assert [(x["role"], x["served"], x["id"], x["index"], x["label"]) for x in lines[1:]] == [
+        ("primary", True, "a2", 1, 0),
+        ("primary", True, None, 2, 1),  # at the threshold counts as positive, as in the response
+        ("candidate", False, "a1", 0, 1),  # the candidate's own threshold (0.3)
+        ("candidate", False, None, 2, 0),
     ]
 
 

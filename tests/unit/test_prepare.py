@@ -17,7 +17,8 @@ def _frame(n: int = 40) -> pd.DataFrame:
 def test_clean_encodes_target_and_drops_unlabelled(tiny_raw, tiny_contract):
     raw = tiny_raw.copy()
     raw.loc[2, "y"] = ""
-    clean, dropped = clean_table(raw, tiny_contract, source="raw.csv")
+    dropping = tiny_contract.model_copy(update={"target": tiny_contract.target.model_copy(update={"missing": "drop"})})
+    clean, dropped = clean_table(raw, dropping, source="raw.csv")
     assert dropped == {"target missing": 1}
     assert clean["y"].tolist() == [1, 0, 1, 0, 1]
     assert list(clean.columns) == tiny_contract.columns

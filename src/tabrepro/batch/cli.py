@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 _FALLBACK_SERVING = Path("models/serving")
 
 _EPILOG = """\
-output columns: the contract's id column, probability, label (probability >= the packaged threshold),
-model_version. Refused rows go to the rejects file (line or row number, id, reason naming column and value).
+output columns: the contract's id column (or, when it declares none, `row`: each row's line (CSV) or row
+(Parquet) number in the input), probability, label (probability >= the packaged threshold), model_version.
+Refused rows go to the rejects file (line or row number, id, reason naming column and value).
 Both files are written to <file>.partial and renamed only when the whole input has been scored.
 
 exit status: 0 scored (even with rejects: see the summary); 2 bad input, with one message naming the file, option or

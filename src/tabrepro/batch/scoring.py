@@ -5,6 +5,8 @@ Each chunk is checked row by row against the data contract (``tabrepro.contract.
 ``session.run`` with feeds built column-wise from the parsed frame, refused rows go to a rejects file with their
 reasons. Output and rejects are written as they come to ``.partial`` files that are renamed into place only
 when the whole input has been scored, so a failure midway never leaves a truncated file where a good one was.
+Each scored row is keyed by ``contract.key_column``: its id, or (a contract without an id) its line (CSV) or row
+(Parquet) number in the input, the numbering of the rejects file.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def score_file(
     threads: int | None = None,
     on_chunk: ChunkObserver | None = None,
 ) -> ScoreSummary:
-    """Score every valid row of ``input_path`` into ``output_path`` (id, probability, label, model_version) and
+    """Score every valid row of ``input_path`` into ``output_path`` (key, probability, label, model_version) and
     write refused rows with their reasons to ``rejects_path`` (default: ``default_rejects_path(output)``).
 
     ``threads`` None scores on the serving model's own session (ONNX Runtime's default: every core); a number
@@ -206,7 +208,7 @@ def _score_frame(session: ort.InferenceSession, valid: pd.DataFrame, model: Serv
         probability = np.empty(0, dtype=np.float32)
     return pa.table(
         {
-            contract.id_column: pa.array(valid[contract.id_column], type=pa.string()),
+            contract.key_column: pa.array(valid[contract.key_column], type=_key_type(contract)),
             "probability": probability,
             "label": (probability >= model.threshold).astype(np.int8),
             "model_version": pa.repeat(pa.scalar(model.version), n),
@@ -215,8 +217,13 @@ def _score_frame(session: ort.InferenceSession, valid: pd.DataFrame, model: Serv
 
 
 def _output_schema(contract: DataContract) -> pa.Schema:
-    columns = [(contract.id_column, pa.string()), ("probability", pa.float32()), ("label", pa.int8())]
+    columns = [(contract.key_column, _key_type(contract)), ("probability", pa.float32()), ("label", pa.int8())]
     return pa.schema([*columns, ("model_version", pa.string())])
+
+
+def _key_type(contract: DataContract) -> pa.DataType:
+    """The key column's type: text ids, or the rows' numbers when the contract has no id."""
+    return pa.string() if contract.id_column is not None else pa.int64()
 
 
 def _rejects_schema(number_label: str) -> pa.Schema:

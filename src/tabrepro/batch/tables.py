@@ -30,9 +30,10 @@ def table_format(path: Path, *, role: str) -> str:
 
 
 def open_chunks(path: Path, contract: DataContract, *, chunk_rows: int) -> RawChunks:
-    """Open a scoring input with the one raw reader: the id and the features required and read (the target and
-    other columns are ignored), booleans and categoricals dictionary-encoded; a ``DataError`` before any row."""
-    needed = [contract.id_column, *contract.features]
+    """Open a scoring input with the one raw reader: the id (if the contract has one) and the features required
+    and read (the target and other columns are ignored), booleans and categoricals dictionary-encoded; a
+    ``DataError`` before any row."""
+    needed = [*contract.id_columns, *contract.features]
     fmt = table_format(path, role="input")
     return open_raw(path, contract, fmt=fmt, required=needed, columns=needed, coded=True, chunk_rows=chunk_rows)
 

@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tabrepro.contract.policy import CostMatrix as CostMatrix  # re-exported: its home is the data policy
 from tabrepro.errors import ConfigError, parse_section
 
 M = TypeVar("M", bound=BaseModel)
@@ -104,18 +105,49 @@ class SearchDimension(_Section):
 
 
 class ModelParams(_Section):
-    """One model family, its hyper-parameters and its search space (``conf/model/<name>.yaml``)."""
+    """One model family, its hyper-parameters and its search space (``conf/model/<name>.yaml``), or ``auto``: the
+    candidate families (each such a section) that tune searches and chooses among (``conf/model/auto.yaml``)."""
 
-    name: Literal["xgboost", "logreg", "random_forest"]
+    name: Literal["xgboost", "logreg", "random_forest", "auto"]
     params: dict[str, Any] = Field(default_factory=dict)
     early_stopping_rounds: int | None = Field(default=None, ge=1)
     search_space: dict[str, SearchDimension] = Field(default_factory=dict)
+    candidates: dict[Literal["xgboost", "logreg", "random_forest"], ModelParams] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _early_stopping_only_for_boosting(self) -> ModelParams:
         if self.early_stopping_rounds is not None and self.name != "xgboost":
             raise ValueError(f"early_stopping_rounds applies to xgboost, not {self.name}")
         return self
+
+    @model_validator(mode="after")
+    def _candidates_only_for_auto(self) -> ModelParams:
+        if self.name != "auto":
+            if self.candidates:
+                raise ValueError(f"candidates applies to name: auto, not {self.name}")
+            return self
+        if self.params or self.search_space:
+            raise ValueError("name: auto takes candidates (one section per family), not params or search_space")
+        if not self.candidates:
+            raise ValueError(f"name: auto needs at least one of {list(MODEL_FAMILIES)} under candidates")
+        for key, family in self.candidates.items():
+            if family.name != key:
+                raise ValueError(f"candidates.{key}.name is {family.name!r}; it must be {key!r}")
+        return self
+
+    @property
+    def families(self) -> tuple[ModelParams, ...]:
+        """The families tune searches: the candidates (``auto``), or this one family."""
+        return tuple(self.candidates.values()) if self.name == "auto" else (self,)
+
+    def family(self, name: str) -> ModelParams:
+        """The section of family ``name`` (its own params, search space and early stopping); a ConfigError when
+        this section does not have it (e.g. best params of another family than the one pinned)."""
+        for family in self.families:
+            if family.name == name:
+                return family
+        have = [f.name for f in self.families]
+        raise ConfigError(f"params.yaml: model: no family {name!r} here (model.name {self.name!r}; families {have})")
 
 
 class TuneParams(_Section):
@@ -136,21 +168,6 @@ class TrainParams(_Section):
     n_jobs: int = Field(default=2, ge=1)
 
 
-class CostMatrix(_Section):
-    """Cost of each outcome of a decision, per row, in one unit (e.g. dollars). Every entry is required."""
-
-    false_negative: float = Field(ge=0, allow_inf_nan=False)  # a missed positive (e.g. a churner we lose)
-    false_positive: float = Field(ge=0, allow_inf_nan=False)  # a needless action (e.g. an unneeded offer)
-    true_positive: float = Field(ge=0, allow_inf_nan=False)  # acting on a real positive (the action's cost)
-    true_negative: float = Field(ge=0, allow_inf_nan=False)
-
-    @model_validator(mode="after")
-    def _errors_cost_more(self) -> CostMatrix:
-        if self.false_negative <= self.true_positive and self.false_positive <= self.true_negative:
-            raise ValueError("errors must cost more than correct decisions (false_negative > true_positive)")
-        return self
-
-
 class BootstrapParams(_Section):
     """Seeded percentile bootstrap over the test rows."""
 
@@ -159,30 +176,27 @@ class BootstrapParams(_Section):
     level: float = Field(default=0.95, gt=0.5, lt=1)
 
 
-class GateParams(_Section):
-    """The promotion gate: what a model must show on the test split before ``package`` builds it.
+class EvaluateParams(_Section):
+    """How the decision threshold is chosen (on val) and how the test split is summarised.
 
-    ``None`` switches a criterion off. ``max_roc_auc`` and ``max_single_feature_auc`` are leakage alarms.
+    The promotion gate and the cost matrix are the data set's policy (params ``policy``, from
+    ``conf/policy/<data set>.yaml``; see ``tabrepro.contract.policy``), not evaluation settings.
     """
 
-    min_roc_auc: float | None = Field(default=None, ge=0, le=1)
-    min_gain_over_baseline: float | None = Field(default=None, ge=-1, le=1)
-    max_roc_auc: float | None = Field(default=None, ge=0, le=1)
-    max_single_feature_auc: float | None = Field(default=None, ge=0.5, le=1)
-    max_ece: float | None = Field(default=None, gt=0, le=1)
-    max_segment_roc_auc_gap: float | None = Field(default=None, gt=0, le=1)
-
-
-class EvaluateParams(_Section):
-    """How the decision threshold is chosen (on val), how the test split is summarised, and the gate."""
-
     threshold_policy: Literal["max_f1", "min_cost"] = "max_f1"
-    cost: CostMatrix
     calibration_bins: int = Field(default=10, ge=2, le=100)
     bootstrap: BootstrapParams = BootstrapParams()
     segment_min_rows: int = Field(default=30, ge=2)
     permutation_repeats: int = Field(default=5, ge=1, le=100)
-    gate: GateParams = GateParams()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _policy_moved(cls, data: Any) -> Any:
+        moved = [k for k in ("gate", "cost") if isinstance(data, dict) and k in data]
+        if moved:
+            keys = ", ".join(f"evaluate.{k} -> policy.{k}" for k in moved)
+            raise ValueError(f"the gate and the cost matrix are the data set's policy now; move {keys}")
+        return data
 
 
 class PackageParams(_Section):

@@ -11,8 +11,8 @@ A token is text or null (a JSON value other than a string reaches the grammar as
    point, an optional exponent) and be finite as a float64. So "1e3", "+30", ".5", "5." are numbers;
    "inf", "nan", "1_000", "0x10", "1,5", "1e400" (overflows) are not. Then ``integer``, ``min``, ``max``.
 4. Booleans and categoricals: the stripped token must be one of the declared tokens (exact case).
-5. The id: stripped, never missing (empty is missing), unique. A JSON record's id is text or a whole number
-   (written as its digits); a float, boolean, array or object is refused.
+5. The id, when the contract declares one: stripped, never missing (empty is missing), unique. A JSON record's
+   id is text or a whole number (written as its digits); a float, boolean, array or object is refused.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def require_columns(
     """Raise ``DataError`` naming every ``required`` column (default: the id and the features) ``present`` lacks,
     and the columns the contract does not know (often the misspelt ones)."""
     names = list(present)
-    needed = [contract.id_column, *contract.features] if required is None else required
+    needed = [*contract.id_columns, *contract.features] if required is None else required
     missing = [c for c in needed if c not in names]
     if missing:
         unknown = [c for c in names if c not in contract.columns]
@@ -191,9 +191,10 @@ class IdRule:
 
 @dataclass(frozen=True)
 class Grammar:
-    """The compiled rules of one contract: the id, each feature (contract order) and the target."""
+    """The compiled rules of one contract: the id (None when the contract declares none), each feature (contract
+    order) and the target."""
 
-    id: IdRule
+    id: IdRule | None
     features: dict[str, NumberRule | TokenRule]
     target: TokenRule
 
@@ -204,7 +205,7 @@ def compile_grammar(contract: DataContract) -> Grammar:
     target = contract.target
     levels = (target.positive, target.negative)
     return Grammar(
-        id=IdRule(contract.id_column, missing | {""}),
+        id=None if contract.id_column is None else IdRule(contract.id_column, missing | {""}),
         features={name: _feature_rule(name, spec, missing) for name, spec in contract.features.items()},
         target=TokenRule(target.column, "target", missing, True, levels, levels, _one_of(levels, "unknown_category")),
     )

@@ -4,7 +4,8 @@ A JSON value reaches the grammar as the raw token it would be in a CSV file (``g
 itself, null as missing, a number, true/false, an array or an object as its JSON text. So a value in a request and
 the same value in a file get the same verdict and the same message, and no JSON type can crash a parser. Every
 feature is required (a nullable one may be null); the id is optional (a request need not carry ids) but, when
-given, is text or a whole number, and unique within the request; unknown fields are refused. Plain Python, no
+given, is text or a whole number, and unique within the request; unknown fields are refused (the id field too,
+when the contract declares no id column: such records are known by their index in the request). Plain Python, no
 pandas, no Arrow: it runs on every request.
 """
 
@@ -44,9 +45,9 @@ class RecordModel:
     def __init__(self, contract: DataContract) -> None:
         grammar = contract.grammar
         self.contract = contract
-        self._id = grammar.id
+        self._id = grammar.id  # None: the contract declares no id column
         self._features = list(grammar.features.items())
-        self._known = frozenset([grammar.id.name, *grammar.features])
+        self._known = frozenset([*contract.id_columns, *grammar.features])
 
     def parse(self, record: Any, *, index: int = 0) -> tuple[dict[str, Any] | None, list[RecordError]]:
         """The parsed record (numbers and booleans as float, levels as text, None when missing) or its errors."""
@@ -64,7 +65,7 @@ class RecordModel:
                 errors += self.parse(record, index=index)[1]
                 continue
             values, problems = self._fields(record, index)
-            ident = values[self._id.name]
+            ident = values[self._id.name] if self._id is not None else None
             if ident is not None and ident in first:
                 token = json_token(record[self._id.name])
                 problems.append(_error(index, self._id.name, DUPLICATE, token, first=f"records[{first[ident]}]"))
@@ -77,10 +78,11 @@ class RecordModel:
 
     def _fields(self, record: Mapping[str, Any], index: int) -> tuple[dict[str, Any], list[RecordError]]:
         errors: list[RecordError] = []
-        ident, check = self._id.parse_json(record.get(self._id.name))
-        if check is not None:
-            errors.append(_error(index, self._id.name, check, json_token(record[self._id.name])))
-        parsed: dict[str, Any] = {self._id.name: ident}
+        parsed: dict[str, Any] = {}
+        if self._id is not None:
+            parsed[self._id.name], check = self._id.parse_json(record.get(self._id.name))
+            if check is not None:
+                errors.append(_error(index, self._id.name, check, json_token(record[self._id.name])))
         for name, rule in self._features:
             if name not in record:
                 errors.append(RecordError(index, name, FIELD_REQUIRED, "missing_field"))

@@ -4,7 +4,8 @@
 bad ones aside, each with every failing column and the grammar's message (``tenure: expected a number, got
 'five'``). Every check runs over a whole column (``tabrepro.contract.columns``); Python runs once per distinct
 categorical value and once per refused value, to write its reason. Ids are checked too: a missing id, or one
-that an earlier row of the same stream had (``SeenIds``), is refused as ``prepare`` would refuse it.
+that an earlier row of the same stream had (``SeenIds``), is refused as ``prepare`` would refuse it. A contract
+without an id keys each row by its number (``contract.key_column``), as ``prepare`` does.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ __all__ = ["CheckedRows", "SeenIds", "check_rows", "require_columns"]
 
 @dataclass(frozen=True)
 class CheckedRows:
-    """One checked chunk. ``valid``: the id and the parsed features of the accepted rows, indexed by row number;
-    numbers and booleans float64 (NaN when missing), categoricals a pandas Categorical over the contract's levels
-    (NaN when missing). ``rejects``: row number, id and reason of every refused row."""
+    """One checked chunk. ``valid``: the key (the id, or the row's number when the contract has no id; column
+    ``contract.key_column``) and the parsed features of the accepted rows, indexed by row number; numbers and
+    booleans float64 (NaN when missing), categoricals a pandas Categorical over the contract's levels
+    (NaN when missing). ``rejects``: row number, id (null without one) and reason of every refused row."""
 
     valid: pd.DataFrame
     rejects: pd.DataFrame
@@ -48,9 +50,8 @@ def check_rows(
     require_columns(table.column_names, contract, source="chunk")
     grammar = contract.grammar
     numbers = np.arange(first_number, first_number + table.num_rows, dtype=np.int64)
-    ids = check_ids(table[contract.id_column], grammar.id, SeenIds() if seen is None else seen, numbers)
-    parsed: dict[str, object] = {contract.id_column: ids.ids.to_pandas()}
-    failed: list[tuple[str, Failure]] = [(contract.id_column, f) for f in ids.failures]
+    ids, failed = _check_key(table, contract, SeenIds() if seen is None else seen, numbers)
+    parsed: dict[str, object] = {contract.key_column: numbers if ids is None else ids.to_pandas()}
     for name, rule in grammar.features.items():
         if isinstance(rule, NumberRule):
             verdict = check_numbers(table[name], rule)
@@ -61,7 +62,7 @@ def check_rows(
             verdict = coded
         failed += [(name, f) for f in verdict.failures]
     valid = pd.DataFrame(parsed).set_axis(pd.Index(numbers, name=number_label))
-    rejects = _rejects_frame(failed, numbers, ids.ids, number_label)
+    rejects = _rejects_frame(failed, numbers, ids, number_label)
     if not failed:
         return CheckedRows(valid, rejects)
     by_column: dict[str, int] = {}
@@ -72,6 +73,17 @@ def check_rows(
     return CheckedRows(valid.iloc[keep], rejects, by_column)
 
 
+def _check_key(
+    table: pa.Table, contract: DataContract, seen: SeenIds, numbers: np.ndarray
+) -> tuple[pa.Array | None, list[tuple[str, Failure]]]:
+    """The stripped ids and their failures; no ids (None) when the contract declares no id column."""
+    rule = contract.grammar.id
+    if rule is None:
+        return None, []
+    verdict = check_ids(table[rule.name], rule, seen, numbers)
+    return verdict.ids, [(rule.name, f) for f in verdict.failures]
+
+
 def _parsed_tokens(codes: np.ndarray, values: tuple[float | str, ...], kind: str) -> object:
     """Categoricals as a pandas Categorical over the levels (cheap ONNX feeds); booleans as float64 1/0."""
     if kind == "boolean":
@@ -80,7 +92,7 @@ def _parsed_tokens(codes: np.ndarray, values: tuple[float | str, ...], kind: str
 
 
 def _rejects_frame(
-    failed: list[tuple[str, Failure]], numbers: np.ndarray, ids: pa.Array, number_label: str
+    failed: list[tuple[str, Failure]], numbers: np.ndarray, ids: pa.Array | None, number_label: str
 ) -> pd.DataFrame:
     """One row per refused row, its reasons joined with "; " in contract column order."""
     if not failed:
@@ -90,10 +102,11 @@ def _rejects_frame(
     order = np.argsort(rows, kind="stable")  # columns were visited in contract order: keep it within a row
     joined = pd.Series(np.asarray(reasons, dtype=object)[order]).groupby(rows[order], sort=True).agg("; ".join)
     positions = joined.index.to_numpy()
+    refused_ids = pa.nulls(positions.size) if ids is None else ids.take(pa.array(positions))
     return pd.DataFrame(
         {
             number_label: numbers[positions],
-            "id": ids.take(pa.array(positions)).to_pandas(),
+            "id": refused_ids.to_pandas(),
             "reason": joined.to_numpy(dtype=object),
         }
     )

@@ -1,10 +1,11 @@
 """The data contract: one YAML declaration of a data set, and everything derived from it.
 
 A contract (``conf/data/<name>.yaml``, composed into ``params.yaml`` under ``data``) declares the source, the id
-column, the binary target and every feature: its type, allowed values or range, whether it may be missing and
-which raw tokens mean "missing". From it come the token grammar (``contract.grammar``) that every adapter applies
-(``table`` for prepare, ``rows`` for scoring and drift, ``records`` for the service) and the column lists of the
-preprocessor; nothing else in the code knows which data set it is working on.
+column if the data has one (``key_column`` keys rows by their position otherwise), the binary target and every
+feature: its type, allowed values or range, whether it may be missing and which raw tokens mean "missing". From
+it come the token grammar (``contract.grammar``) that every adapter applies (``table`` for prepare, ``rows`` for
+scoring and drift, ``records`` for the service) and the column lists of the preprocessor; nothing else in the code
+knows which data set it is working on.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def _to_token(value: Any) -> Any:
 
 
 Token = Annotated[str, BeforeValidator(_to_token)]
+# the key column of a data set without an id: each row's line (CSV) or row (Parquet) number in its source
+ROW_KEY = "row"
 
 
 class _Strict(BaseModel):
@@ -71,6 +74,8 @@ class TargetSpec(_Strict):
     column: str
     positive: Token
     negative: Token
+    # a row whose label is missing: "refuse" the table, naming the rows; or "drop" them (logged and counted)
+    missing: Literal["refuse", "drop"] = "refuse"
 
     @model_validator(mode="after")
     def _check_labels(self) -> TargetSpec:
@@ -86,7 +91,7 @@ class DataContract(_Strict):
     description: str = ""
     source: str
     format: Literal["csv", "parquet"] = "csv"
-    id_column: str
+    id_column: str | None = Field(default=None, min_length=1)  # None: rows are keyed by position
     target: TargetSpec
     missing_values: tuple[Token, ...] = ("",)
     features: dict[str, FeatureSpec] = Field(min_length=1)
@@ -126,8 +131,28 @@ class DataContract(_Strict):
 
     @property
     def columns(self) -> list[str]:
-        """Every column the raw table must have, in contract order."""
-        return [self.id_column, *self.features, self.target.column]
+        """Every column the raw table must have, in contract order (no id column when none is declared)."""
+        return [*self.id_columns, *self.features, self.target.column]
+
+    @property
+    def id_columns(self) -> list[str]:
+        """The declared id column as a list: ``[id_column]``, or ``[]`` when the data set has no id."""
+        return [] if self.id_column is None else [self.id_column]
+
+    @cached_property
+    def key_column(self) -> str:
+        """The column that keys each row in the prepared splits, feature matrices, predictions and batch scores.
+
+        The id column when one is declared. Otherwise ``row``, holding the row's position in its source as every
+        message numbers it (a CSV row by its line, the header being line 1; a Parquet row from 1); ``_row``,
+        ``__row``, ... when a feature or the target is already called ``row``.
+        """
+        if self.id_column is not None:
+            return self.id_column
+        taken, name = {*self.features, self.target.column}, ROW_KEY
+        while name in taken:
+            name = "_" + name
+        return name
 
 
 def load_contract(data_section: Any, *, where: str = "params.yaml: data") -> DataContract:

@@ -93,11 +93,14 @@ def _is_boolean_token(contract: DataContract, name: str, failure: Failure) -> bo
 
 
 def _evaluate(raw: pd.DataFrame, contract: DataContract) -> tuple[pd.DataFrame, list[tuple[str, Failure]]]:
-    """Every present contract column parsed by its rule, and every failure (rows as positions)."""
+    """Every present contract column parsed by its rule, and every failure (rows as positions). Without an id
+    column, the key column holds each row's number (``raw``'s index: its line or row in the source)."""
     grammar, out, failures = contract.grammar, {}, []
+    if grammar.id is None:
+        out[contract.key_column] = raw.index.to_numpy(dtype=np.int64)
     for name in (c for c in contract.columns if c in raw.columns):
         column = _arrow(raw[name])
-        if name == contract.id_column:
+        if grammar.id is not None and name == grammar.id.name:
             verdict = check_ids(column, grammar.id, SeenIds(), np.arange(len(raw), dtype=np.int64))
             out[name], found = verdict.ids.to_numpy(zero_copy_only=False), verdict.failures
         elif isinstance(rule := grammar.features.get(name, grammar.target), NumberRule):
@@ -107,7 +110,7 @@ def _evaluate(raw: pd.DataFrame, contract: DataContract) -> tuple[pd.DataFrame, 
             tokens = check_tokens(column, rule)
             out[name], found = _parsed_tokens(tokens.codes, tokens.texts(rule), rule), tokens.failures
         failures += [(name, f) for f in found]
-    text = [n for n in out if n in (contract.id_column, contract.target.column, *contract.categorical_features)]
+    text = [n for n in out if n in (*contract.id_columns, contract.target.column, *contract.categorical_features)]
     return pd.DataFrame(out, index=raw.index).astype(dict.fromkeys(text, "str")), failures
 
 
@@ -134,10 +137,12 @@ def _problem(name: str, failure: Failure, index: pd.Index, row_label: str) -> Pr
 
 
 def build_schema(contract: DataContract) -> pandera.DataFrameSchema:
-    """The pandera schema of a parsed table: dtypes, which columns may be missing, the key. The rules on values
-    (ranges, levels, tokens) are the grammar's; this only describes what ``check_table`` hands on."""
+    """The pandera schema of a parsed table: dtypes, which columns may be missing, the key (the id as text, or
+    the row number). The rules on values (ranges, levels, tokens) are the grammar's; this only describes what
+    ``check_table`` hands on."""
+    key_type = "int64" if contract.id_column is None else "str"
     columns: dict[str, pandera.Column] = {
-        contract.id_column: pandera.Column("str", nullable=False, unique=True),
+        contract.key_column: pandera.Column(key_type, nullable=False, unique=True),
         contract.target.column: pandera.Column("str", nullable=True),
     }
     for name, spec in contract.features.items():

@@ -1,4 +1,5 @@
-"""The promotion gate: criteria from params, judged on the evaluated metrics, enforced by ``package``.
+"""The promotion gate: the data set's criteria (``policy.gate``, ``conf/policy/<data set>.yaml``), judged on the
+evaluated metrics, enforced by ``package``.
 
 ``evaluate`` records the verdict (``GateVerdict``: ``passed``, the reasons, every check with its value and limit)
 as ``gate`` in ``reports/metrics.json``; ``package`` refuses to build a model whose gate failed, naming the
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tabrepro.artefacts import GateCheck, GateVerdict, PackagedGate
-from tabrepro.config.params import GateParams
+from tabrepro.contract.policy import GatePolicy
 from tabrepro.errors import TabreproError
 
 log = logging.getLogger(__name__)
@@ -24,42 +25,66 @@ class GateError(TabreproError, RuntimeError):
     """The model failed the promotion gate and no override was given."""
 
 
-def judge_gate(metrics: Mapping[str, Any], gate: GateParams) -> GateVerdict:
+def judge_gate(metrics: Mapping[str, Any], gate: GatePolicy) -> GateVerdict:
     """The verdict on ``metrics`` (evaluate's, being built) of every criterion switched on in ``gate``."""
-    observed = _observed(metrics)
     checks: dict[str, GateCheck] = {}
     reasons: list[str] = []
-    for criterion, (value, compare, label) in observed.items():
-        limit = getattr(gate, criterion)
+    for criterion, (value, compare, limit, label) in _criteria(metrics, gate).items():
         if limit is None or value is None:
             continue
         passed = bool(compare(value, limit))
         checks[criterion] = GateCheck(passed=passed, value=round(float(value), 6), limit=limit)
         if not passed:
-            sign = ">=" if compare is operator.ge else "<="
-            reasons.append(f"{criterion}: {label} is {value:.4f}, must be {sign} {limit}")
+            reasons.append(f"{criterion}: {label} is {value:.4f}, must be {_SIGNS[compare]} {limit}")
     return GateVerdict(passed=not reasons, reasons=tuple(reasons), checks=checks)
 
 
-def _observed(metrics: Mapping[str, Any]) -> dict[str, tuple[float | None, Any, str]]:
-    """criterion -> (observed value, comparison that must hold against the limit, what the value is)."""
+_SIGNS = {operator.ge: ">=", operator.le: "<=", operator.gt: ">"}
+
+
+def _criteria(metrics: Mapping[str, Any], gate: GatePolicy) -> dict[str, tuple[float | None, Any, Any, str]]:
+    """criterion -> (observed value, comparison that must hold, the limit (None: off), what the value is)."""
     gaps = [s["roc_auc_gap"] for s in metrics.get("segments", {}).values() if s.get("roc_auc_gap") is not None]
-    leak = metrics.get("leakage", {})
+    leak, vs = metrics.get("leakage", {}), metrics["vs_logistic"]
+    level = f"{round(metrics['bootstrap']['level'] * 100)} %" if "bootstrap" in metrics else "the"
+    diff_hi = vs["roc_auc_diff_ci"]["hi"] if "roc_auc_diff_ci" in vs else None
+    roc_lo = metrics["roc_auc_ci"]["lo"] if "roc_auc_ci" in metrics else None
+    majority = metrics.get("baselines", {}).get("majority", {}).get("roc_auc", 0.5)
     return {
-        "min_roc_auc": (metrics["roc_auc"], operator.ge, "test ROC-AUC"),
+        "min_roc_auc": (metrics["roc_auc"], operator.ge, gate.min_roc_auc, "test ROC-AUC"),
         "min_gain_over_baseline": (
-            metrics["vs_logistic"]["roc_auc_diff"],
+            vs["roc_auc_diff"],
             operator.ge,
+            gate.min_gain_over_baseline,
             "ROC-AUC minus the logistic baseline's",
         ),
-        "max_roc_auc": (metrics["roc_auc"], operator.le, "test ROC-AUC (leakage alarm: implausibly high)"),
+        "max_loss_to_logistic": (
+            None if diff_hi is None else -diff_hi,
+            operator.le,
+            gate.max_loss_to_logistic,
+            f"the model's ROC-AUC loss to the logistic baseline at the favourable end of the {level} CI of the "
+            "paired difference",
+        ),
+        "beat_majority": (
+            roc_lo,
+            operator.gt,
+            majority if gate.beat_majority else None,
+            f"the lower end of the test ROC-AUC's {level} CI (vs the majority-class baseline's)",
+        ),
+        "max_roc_auc": (metrics["roc_auc"], operator.le, gate.max_roc_auc, "test ROC-AUC (leakage alarm: too high)"),
         "max_single_feature_auc": (
             leak.get("max_single_feature_auc"),
             operator.le,
+            gate.max_single_feature_auc,
             f"ROC-AUC of feature {leak.get('max_single_feature')!r} alone (leakage alarm)",
         ),
-        "max_ece": (metrics.get("ece"), operator.le, "expected calibration error"),
-        "max_segment_roc_auc_gap": (max(gaps) if gaps else None, operator.le, "largest ROC-AUC gap between segments"),
+        "max_ece": (metrics.get("ece"), operator.le, gate.max_ece, "expected calibration error"),
+        "max_segment_roc_auc_gap": (
+            max(gaps) if gaps else None,
+            operator.le,
+            gate.max_segment_roc_auc_gap,
+            "largest ROC-AUC gap between segments",
+        ),
     }
 
 
@@ -71,7 +96,8 @@ def enforce_gate(verdict: GateVerdict, *, override: str | None, source: str) -> 
     if override is None:
         raise GateError(
             f"the model failed the promotion gate ({source}), so it is not packaged:\n  {failed}\n"
-            "Improve the model, change evaluate.gate, or set package.override_gate to a reason to package it anyway."
+            "Improve the model, change the data set's policy (policy.gate in conf/policy/<data set>.yaml), or set "
+            "package.override_gate to a reason to package it anyway."
         )
     log.warning("PROMOTION GATE OVERRIDDEN (package.override_gate: %r); failed criteria:\n  %s", override, failed)
     return PackagedGate(**verdict.model_dump(), overridden=True, override_reason=override)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tabrepro.config.params import EvaluateParams
+from tabrepro.contract.policy import Policy
 from tabrepro.contract.spec import DataContract
 
 
@@ -18,6 +19,7 @@ def render_model_card(
     contract: DataContract,
     params: EvaluateParams,
     *,
+    policy: Policy,
     data_sha256: str,
     importance: list[dict[str, Any]],
 ) -> str:
@@ -27,8 +29,8 @@ def render_model_card(
         _metrics(metrics),
         _segments(metrics),
         _explanations(importance),
-        _gate(metrics),
-        _use_and_limits(metrics, contract, params),
+        _gate(metrics, contract, policy),
+        _use_and_limits(metrics, contract, params, policy),
     ]
     return "\n\n".join(sections) + "\n"
 
@@ -48,7 +50,7 @@ def _header(metrics: dict[str, Any], meta: dict[str, Any], contract: DataContrac
             f"- Hyper-parameters ({tuning.get('source', 'config')}, CV ROC-AUC on train {cv}): {hyper or 'defaults'}",
             f"- Data set: `{contract.name}`: {contract.description}".rstrip(": "),
             f"- Raw data: `{contract.source}`, sha256 `{data_sha256}`",
-            f"- Target: `{contract.target.column}` = `{contract.target.positive}`; one row per `{contract.id_column}`",
+            f"- Target: `{contract.target.column}` = `{contract.target.positive}`; one row per `{contract.key_column}`",
             f"- Test split: {metrics['n']} rows, positive rate {metrics['positive_rate']:.3f}",
         ]
     )
@@ -100,24 +102,36 @@ def _explanations(importance: list[dict[str, Any]], top: int = 10) -> str:
     return "\n".join(lines)
 
 
-def _gate(metrics: dict[str, Any]) -> str:
+def _gate(metrics: dict[str, Any], contract: DataContract, policy: Policy) -> str:
+    """The verdict, every check, and the policy it was judged by (``conf/policy/<data set>.yaml``)."""
     gate = metrics["gate"]
     lines = ["## Promotion gate", "", f"**{'PASSED' if gate['passed'] else 'FAILED'}**", ""]
     lines += [
         f"- `{name}`: {c['value']:.4f} (limit {c['limit']}) {'ok' if c['passed'] else 'FAILED'}"
         for name, c in gate["checks"].items()
     ]
+    settings = policy.gate.model_dump()
+    off = [name for name, limit in settings.items() if limit is None or limit is False]
+    on = ", ".join(f"`{name}: {limit}`" for name, limit in settings.items() if name not in off)
+    cost = policy.cost
+    lines += [
+        "",
+        f"Policy of the data set `{contract.name}` (params `policy`, from `conf/policy/`; defaults where unset):",
+        f"- Gate criteria: {on or 'none'}; switched off: {', '.join(f'`{n}`' for n in off) or 'none'}",
+        f"- Cost per row (the data set's unit): false negative {cost.false_negative:g}, false positive "
+        f"{cost.false_positive:g}, true positive {cost.true_positive:g}, true negative {cost.true_negative:g}",
+    ]
     return "\n".join(lines)
 
 
-def _use_and_limits(metrics: dict[str, Any], contract: DataContract, params: EvaluateParams) -> str:
+def _use_and_limits(metrics: dict[str, Any], contract: DataContract, params: EvaluateParams, policy: Policy) -> str:
     ci = metrics["roc_auc_ci"]
     gaps = {c: s["roc_auc_gap"] for c, s in metrics["segments"].items() if s.get("roc_auc_gap") is not None}
     widest = max(gaps, key=gaps.get) if gaps else None
     lines = [
         "## Intended use and limits",
         "",
-        f"- Intended use: rank `{contract.id_column}` rows by the probability that `{contract.target.column}` is "
+        f"- Intended use: rank `{contract.key_column}` rows by the probability that `{contract.target.column}` is "
         f"`{contract.target.positive}`, to decide whom to act on (label 1 at the threshold above). Inputs must pass "
         f"the data contract `{contract.name}`; the service refuses anything else.",
         f"- Uncertainty: one test split of {metrics['n']} rows; the ROC-AUC CI is [{ci['lo']:.3f}, {ci['hi']:.3f}]. "
@@ -129,7 +143,7 @@ def _use_and_limits(metrics: dict[str, Any], contract: DataContract, params: Eva
     if widest:
         lines.append(f"- Largest segment gap: ROC-AUC differs by {gaps[widest]:.3f} across `{widest}` levels.")
     if params.threshold_policy == "min_cost":
-        cost = params.cost
+        cost = policy.cost
         lines.append(
             f"- The threshold minimises expected cost with FN {cost.false_negative:g}, FP {cost.false_positive:g}, "
             f"TP {cost.true_positive:g}, TN {cost.true_negative:g}; other costs need another threshold."

@@ -10,9 +10,12 @@ writer took the GIL whenever ONNX Runtime released it); lingering brings that do
 The line format is read by ``tabrepro drift``; change it only together with that reader::
 
     {"ts": "2026-01-01T12:00:00.000000+00:00", "request_id": "<uuid4 hex>", "model_version": "...",
-     "model_sha256": "...", "role": "primary", "served": true, "id": "7590-VHVEG",
+     "model_sha256": "...", "role": "primary", "served": true, "id": "7590-VHVEG", "index": 0,
      "inputs": {<the validated record: numbers and booleans as floats or null, levels as text or null>},
      "probability": 0.52, "label": 1}
+
+``id`` is the record's id, null when it has none (every record, when the contract declares no id column);
+``index`` is the record's position in its request, which keys a record without an id (as in the response).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class LoggedRequest:
 
     ts: datetime
     request_id: str
-    id_column: str
+    id_column: str | None  # None: the contract declares no id column
     records: Sequence[dict[str, Any]]
     answers: Sequence[ModelAnswers]
 
@@ -73,6 +76,7 @@ def format_lines(request: LoggedRequest) -> list[bytes]:
     ts = request.ts.isoformat(timespec="microseconds")
     out = []
     bodies: dict[int, str] = {}  # a record scored by two models (shadow) is encoded once
+    ids = record_ids(request.records, request.id_column)
     for answers in request.answers:
         head = {"ts": ts, "request_id": request.request_id, "model_version": answers.model_version}
         head |= {"model_sha256": answers.model_sha256, "role": answers.role, "served": answers.served}
@@ -82,10 +86,17 @@ def format_lines(request: LoggedRequest) -> list[bytes]:
                 raise ValueError(f"record {index}: probability {p} is not a finite number")
             body = bodies.get(index)
             if body is None:
-                record = request.records[index]
-                body = bodies[index] = f'{_dumps(record.get(request.id_column))},"inputs":{_dumps(record)}'
+                record, ident = request.records[index], ids[index]
+                body = bodies[index] = f'{_dumps(ident)},"index":{index},"inputs":{_dumps(record)}'
             out.append(f'{prefix}{body},"probability":{p!r},"label":{int(p >= answers.threshold)}}}\n'.encode())
     return out
+
+
+def record_ids(records: Sequence[dict[str, Any]], id_column: str | None) -> list[str | None]:
+    """Each validated record's id; None for a record without one, and for all when ``id_column`` is None."""
+    if id_column is None:
+        return [None] * len(records)
+    return [record.get(id_column) for record in records]
 
 
 def _dumps(value: Any) -> str:

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 
 from tabrepro.artefacts import PredictionLogParams
 from tabrepro.serving import telemetry
-from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog
+from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog, record_ids
 from tabrepro.serving.rollout import check_candidate, resolve_serve_settings, split_canary
 from tabrepro.serving.runtime import ServingError, ServingModel, validate_records
 
@@ -152,9 +152,8 @@ class TabreproService:
         plan = [(self.model, "primary", True, everyone)]
         if self.mode == "shadow":
             plan.append((self.candidate, "candidate", False, everyone))
-        elif self.mode == "canary":
-            id_column = self.model.contract.id_column
-            primary, candidate = split_canary([r.get(id_column) for r in parsed], self.canary_percent)
+        elif self.mode == "canary":  # a record without an id (every record, if the contract has none): primary
+            primary, candidate = split_canary(record_ids(parsed, self.model.contract.id_column), self.canary_percent)
             plan = [(self.model, "primary", True, primary), (self.candidate, "candidate", True, candidate)]
         scored = (self._run_model(model, role, served, indices, parsed) for model, role, served, indices in plan)
         return [answers for answers in scored if answers is not None]
@@ -179,14 +178,17 @@ class TabreproService:
         return ModelAnswers(model.version, model.sha256, role, served, model.threshold, indices, probabilities)
 
     def _predictions(self, parsed: list[dict[str, Any]], answers: list[ModelAnswers]) -> list[dict[str, Any]]:
-        id_column = self.model.contract.id_column
+        """One answer per record, in request order: its ``id`` (null when it has none, as every record of a
+        contract without an id column) and its ``index`` in the request, which keys a record without an id."""
+        ids = record_ids(parsed, self.model.contract.id_column)
         predictions: list[dict[str, Any]] = [{}] * len(parsed)
         for served in (a for a in answers if a.served):
             telemetry.observe_served(served.probabilities)
             values = served.probabilities.tolist()
             for index, p in zip(served.indices, values, strict=True):
                 predictions[index] = {
-                    "id": parsed[index].get(id_column),
+                    "id": ids[index],
+                    "index": index,
                     "probability": p,
                     "label": int(p >= served.threshold),
                     "model_version": served.model_version,

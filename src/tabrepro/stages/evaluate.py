@@ -18,6 +18,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 
 from tabrepro.artefacts import EvaluationMetrics, sha256_file
 from tabrepro.config.params import EvaluateParams, PathsParams, read_section
+from tabrepro.contract.policy import CostMatrix, Policy
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.evaluation.baselines import fit_baseline_scores
 from tabrepro.evaluation.explain import feature_contributions, group_columns, importance_table, permutation_importance
@@ -54,9 +55,14 @@ def score_test_split(
     p_test: np.ndarray,
     baselines: dict[str, np.ndarray],
     params: EvaluateParams,
+    *,
+    cost: CostMatrix,
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """Metrics of the test scores (with CIs) at the threshold chosen on val, the baselines, and the plot points."""
-    threshold = choose_threshold(y_val, p_val, policy=params.threshold_policy, cost=params.cost)
+    """Metrics of the test scores (with CIs) at the threshold chosen on val, the baselines, and the plot points.
+
+    ``cost`` is the data set's cost matrix (``policy.cost``).
+    """
+    threshold = choose_threshold(y_val, p_val, policy=params.threshold_policy, cost=cost)
     point = classification_metrics(y_test, p_test, threshold=threshold)
     boot = params.bootstrap
     stacked = np.column_stack([p_test, baselines["logistic"]])
@@ -75,7 +81,7 @@ def score_test_split(
         "ece": expected_calibration_error(y_test, p_test, bins=params.calibration_bins),
         **{k: point[k] for k in ("log_loss", "accuracy", "f1", "precision", "recall", "threshold")},
         "threshold_policy": params.threshold_policy,
-        "expected_cost": float(expected_costs(y_test, p_test, np.array([threshold]), params.cost)[0]),
+        "expected_cost": float(expected_costs(y_test, p_test, np.array([threshold]), cost)[0]),
         "n": point["n"],
         "positive_rate": point["positive_rate"],
         "vs_logistic": {
@@ -86,7 +92,7 @@ def score_test_split(
         "bootstrap": {"n": boot.n, "seed": boot.seed, "level": boot.level},
     }
     points = curve_points(y_test, p_test, threshold=threshold, calibration_bins=params.calibration_bins)
-    points["cost"] = cost_points(y_val, p_val, y_test, p_test, params.cost)
+    points["cost"] = cost_points(y_val, p_val, y_test, p_test, cost)
     return metrics, points
 
 
@@ -99,7 +105,9 @@ def _baseline_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     }
 
 
-def run(paths: PathsParams, contract: DataContract, params: EvaluateParams) -> None:
+def run(paths: PathsParams, contract: DataContract, params: EvaluateParams, policy: Policy | None = None) -> None:
+    """``policy`` is the data set's gate and cost matrix (the ``policy`` params section; defaults if absent)."""
+    policy = policy or Policy()
     model, meta = load_model(paths.model)
     features, prepared = read_splits(paths.features), read_splits(paths.prepared)
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
@@ -107,10 +115,10 @@ def run(paths: PathsParams, contract: DataContract, params: EvaluateParams) -> N
     )
     p_val, p_test = model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
     metrics, points = score_test_split(
-        y_val, p_val, y_test, p_test, fit_baseline_scores(x_train, y_train, x_test), params
+        y_val, p_val, y_test, p_test, fit_baseline_scores(x_train, y_train, x_test), params, cost=policy.cost
     )
-    test_ids = features["test"][contract.id_column]
-    test_rows = prepared["test"].set_index(contract.id_column).loc[test_ids].reset_index()
+    test_ids = features["test"][contract.key_column]
+    test_rows = prepared["test"].set_index(contract.key_column).loc[test_ids].reset_index()
     metrics["segments"] = segment_metrics(
         test_rows,
         y_test,
@@ -122,7 +130,7 @@ def run(paths: PathsParams, contract: DataContract, params: EvaluateParams) -> N
     single = single_feature_auc(prepared["train"], prepared["test"], contract)
     top = next(iter(single))
     metrics["leakage"] = {"max_single_feature": top, "max_single_feature_auc": single[top]}
-    metrics["gate"] = judge_gate(metrics, params.gate)
+    metrics["gate"] = judge_gate(metrics, policy.gate)
     metrics |= {"model": meta.family, "model_sha256": meta.sha256}
     record = EvaluationMetrics.model_validate(metrics)  # the layout package and `tabrepro report` read
     metrics = record.model_dump(mode="json")
@@ -135,7 +143,7 @@ def run(paths: PathsParams, contract: DataContract, params: EvaluateParams) -> N
     importance = importance_table(permutation, contributions)
     predictions = pd.DataFrame(
         {
-            contract.id_column: test_ids.to_numpy(),
+            contract.key_column: test_ids.to_numpy(),
             "target": y_test,
             "probability": p_test,
             "label": (p_test >= metrics["threshold"]).astype("int8"),
@@ -147,6 +155,7 @@ def run(paths: PathsParams, contract: DataContract, params: EvaluateParams) -> N
         meta.model_dump(mode="json"),
         contract,
         params,
+        policy=policy,
         data_sha256=sha256_file(contract.source),
         importance=importance,
     )
@@ -191,6 +200,7 @@ def _main(params: dict[str, Any]) -> None:
         read_section(params, "paths", PathsParams),
         load_contract(params.get("data")),
         read_section(params, "evaluate", EvaluateParams),
+        read_section(params, "policy", Policy),
     )
 
 

@@ -26,12 +26,13 @@ def fit_transform_splits(
 ) -> tuple[ColumnTransformer, dict[str, pd.DataFrame]]:
     """Fit the preprocessor on ``splits['train']`` and transform every split.
 
-    Each output frame holds the id column, the float32 features and the target, in that order.
+    Each output frame holds the key column (the id, or the row's number in the source), the float32 features and
+    the target, in that order.
     """
     preprocessor = build_preprocessor(contract, numeric_impute=params.numeric_impute, drop=params.drop).fit(
         splits["train"]
     )
-    keys = [contract.id_column, contract.target.column]
+    keys = [contract.key_column, contract.target.column]
     matrices = {
         name: pd.concat([df[keys[:1]], transform_frame(preprocessor, df), df[keys[1:]]], axis=1)
         for name, df in splits.items()

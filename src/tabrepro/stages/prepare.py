@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tabrepro.artefacts import DataQuality, sha256_file
-from tabrepro.config.params import PathsParams, SplitParams, read_section
+from tabrepro.config.params import PathsParams, SplitParams, TuneParams, read_section
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.contract.table import check_table
 from tabrepro.errors import DataError
@@ -25,18 +26,61 @@ def clean_table(
     raw: pd.DataFrame, contract: DataContract, *, source: str, row_label: str = "row"
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Parse and judge ``raw`` by the contract's grammar (a ``ContractViolation`` lists every problem, its rows
-    named by ``raw``'s index and ``row_label``); drop unlabelled rows; encode the target as 1 (positive) / 0.
+    named by ``raw``'s index and ``row_label``); refuse or drop unlabelled rows, as ``data.target.missing`` says;
+    encode the target as 1 (positive) / 0.
 
     Returns the clean frame (id, features, target; fresh index) and the dropped-row counts by reason.
     """
     parsed = check_table(raw, contract, source=source, row_label=row_label)
     target = contract.target.column
-    labelled = parsed[target].notna()
+    labelled = _labelled_rows(parsed, contract, source=source, row_label=row_label)
     clean = parsed.loc[labelled].reset_index(drop=True)
     clean = clean.assign(**{target: (clean[target] == contract.target.positive).astype("int8")})
     if clean[target].nunique() < 2:
         raise DataError(f"{source}: target {target!r} has a single class; nothing to learn")
     return clean, {"target missing": int((~labelled).sum())}
+
+
+def _labelled_rows(parsed: pd.DataFrame, contract: DataContract, *, source: str, row_label: str) -> pd.Series:
+    """Which rows have a label. Unlabelled rows are a DataError naming them (``target.missing: refuse``) or are
+    dropped with a WARNING that counts and names them (``target.missing: drop``)."""
+    target = contract.target.column
+    labelled = parsed[target].notna()
+    missing = parsed.index[~labelled]
+    if missing.empty:
+        return labelled
+    shown = ", ".join(str(n) for n in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+    where = f"{len(missing)} {row_label}{'s' if len(missing) > 1 else ''} ({shown})"
+    if contract.target.missing == "refuse":
+        raise DataError(
+            f"{source}: target {target!r} is missing on {where}; label them, or set data.target.missing: drop "
+            "to drop such rows"
+        )
+    log.warning("%s: dropped %s with no %r label (data.target.missing: drop)", source, where, target)
+    return labelled
+
+
+def min_class_rows(split: SplitParams, *, cv_folds: int) -> int:
+    """The rows each class needs for the stratified split and the CV: whatever the rounding, the train split then
+    holds at least ``cv_folds`` of it (one per fold) and val and test at least one (2 before rounding) each."""
+    return max(math.ceil((cv_folds + 1) / split.train), math.ceil(2 / split.val), math.ceil(2 / split.test))
+
+
+def check_class_counts(
+    clean: pd.DataFrame, contract: DataContract, *, source: str, split: SplitParams, cv_folds: int
+) -> None:
+    """Refuse a table with a class too small for the split and the CV: a DataError naming every class's rows."""
+    target, needed = contract.target, min_class_rows(split, cv_folds=cv_folds)
+    labels = {target.positive: 1, target.negative: 0}
+    counts = {label: int((clean[target.column] == code).sum()) for label, code in labels.items()}
+    small = [f"class {label!r} has {n} rows" for label, n in counts.items() if n < needed]
+    if small:
+        raise DataError(
+            f"{source}: {'; '.join(small)} (of {len(clean)} labelled rows: "
+            + ", ".join(f"{label!r} {n}" for label, n in counts.items())
+            + f"); the {split.train:g}/{split.val:g}/{split.test:g} split and the {cv_folds}-fold CV need at least "
+            f"{needed} rows of each class"
+        )
 
 
 def split_data(
@@ -82,11 +126,21 @@ def summarise_quality(
     }
 
 
-def run(paths: PathsParams, contract: DataContract, split: SplitParams) -> None:
-    """Read the raw source, clean and split it, and publish the splits and the report together."""
+def run(
+    paths: PathsParams,
+    contract: DataContract,
+    split: SplitParams,
+    *,
+    cv_folds: int = TuneParams.model_fields["cv_folds"].default,
+) -> None:
+    """Read the raw source, clean and split it, and publish the splits and the report together.
+
+    ``cv_folds`` (``tune.cv_folds``) sizes the smallest class the table may have; nothing is written otherwise.
+    """
     raw = read_raw(contract.source, fmt=contract.format)
     row_label = "line" if contract.format == "csv" else "row"
     clean, dropped = clean_table(raw, contract, source=contract.source, row_label=row_label)
+    check_class_counts(clean, contract, source=contract.source, split=split, cv_folds=cv_folds)
     splits = split_data(
         clean,
         target=contract.target.column,
@@ -119,6 +173,7 @@ def _main(params: dict[str, Any]) -> None:
         read_section(params, "paths", PathsParams),
         load_contract(params.get("data")),
         read_section(params, "split", SplitParams),
+        cv_folds=read_section(params, "tune", TuneParams).cv_folds,
     )
 
 

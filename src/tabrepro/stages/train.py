@@ -1,4 +1,8 @@
-"""train: fit the model with the tuned params on the train features (early-stopping on val), log curves, save it."""
+"""train: fit the model with the tuned params on the train features (early-stopping on val), log curves, save it.
+
+The family is the one tune chose (``models/best_params.json``): pinned by ``model.name``, or one of
+``model.candidates`` under ``model: auto``, whose own section gives its early stopping.
+"""
 
 from __future__ import annotations
 
@@ -23,10 +27,13 @@ log = logging.getLogger(__name__)
 
 
 def read_best_params(path: str | Path, *, model: ModelParams) -> BestParams:
-    """The tune stage's output (params to train with, and where they came from); refuses another family's."""
+    """The tune stage's output (params to train with, and where they came from); refuses a family that ``model``
+    does not have (another pinned family, or one that is not among the auto candidates)."""
     best = read_artefact(path, BestParams, error=DataError, hint="run the tune stage")
-    if best.model != model.name:
-        raise ConfigError(f"{path} holds params for {best.model!r}, but model.name is {model.name!r}")
+    families = [f.name for f in model.families]
+    if best.model not in families:
+        which = f"model.name is {model.name!r}" if model.name != "auto" else f"model.candidates are {families}"
+        raise ConfigError(f"{path} holds params for {best.model!r}, but {which}; run the tune stage again")
     return best
 
 
@@ -55,18 +62,19 @@ def run(
     x_train, y_train = split_xy(splits["train"], contract)
     x_val, y_val = split_xy(splits["val"], contract)
     tuned = read_best_params(paths.best_params, model=model_params)
-    model = build_model(model_params.name, dict(tuned.params), seed=seed, n_jobs=train.n_jobs)
-    result = fit_model(model, x_train, y_train, x_val, y_val, early_stopping_rounds=model_params.early_stopping_rounds)
+    family = model_params.family(tuned.model)
+    model = build_model(family.name, dict(tuned.params), seed=seed, n_jobs=train.n_jobs)
+    result = fit_model(model, x_train, y_train, x_val, y_val, early_stopping_rounds=family.early_stopping_rounds)
     p_val = result.model.predict_proba(x_val)[:, 1]
     scores = {
         "model_val_roc_auc": float(roc_auc_score(y_val, p_val)),
         "model_val_log_loss": float(log_loss(y_val, p_val)),
     }
-    feature_names = [c for c in splits["train"].columns if c not in (contract.id_column, contract.target.column)]
+    feature_names = [c for c in splits["train"].columns if c not in (contract.key_column, contract.target.column)]
     with staged_outputs(paths.model, paths.train_live) as (model_dir, live_dir):
         meta = save_model(
             result.model,
-            model_params.name,
+            family.name,
             model_dir,
             feature_names=feature_names,
             best_iteration=result.best_iteration,
@@ -79,7 +87,7 @@ def run(
         live.end()
     log.info(
         "trained %s: val ROC-AUC %.4f, sha256 %s",
-        model_params.name,
+        family.name,
         scores["model_val_roc_auc"],
         meta.sha256[:12],
     )

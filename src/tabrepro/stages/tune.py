@@ -1,55 +1,57 @@
-"""tune: search the model's hyper-parameters by CV on the train split; write the params that train uses.
+"""tune: search the model's hyper-parameters by CV on the train split, choose the family (``model: auto``), and
+write the params that train uses.
 
 Never reads the val or test split. With ``tune.n_trials: 0`` there is no search: the configured params are scored
-by the same CV and passed on unchanged.
+by the same CV (and, under auto, the family chosen by them) and passed on unchanged.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
 
-from tabrepro.artefacts import BestParams, TuneMetrics
+from tabrepro.artefacts import BestParams, TuneChoice, TuneMetrics
 from tabrepro.config.params import ModelParams, PathsParams, TrainParams, TuneParams, read_section, read_seed
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.evaluation.figures import save_tune_figures
 from tabrepro.io.staging import staged_outputs, write_json
 from tabrepro.stages import run_stage
-from tabrepro.training.search import (
-    SearchResult,
-    check_search,
-    open_storage,
-    read_search_data,
-    run_search,
-    study_name_for,
-)
+from tabrepro.training.search import check_search, open_storage, read_search_data, study_names_for
+from tabrepro.training.selection import SIMPLEST_FIRST, FamilySearch, search_families
 
 log = logging.getLogger(__name__)
 
-TRIAL_COLUMNS = ["number", "state", "value"]
+TRIAL_COLUMNS = ["family", "number", "state", "value"]
+RULE = (
+    "the best mean CV ROC-AUC, unless a simpler family's paired fold-by-fold difference to it is within one "
+    "standard error of zero (SE of the mean of the per-fold differences): then the simplest such family"
+)
 
 
-def summarise_search(result: SearchResult, model: ModelParams, tune: TuneParams) -> tuple[dict, dict]:
-    """The best-params file (what train reads, with where the params came from) and the tune metrics."""
+def summarise_search(found: FamilySearch, model: ModelParams, tune: TuneParams) -> tuple[dict, dict, dict]:
+    """The best-params file (the chosen family's, what train reads), the tune metrics and the choice report."""
+    result, choice = found.chosen, found.choice
+    search = {
+        "trials_requested": tune.n_trials,
+        "trials_completed": result.completed,
+        "trials_pruned": result.pruned,
+        "cv_folds": tune.cv_folds,
+    }
     best = {
-        "model": model.name,
+        "model": choice.family,
         "source": "search" if tune.n_trials > 0 else "config",
         "params": result.params,
         "cv_roc_auc": round(result.cv_mean, 6),
         "cv_roc_auc_std": round(result.cv_std, 6),
         "cv_best_rounds": result.best_rounds,
-        "search": {
-            "trials_requested": tune.n_trials,
-            "trials_completed": result.completed,
-            "trials_pruned": result.pruned,
-            "cv_folds": tune.cv_folds,
-        },
+        "search": search,
     }
     metrics = {
-        "model": model.name,
+        "model": choice.family,
         "best_cv_roc_auc": round(result.cv_mean, 6),
         "best_cv_roc_auc_std": round(result.cv_std, 6),
         "cv_folds": tune.cv_folds,
@@ -59,17 +61,88 @@ def summarise_search(result: SearchResult, model: ModelParams, tune: TuneParams)
         "n_trials_pruned": result.pruned,
         "budget_bound": result.budget_bound,
         "timeout_s": tune.timeout,
+        "seconds": round(found.seconds, 1),
+        "selection": "auto" if model.name == "auto" else "pinned",
+        "best_family": choice.best,
+        "families": {f: _family_metrics(found, f) for f in found.results},
+    }
+    return best, metrics, _choice_report(found, tune)
+
+
+def _family_metrics(found: FamilySearch, family: str) -> dict[str, Any]:
+    result, c = found.results[family], found.choice.comparisons[family]
+    return {
+        "cv_roc_auc_mean": round(c.mean, 6),
+        "cv_roc_auc_std": round(c.std, 6),
+        "diff_to_best": round(c.diff, 6),
+        "diff_se": round(c.se, 6),
+        "within_one_se": c.within_one_se,
+        "n_trials_complete": result.completed,
+        "n_trials_pruned": result.pruned,
         "seconds": round(result.seconds, 1),
     }
-    return best, metrics
 
 
-def trials_table(study: Any) -> pd.DataFrame:
-    """One row per trial: number, state, value and the sampled params (no timestamps, so it diffs cleanly)."""
-    if study is None:
+def _choice_report(found: FamilySearch, tune: TuneParams) -> dict[str, Any]:
+    families = {
+        f: {
+            "params": r.params,
+            "best_rounds": r.best_rounds,
+            "fold_scores": [round(v, 6) for v in r.fold_scores],
+            "fold_diffs_to_best": [round(v, 6) for v in found.choice.comparisons[f].fold_diffs],
+            "diff_to_best": round(found.choice.comparisons[f].diff, 6),
+            "diff_se": round(found.choice.comparisons[f].se, 6),
+            "within_one_se": found.choice.comparisons[f].within_one_se,
+        }
+        for f, r in found.results.items()
+    }
+    return {
+        "model": found.choice.family,
+        "best_family": found.choice.best,
+        "reason": found.choice.reason,
+        "rule": RULE,
+        "simplicity_order": list(SIMPLEST_FIRST),
+        "cv_folds": tune.cv_folds,
+        "folds_sha256": found.folds,
+        "families": families,
+    }
+
+
+def trials_table(studies: dict[str, Any]) -> pd.DataFrame:
+    """One row per trial of every family's study: family, number, state, value and the sampled params (no
+    timestamps, so it diffs cleanly)."""
+    frames = [
+        study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs")).assign(family=family)
+        for family, study in studies.items()
+        if study is not None
+    ]
+    if not frames:
         return pd.DataFrame(columns=TRIAL_COLUMNS)
-    frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs"))
+    frame = pd.concat(frames, ignore_index=True).drop(columns=["user_attrs_fold_scores"], errors="ignore")
+    frame = frame[["family", *[c for c in frame.columns if c != "family"]]]
     return frame.rename(columns=lambda c: c.replace("params_", "").replace("user_attrs_", ""))
+
+
+def write_tune_outputs(
+    found: FamilySearch,
+    model: ModelParams,
+    tune: TuneParams,
+    dirs: tuple[Path, Path, Path],
+    *,
+    names: dict[str, str],
+    seed: int,
+) -> None:
+    """Everything tune writes, into the staged ``(best_params file, study folder, reports folder)``."""
+    best_path, study_dir, reports_dir = dirs
+    best, metrics, choice = summarise_search(found, model, tune)
+    write_json(best_path, BestParams.model_validate(best).model_dump(mode="json"))
+    trials_table(found.studies).to_csv(study_dir / "trials.csv", index=False)
+    where = "journal.log" if tune.storage is None else "database (tune.storage)"
+    write_json(study_dir / "study.json", {"study_names": names, "storage": where})
+    reports_dir.mkdir()
+    write_json(reports_dir / "metrics.json", TuneMetrics.model_validate(metrics).model_dump(mode="json"))
+    write_json(reports_dir / "choice.json", TuneChoice.model_validate(choice).model_dump(mode="json"))
+    save_tune_figures(found.studies[found.choice.family], reports_dir / "figures", seed=seed)
 
 
 def run(
@@ -84,27 +157,22 @@ def run(
     check_search(model, tune)
     x, y = read_search_data(paths.features, contract)
     outputs = (paths.best_params, paths.tune_study, paths.tune_reports)
-    with staged_outputs(*outputs) as (best_path, study_dir, reports_dir):
-        study_dir.mkdir()
-        storage = open_storage(tune, str(study_dir / "journal.log"))
-        name = study_name_for(contract, model, tune)
-        result, study = run_search(model, tune, x, y, storage=storage, study_name=name, seed=seed, n_jobs=train.n_jobs)
-        best, metrics = summarise_search(result, model, tune)
-        write_json(best_path, BestParams.model_validate(best).model_dump(mode="json"))
-        trials_table(study).to_csv(study_dir / "trials.csv", index=False)
-        where = "journal.log" if tune.storage is None else "database (tune.storage)"
-        write_json(study_dir / "study.json", {"study_name": name, "storage": where})
-        reports_dir.mkdir()
-        write_json(reports_dir / "metrics.json", TuneMetrics.model_validate(metrics).model_dump(mode="json"))
-        save_tune_figures(study, reports_dir / "figures", seed=seed)
+    names = study_names_for(contract, model, tune)
+    with staged_outputs(*outputs) as dirs:
+        dirs[1].mkdir()
+        storage = open_storage(tune, str(dirs[1] / "journal.log"))
+        found = search_families(model, tune, x, y, storage=storage, study_names=names, seed=seed, n_jobs=train.n_jobs)
+        write_tune_outputs(found, model, tune, dirs, names=names, seed=seed)
+    chosen = found.chosen
     log.info(
-        "tune %s: best CV ROC-AUC %.4f ± %.4f (%d completed, %d pruned, %.0f s)",
+        "tune %s: %s, best CV ROC-AUC %.4f ± %.4f (%d completed, %d pruned, %.0f s in all)",
         model.name,
-        result.cv_mean,
-        result.cv_std,
-        result.completed,
-        result.pruned,
-        result.seconds,
+        found.choice.family,
+        chosen.cv_mean,
+        chosen.cv_std,
+        chosen.completed,
+        chosen.pruned,
+        found.seconds,
     )
 
 

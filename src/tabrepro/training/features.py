@@ -62,5 +62,5 @@ def transform_frame(preprocessor: ColumnTransformer, df: pd.DataFrame) -> pd.Dat
 
 def split_xy(frame: pd.DataFrame, contract: DataContract) -> tuple[np.ndarray, np.ndarray]:
     """Feature matrix (float32) and target vector of a featurized split."""
-    x = frame.drop(columns=[contract.id_column, contract.target.column])
+    x = frame.drop(columns=[contract.key_column, contract.target.column])
     return x.to_numpy(dtype=np.float32), frame[contract.target.column].to_numpy(dtype=np.int64)

@@ -5,13 +5,17 @@ folds in lockstep with ``xgboost.cv`` and is pruned per boosting round; other fa
 Everything that can be wrong with the configuration (names, types and ranges of the configured hyper-parameters and
 of the search space's bounds, distributions, storage) is checked by ``check_search`` before any trial runs.
 
-The budget is ``tune.n_trials``. A ``tune.timeout`` is only a safety net: when it binds (fewer than ``n_trials``
-trials finished) the result depends on the machine's speed and load, so ``run_search`` refuses it rather than
-return a search cut short as if it were the one configured.
+Each family is one study (``model: auto`` searches several, each with the budget; see ``selection``). Every
+trial records its per-fold scores, so families can be compared fold by fold on the same folds.
+
+The budget is ``tune.n_trials`` (per family). A ``tune.timeout`` is only a safety net: when it binds (fewer than
+``n_trials`` trials finished) the result depends on the machine's speed and load, so ``run_search`` refuses it
+rather than return a search cut short as if it were the one configured.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -39,6 +43,16 @@ _WARMUP = {"xgboost": 50}  # pruning waits this many steps (rounds for boosting,
 
 
 @dataclass(frozen=True)
+class CVScore:
+    """ROC-AUC of each fold, their mean and std, and (xgboost) the best number of rounds."""
+
+    mean: float
+    std: float
+    rounds: int | None
+    folds: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class SearchResult:
     """What a search found: the params to train with and how they scored in CV."""
 
@@ -50,6 +64,7 @@ class SearchResult:
     pruned: int
     seconds: float
     requested: int = 0
+    fold_scores: tuple[float, ...] = ()
 
     @property
     def budget_bound(self) -> bool:
@@ -61,9 +76,11 @@ def check_search(model: ModelParams, tune: TuneParams) -> None:
     """Refuse, before trial 0, every hyper-parameter name, type or range the family does not accept: in
     ``model.params`` (a searched one too: a wrong configured value is refused, not silently replaced) and in the
     search space's bounds and choices. The shape of each dimension is checked by ``SearchDimension``."""
-    check_model_section(model.name, dict(model.params), dict(model.search_space))
-    if tune.n_trials > 0 and not model.search_space:
-        raise ConfigError(f"params.yaml: model.search_space: {model.name} has no search space but tune.n_trials > 0")
+    for family in model.families:
+        where = "params.yaml: model" if family is model else f"params.yaml: model.candidates.{family.name}"
+        check_model_section(family.name, dict(family.params), dict(family.search_space), where=where)
+        if tune.n_trials > 0 and not family.search_space:
+            raise ConfigError(f"{where}.search_space: {family.name} has no search space but tune.n_trials > 0")
 
 
 def read_search_data(features_dir: str | Path, contract: DataContract) -> tuple[np.ndarray, np.ndarray]:
@@ -111,8 +128,8 @@ def cv_score(
     seed: int,
     n_jobs: int,
     trial: optuna.Trial | None = None,
-) -> tuple[float, float, int | None]:
-    """Mean and std of fold ROC-AUC for ``params``, and (xgboost) the best number of rounds."""
+) -> CVScore:
+    """Fold ROC-AUC of ``params`` (mean, std, each fold's), and (xgboost) the best number of rounds."""
     if model.name == "xgboost":
         return _xgb_cv(model, params, x, y, folds=folds, seed=seed, n_jobs=n_jobs, trial=trial)
     scores = []
@@ -123,7 +140,26 @@ def cv_score(
             trial.report(float(np.mean(scores)), i)
             if trial.should_prune():
                 raise optuna.TrialPruned()
-    return float(np.mean(scores)), float(np.std(scores)), None
+    return CVScore(float(np.mean(scores)), float(np.std(scores)), None, tuple(float(s) for s in scores))
+
+
+class _KeepFolds(xgb.callback.TrainingCallback):
+    """Keeps ``xgboost.cv``'s fold boosters, so each fold's ROC-AUC at the best round can be read afterwards."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folds: list[Any] = []
+
+    def after_training(self, model: Any) -> Any:
+        self.folds = list(model.cvfolds)
+        return model
+
+
+def _fold_aucs(folds: list[Any], rounds: int) -> tuple[float, ...]:
+    """ROC-AUC of each fold's booster, on its held-out rows, with its first ``rounds`` rounds."""
+    return tuple(
+        float(roc_auc_score(f.dtest.get_label(), f.bst.predict(f.dtest, iteration_range=(0, rounds)))) for f in folds
+    )
 
 
 class _PruneOnRound(xgb.callback.TrainingCallback):
@@ -150,8 +186,9 @@ def _xgb_cv(
     seed: int,
     n_jobs: int,
     trial: optuna.Trial | None,
-) -> tuple[float, float, int]:
+) -> CVScore:
     estimator = build_model("xgboost", params, seed=seed, n_jobs=n_jobs)
+    kept = _KeepFolds()
     native = {k: v for k, v in estimator.get_xgb_params().items() if v is not None}
     native["eval_metric"] = "auc"
     history = xgb.cv(
@@ -160,11 +197,12 @@ def _xgb_cv(
         num_boost_round=int(estimator.n_estimators),
         folds=folds,
         early_stopping_rounds=model.early_stopping_rounds,
-        callbacks=[_PruneOnRound(trial)] if trial is not None else None,
+        callbacks=[kept, _PruneOnRound(trial)] if trial is not None else [kept],
         as_pandas=True,
     )
     best = int(history["test-auc-mean"].to_numpy().argmax())
-    return float(history["test-auc-mean"].iloc[best]), float(history["test-auc-std"].iloc[best]), best + 1
+    mean, std = float(history["test-auc-mean"].iloc[best]), float(history["test-auc-std"].iloc[best])
+    return CVScore(mean, std, best + 1, _fold_aucs(kept.folds, best + 1))
 
 
 def make_folds(y: np.ndarray, *, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -172,6 +210,14 @@ def make_folds(y: np.ndarray, *, k: int, seed: int) -> list[tuple[np.ndarray, np
     if np.bincount(y).min() < k:
         raise ConfigError(f"params.yaml: tune.cv_folds: {k} folds need at least {k} rows of each class")
     return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+
+
+def folds_digest(folds: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """sha256 of the held-out row indices of every fold, in order: equal digests mean the same folds."""
+    digest = hashlib.sha256()
+    for _, held in folds:
+        digest.update(np.asarray(held, dtype=np.int64).tobytes() + b"|")
+    return digest.hexdigest()
 
 
 def run_search(
@@ -185,29 +231,32 @@ def run_search(
     seed: int,
     n_jobs: int,
     worker: int = 0,
+    folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[SearchResult, optuna.Study | None]:
-    """Search ``model.search_space`` (or, with ``n_trials == 0``, just score the configured params).
+    """Search one family's ``model.search_space`` (or, with ``n_trials == 0``, just score the configured params).
 
     Extra workers joining a shared study pass ``worker`` >= 1: the folds stay the same, the sampler's seed
-    differs so that workers do not propose the same trials.
+    differs so that workers do not propose the same trials. ``folds`` defaults to ``make_folds(y, ...)``.
     """
     started = time.perf_counter()
-    folds = make_folds(y, k=tune.cv_folds, seed=seed)
+    folds = folds if folds is not None else make_folds(y, k=tune.cv_folds, seed=seed)
     if tune.n_trials == 0:
-        mean, std, rounds = cv_score(model, model.params, x, y, folds=folds, seed=seed, n_jobs=n_jobs)
-        log.info("tune.n_trials is 0: no search; configured params score CV ROC-AUC %.4f ± %.4f", mean, std)
-        return SearchResult(dict(model.params), mean, std, rounds, 0, 0, time.perf_counter() - started), None
+        cv = cv_score(model, model.params, x, y, folds=folds, seed=seed, n_jobs=n_jobs)
+        log.info("%s: tune.n_trials is 0, no search; configured params: CV ROC-AUC %.4f", model.name, cv.mean)
+        seconds = time.perf_counter() - started
+        return SearchResult(dict(model.params), cv.mean, cv.std, cv.rounds, 0, 0, seconds, 0, cv.folds), None
     warmup = _WARMUP.get(model.name, 1)
     study = create_study(tune, storage=storage, study_name=study_name, seed=seed + worker, warmup=warmup)
     _enqueue_configured(study, model)
 
     def objective(trial: optuna.Trial) -> float:
         params = {**model.params, **suggest(trial, model.search_space)}
-        mean, std, rounds = cv_score(model, params, x, y, folds=folds, seed=seed, n_jobs=n_jobs, trial=trial)
+        cv = cv_score(model, params, x, y, folds=folds, seed=seed, n_jobs=n_jobs, trial=trial)
         trial.set_user_attr("worker", worker)
-        trial.set_user_attr("cv_std", std)
-        trial.set_user_attr("best_rounds", rounds)
-        return mean
+        trial.set_user_attr("cv_std", cv.std)
+        trial.set_user_attr("best_rounds", cv.rounds)
+        trial.set_user_attr("fold_scores", list(cv.folds))
+        return cv.mean
 
     stop = optuna.study.MaxTrialsCallback(
         tune.n_trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -227,6 +276,7 @@ def run_search(
             pruned=pruned,
             seconds=time.perf_counter() - started,
             requested=tune.n_trials,
+            fold_scores=tuple(best.user_attrs["fold_scores"]),
         ),
         study,
     )
@@ -284,7 +334,8 @@ def _inside(value: Any, dim: SearchDimension) -> bool:
 def _log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     best = study.best_value if any(t.state.name == "COMPLETE" for t in study.trials) else float("nan")
     value = f"{trial.value:.4f}" if trial.value is not None else "-"
-    log.info("trial %3d %-8s CV ROC-AUC %s  (best %.4f)", trial.number, trial.state.name, value, best)
+    name, number, state = study.study_name, trial.number, trial.state.name
+    log.info("%s: trial %3d %-8s CV ROC-AUC %s  (best %.4f)", name, number, state, value, best)
 
 
 def _redact(url: str) -> str:
@@ -296,5 +347,11 @@ def _redact(url: str) -> str:
     return f"{scheme}://{creds.split(':')[0]}:***@{tail}" if ":" in creds else url
 
 
-def study_name_for(contract: DataContract, model: ModelParams, tune: TuneParams) -> str:
-    return tune.study_name or f"{contract.name}-{model.name}"
+def study_names_for(contract: DataContract, model: ModelParams, tune: TuneParams) -> dict[str, str]:
+    """The study of each family searched, one per family (pruning and TPE then compare like with like):
+    ``<data.name>-<family>``, or ``tune.study_name`` (suffixed ``-<family>`` under ``model: auto``)."""
+    if tune.study_name is None:
+        return {f.name: f"{contract.name}-{f.name}" for f in model.families}
+    if model.name != "auto":
+        return {model.name: tune.study_name}
+    return {f.name: f"{tune.study_name}-{f.name}" for f in model.families}
