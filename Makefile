@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed
 # Nothing phones home, nothing is written to the user's home.
 export DVC_NO_ANALYTICS := 1
 export BENTOML_DO_NOT_TRACK := True
+export ORT_DISABLE_TELEMETRY := 1
 export BENTOML_HOME := $(CURDIR)/.bentoml
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv repro test lint format params dag serve push pull report clean-venv
+.PHONY: venv repro test test-fast lint format params dag serve push pull report clean-venv
 
 venv: $(STAMP)
 
@@ -25,8 +26,11 @@ $(STAMP): requirements.txt pyproject.toml
 repro: venv  ## set up and run the whole pipeline on the default data
 	dvc repro
 
-test: venv lint  ## set up and run lint + every test
+test: venv lint  ## set up and run lint + every test (unit, integration, e2e)
 	pytest
+
+test-fast: venv lint  ## set up and run lint + unit and integration tests (everything but tests/e2e)
+	pytest tests/unit tests/integration
 
 lint: venv
 	ruff check .

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Nothing phones home from the tests either.
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("BENTOML_HOME", str(REPO / ".bentoml"))
 
 TINY_CONTRACT = {

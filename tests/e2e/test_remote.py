@@ -19,7 +19,7 @@ import pytest
 import yaml
 from botocore.client import BaseClient
 
-from tests.e2e.conftest import copy_repository, dvc, env, git, shrink_budget
+from tests.e2e.conftest import SAMPLE_ROWS, copy_reproduced, env, git
 from tests.support.local_serve import free_port
 
 pytestmark = pytest.mark.e2e
@@ -170,14 +170,10 @@ class Published:
 
 
 @pytest.fixture(scope="module")
-def published(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Published:
-    """A copy of the repository after `dvc repro` (no tuning search: these tests are about storage, not tuning),
-    committed, pushed to a bare git `origin`, and its outputs pushed to the default DVC remote."""
-    repo = copy_repository(tmp_path_factory.mktemp("repo"))
-    shrink_budget(repo, n_trials=0)
-    dvc(repo, "repro")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "dvc repro")
+def published(s3_server: S3Server, reproduced: Path, tmp_path_factory: pytest.TempPathFactory) -> Published:
+    """A copy of the session's reproduced repository (`dvc repro` done and committed), pushed to a bare git
+    `origin`, and its outputs pushed to the default DVC remote."""
+    repo = copy_reproduced(reproduced, tmp_path_factory.mktemp("published") / "repo")
     origin = tmp_path_factory.mktemp("origin") / "tabrepro.git"
     git(origin.parent, "init", "-q", "--bare", "-b", "main", origin.name)
     git(repo, "remote", "add", "origin", str(origin))
@@ -284,30 +280,38 @@ def test_push_then_fresh_clone_pull_restores_every_output(
     assert "Running stage" not in again.stdout
 
 
+def _another_family(repo: Path) -> str:
+    """A model family other than the one ``repo`` trained, so that an experiment with it changes the outputs."""
+    trained = json.loads((repo / "models/best_params.json").read_text())["model"]
+    return "xgboost" if trained == "logreg" else "logreg"
+
+
 def test_exp_push_and_pull_carry_an_experiment_across_clones(
     published: Published, s3_server: S3Server, tmp_path: Path
 ) -> None:
     aws = s3_server.env()
+    family = _another_family(published.repo)
+    name = f"try-{family}"
     first = _clone(published.origin, tmp_path / "first", s3_server)
     _dvc(first, aws, "pull")
-    _dvc(first, aws, "exp", "run", "-n", "try-logreg", "-S", "model=logreg")
+    _dvc(first, aws, "exp", "run", "-n", name, "-S", f"model={family}")
     ran = _digest_outs(first)
     assert ran["dvc.lock"] != _digest_outs(published.repo)["dvc.lock"]
     assert json.loads((first / "models/best_params.json").read_text()) != json.loads(
         (published.repo / "models/best_params.json").read_text()
     )
-    pushed = _dvc(first, aws, "exp", "push", "origin", "try-logreg")
-    assert "Pushed experiment try-logreg to Git remote 'origin'" in _output(pushed)
+    pushed = _dvc(first, aws, "exp", "push", "origin", name)
+    assert f"Pushed experiment {name} to Git remote 'origin'" in _output(pushed)
     assert "refs/exps/" in git(published.origin, "for-each-ref", "refs/exps").stdout
 
     second = _clone(published.origin, tmp_path / "second", s3_server)
-    assert "try-logreg" not in _dvc(second, aws, "exp", "list").stdout
-    _dvc(second, aws, "exp", "pull", "origin", "try-logreg")
-    assert "try-logreg" in _dvc(second, aws, "exp", "list").stdout
-    _dvc(second, aws, "exp", "apply", "try-logreg")  # the second clone never ran `dvc pull`: data from exp pull
+    assert name not in _dvc(second, aws, "exp", "list").stdout
+    _dvc(second, aws, "exp", "pull", "origin", name)
+    assert name in _dvc(second, aws, "exp", "list").stdout
+    _dvc(second, aws, "exp", "apply", name)  # the second clone never ran `dvc pull`: data from exp pull
     assert _digest_outs(second) == ran
     assert _assert_matches_lock(second) >= CACHED_OUTS
-    assert yaml.safe_load((second / "params.yaml").read_text())["model"]["name"] == "logreg"
+    assert yaml.safe_load((second / "params.yaml").read_text())["model"]["name"] == family
 
 
 # --- an s3:// raw source -----------------------------------------------------------------------------------------
@@ -338,18 +342,18 @@ def test_s3_raw_source_change_is_picked_up_by_update_and_reruns_prepare(
     git(clone, "add", "-A")
     git(clone, "commit", "-qm", "raw data from S3")
 
-    # a new version of the object: 43 customers fewer
+    # a new version of the object: 43 customers fewer (of the raw sample's)
     s3_server.client().put_object(Bucket=RAW_BUCKET, Key="telco/telco_customer_churn.csv", Body=b"".join(lines[:-43]))
     still = _dvc(clone, aws, "repro", "prepare")  # the import is frozen: no change until `dvc update`
     assert "Stage 'prepare' didn't change, skipping" in still.stdout
-    assert _quality_rows(clone) == 7043
+    assert _quality_rows(clone) == SAMPLE_ROWS
 
     updated = _dvc(clone, aws, "update", f"{RAW}.dvc")
     assert f"Importing '{url}' -> '{RAW}'" in updated.stdout
     assert (clone / RAW).read_bytes() == b"".join(lines[:-43])
     rerun = _dvc(clone, aws, "repro", "prepare")
     assert "Running stage 'prepare'" in rerun.stdout
-    assert _quality_rows(clone) == 7000
+    assert _quality_rows(clone) == SAMPLE_ROWS - 43
 
     # the imported bytes go to the DVC remote with everything else: a clone does not need the raw bucket
     _dvc(clone, aws, "push")
