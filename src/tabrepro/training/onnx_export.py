@@ -59,6 +59,11 @@ def to_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
         options = {id(model): {"zipmap": False}}
     onx = convert_sklearn(pipeline, initial_types=inputs, target_opset=TARGET_OPSET, options=options)
     onx.graph.name = f"tabrepro_{contract.name}"  # skl2onnx names the graph with a random uuid: same model, same bytes
+    # skl2onnx lists the opset domains in a set's order, which varies between runs (seen on the logreg graph)
+    opsets = sorted((o.domain, o.version) for o in onx.opset_import)
+    del onx.opset_import[:]
+    for domain, version in opsets:
+        onx.opset_import.add(domain=domain, version=version)
     return onx.SerializeToString()
 
 
