@@ -14,10 +14,13 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import pytest
 import yaml
 
 from tests.e2e.conftest import TIMEOUT_S, copy_repository, dvc, env
 from tests.support.local_serve import start_server, stop_server
+
+pytestmark = pytest.mark.e2e
 
 RAW = "data/raw/titanic_survival.csv"
 
