@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -23,9 +24,11 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    SerializerFunctionWrapHandler,
     StrictBool,
     StringConstraints,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
@@ -137,12 +140,33 @@ class RolloutParams(_Record):
     canary_percent: float = Field(default=0, ge=0, le=100, allow_inf_nan=False)
 
 
+class LimitsParams(_Record):
+    """What one request may carry (``serve.limits``): a bigger body is refused with 413 before it is parsed, more
+    records with 413 before any is validated, a longer text value (an id, a level) with 400 naming the field."""
+
+    max_body_bytes: int = Field(default=16_777_216, ge=1024)
+    max_records: int = Field(default=10_000, ge=1)
+    max_text_chars: int = Field(default=256, ge=1)
+
+
 class ServeParams(_Record):
     """Serving settings packaged with the model (overridable at run time by environment variables)."""
 
     providers: tuple[str, ...] = Field(default=("CPUExecutionProvider",), min_length=1)
+    workers: int = Field(default=1, ge=1, le=64)  # worker processes of `bentoml serve` (TABREPRO_WORKERS overrides)
+    limits: LimitsParams = LimitsParams()
     prediction_log: PredictionLogParams = PredictionLogParams()
     rollout: RolloutParams = RolloutParams()
+
+    @model_serializer(mode="wrap")
+    def _omit_defaults_added_later(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``workers`` and ``limits`` are left out while at their defaults, so a manifest sealed before they existed
+        keeps its seal, and one packaged with the defaults is byte for byte what it was."""
+        data = handler(self)
+        for key in ("workers", "limits"):
+            if getattr(self, key) == type(self).model_fields[key].default:
+                data.pop(key, None)
+        return data
 
 
 # --- prepare: reports/data_quality.json ------------------------------------------------------------------------
@@ -185,8 +209,13 @@ def _check_bins(edges: tuple[float, ...], fractions: tuple[float, ...], quantile
         raise ValueError("edges and quantiles must be sorted ascending")
 
 
+def _check_sample(sample: tuple[float, ...] | None) -> None:
+    if sample is not None and (list(sample) != sorted(sample) or not all(math.isfinite(x) for x in sample)):
+        raise ValueError("sample: must be finite numbers in ascending order")
+
+
 class NumericReference(_Record):
-    """A numeric feature: quantile bin edges and each bin's share (PSI), a quantile sketch (KS), moments."""
+    """A numeric feature: quantile bin edges and each bin's share (PSI), a sample (KS), a quantile sketch, moments."""
 
     type: Literal["numeric"]
     missing_rate: Share
@@ -195,10 +224,12 @@ class NumericReference(_Record):
     quantiles: tuple[float, ...]
     mean: float | None = None  # None: no value to average
     std: float | None = None
+    sample: tuple[float, ...] | None = None  # sorted, seeded, bounded: the two-sample KS test's reference (None: old)
 
     @model_validator(mode="after")
     def _bins(self) -> NumericReference:
         _check_bins(self.edges, self.fractions, self.quantiles)
+        _check_sample(self.sample)
         return self
 
 
@@ -208,6 +239,7 @@ class LevelReference(_Record):
     type: Literal["boolean", "categorical"]
     missing_rate: Share
     frequencies: dict[str, Share]
+    counts: dict[str, Count] | None = None  # the chi-squared contingency's reference row (None: written before it)
 
 
 class ReferenceStats(_Record):
@@ -227,10 +259,12 @@ class ScoreReference(_Record):
     quantiles: tuple[float, ...] = Field(min_length=1)
     mean: float
     std: float
+    sample: tuple[float, ...] | None = None  # as NumericReference.sample
 
     @model_validator(mode="after")
     def _bins(self) -> ScoreReference:
         _check_bins(self.edges, self.fractions, self.quantiles)
+        _check_sample(self.sample)
         return self
 
 
@@ -334,6 +368,7 @@ class ModelMeta(_Record):
     seed: int | None = None
     hyperparameters: dict[str, JsonValue] = {}
     tuning: TuningProvenance | None = None
+    engine: Literal["local", "dask"] = "local"  # where it was trained (train.engine); the file is the same kind
 
     @model_validator(mode="after")
     def _plain_name(self) -> ModelMeta:
@@ -446,6 +481,13 @@ class EvaluationMetrics(_Record):
 # --- package: models/serving/manifest.json, reports/package.json ------------------------------------------------
 
 
+class ServingGraph(_Record):
+    """One ONNX graph of the pipeline in the serving folder (issue 14: a provider may serve its own graph)."""
+
+    file: str = Field(pattern=r"^[^/\\]+\.onnx$")
+    sha256: Sha256
+
+
 class _ManifestContent(_Record):
     schema_version: Literal[1]
     version: str = Field(min_length=1)
@@ -456,6 +498,13 @@ class _ManifestContent(_Record):
     serve: ServeParams
     contract: dict[str, JsonValue]  # the data contract as packaged; the service validates it with load_contract
     score_reference: ScoreReference
+    # execution provider -> the graph it runs (chosen by measurement in package); None (manifests written before
+    # it, sealed without the key): model.onnx on every provider
+    graphs: dict[str, ServingGraph] | None = None
+
+    def _sealed_fields(self) -> dict[str, Any]:
+        """Every field the seal covers, as JSON; ``graphs`` only when set, so older manifests keep their seal."""
+        return self.model_dump(mode="json", exclude={"seal"} | (set() if self.graphs is not None else {"graphs"}))
 
     @model_validator(mode="before")
     @classmethod
@@ -486,12 +535,12 @@ class ServingManifest(_ManifestContent):
     def sealed(cls, **fields: Any) -> ServingManifest:
         """The manifest of ``fields`` (every field but ``schema_version`` and ``seal``) with its seal."""
         content = _ManifestContent.model_validate({"schema_version": MANIFEST_SCHEMA_VERSION, **fields})
-        data = content.model_dump(mode="json")
+        data = content._sealed_fields()
         return cls.model_validate({**data, "seal": sha256_bytes(canonical_json(data))})
 
     def content_sha256(self) -> str:
         """The sha256 the seal must equal: of the canonical JSON of every field but the seal."""
-        return sha256_bytes(canonical_json(self.model_dump(mode="json", exclude={"seal"})))
+        return sha256_bytes(canonical_json(self._sealed_fields()))
 
     @model_validator(mode="after")
     def _verify_seal(self) -> ServingManifest:
@@ -529,6 +578,17 @@ class BentoRecord(_Record):
     labels: dict[str, str]
 
 
+class GraphReport(_Record):
+    """One packaged graph: its parity with the fitted pipeline and its speed on the CPU provider."""
+
+    sha256: Sha256
+    size_bytes: int = Field(ge=1)
+    parity: Parity
+    latency_single_row: Latency
+    batch_rows_per_second: float = Field(ge=0)  # the whole test split in one run, median of repeats
+    serves_on: tuple[str, ...]  # the providers the manifest gives this graph to
+
+
 class PackageReport(_Record):
     """``reports/package.json`` (a DVC metrics file): ONNX parity, the gate as packaged, the files, the bento."""
 
@@ -538,3 +598,4 @@ class PackageReport(_Record):
     latency_single_row: Latency
     bento: BentoRecord
     predictions_match_evaluate: StrictBool
+    graphs: dict[str, GraphReport] | None = None  # file -> report (None: written before the tensor graph)

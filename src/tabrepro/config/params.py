@@ -160,12 +160,39 @@ class TuneParams(_Section):
     pruning: bool = True
     storage: str | None = None
     study_name: str | None = None
+    # database storage only: a trial whose heartbeat is older than grace_period is failed and retried
+    heartbeat_interval: int = Field(default=10, ge=1)
+    grace_period: int = Field(default=30, ge=2)
+    trial_retries: int = Field(default=2, ge=0)
+
+    @model_validator(mode="after")
+    def _grace_after_heartbeat(self) -> TuneParams:
+        if self.grace_period <= self.heartbeat_interval:
+            raise ValueError(
+                f"grace_period ({self.grace_period} s) must be longer than heartbeat_interval "
+                f"({self.heartbeat_interval} s), or live trials are failed as dead"
+            )
+        return self
 
 
 class TrainParams(_Section):
-    """Training run settings that are not hyper-parameters."""
+    """Training run settings that are not hyper-parameters.
+
+    ``engine: dask`` trains XGBoost on ``xgboost.dask``: on the cluster at ``scheduler`` (``tcp://host:8786``), or,
+    when it is null, on a ``LocalCluster`` of ``workers`` processes of ``n_jobs`` threads and ``memory_limit`` each.
+    """
 
     n_jobs: int = Field(default=2, ge=1)
+    engine: Literal["local", "dask"] = "local"
+    scheduler: str | None = Field(default=None, pattern=r"^(tcp|tls|ucx|inproc)://\S+$")
+    workers: int = Field(default=2, ge=1)
+    memory_limit: str = Field(default="4GiB", pattern=r"^\d+(\.\d+)?\s*([kMGT]i?B|B)$")
+
+    @model_validator(mode="after")
+    def _scheduler_needs_dask(self) -> TrainParams:
+        if self.scheduler is not None and self.engine != "dask":
+            raise ValueError(f"scheduler {self.scheduler!r} is set but engine is {self.engine!r}; set engine: dask")
+        return self
 
 
 class BootstrapParams(_Section):
@@ -226,8 +253,6 @@ class DriftParams(_Section):
     score_psi: float = Field(default=0.25, gt=0, allow_inf_nan=False)
     min_rows: int = Field(default=200, ge=1)
     max_drifted_features: int = Field(default=0, ge=0)
-    reservoir_size: int = Field(default=20_000, ge=100, le=10_000_000)
-    seed: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _bands_in_order(self) -> DriftParams:

@@ -20,8 +20,9 @@ from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.evaluation.figures import save_tune_figures
 from tabrepro.io.staging import staged_outputs, write_json
 from tabrepro.stages import run_stage
-from tabrepro.training.search import check_search, open_storage, read_search_data, study_names_for
+from tabrepro.training.search import check_search, read_search_data, study_names_for
 from tabrepro.training.selection import SIMPLEST_FIRST, FamilySearch, search_families
+from tabrepro.training.study_storage import open_storage
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,8 @@ from tabrepro.errors import ConfigError, DataError
 from tabrepro.training.features import split_xy
 from tabrepro.training.hyperparameters import check_model_section
 from tabrepro.training.modeling import build_model
+from tabrepro.training.study_storage import open_storage as open_storage  # re-exported: its home is study_storage
+from tabrepro.training.study_storage import settle_trials, storage_errors
 
 log = logging.getLogger(__name__)
 
@@ -104,18 +106,6 @@ def suggest(trial: optuna.Trial, space: dict[str, SearchDimension]) -> dict[str,
                 name, dim.low, dim.high, log=dim.distribution == "log_float", step=dim.step
             )
     return values
-
-
-def open_storage(tune: TuneParams, journal_path: str) -> optuna.storages.BaseStorage:
-    """The study's storage: a journal file (default) or the database URL in ``tune.storage``."""
-    if tune.storage is None:
-        from optuna.storages.journal import JournalFileBackend
-
-        return optuna.storages.JournalStorage(JournalFileBackend(journal_path))
-    try:
-        return optuna.storages.RDBStorage(tune.storage)
-    except Exception as exc:  # the driver's error types vary; all mean "cannot open"
-        raise ConfigError(f"params.yaml: tune.storage: cannot open {_redact(tune.storage)!r}: {exc}") from None
 
 
 def cv_score(
@@ -245,27 +235,14 @@ def run_search(
         log.info("%s: tune.n_trials is 0, no search; configured params: CV ROC-AUC %.4f", model.name, cv.mean)
         seconds = time.perf_counter() - started
         return SearchResult(dict(model.params), cv.mean, cv.std, cv.rounds, 0, 0, seconds, 0, cv.folds), None
-    warmup = _WARMUP.get(model.name, 1)
-    study = create_study(tune, storage=storage, study_name=study_name, seed=seed + worker, warmup=warmup)
-    _enqueue_configured(study, model)
-
-    def objective(trial: optuna.Trial) -> float:
-        params = {**model.params, **suggest(trial, model.search_space)}
-        cv = cv_score(model, params, x, y, folds=folds, seed=seed, n_jobs=n_jobs, trial=trial)
-        trial.set_user_attr("worker", worker)
-        trial.set_user_attr("cv_std", cv.std)
-        trial.set_user_attr("best_rounds", cv.rounds)
-        trial.set_user_attr("fold_scores", list(cv.folds))
-        return cv.mean
-
-    stop = optuna.study.MaxTrialsCallback(
-        tune.n_trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    )
-    study.optimize(objective, n_trials=tune.n_trials, timeout=tune.timeout, callbacks=[stop, _log_trial])
-    states = [t.state for t in study.trials]
+    with storage_errors(tune, study_name):
+        study = _optimize(model, tune, x, y, storage=storage, study_name=study_name, seed=seed, n_jobs=n_jobs,
+                          worker=worker, folds=folds)  # fmt: skip
+        trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
     completed, pruned = states.count(optuna.trial.TrialState.COMPLETE), states.count(optuna.trial.TrialState.PRUNED)
     check_budget(tune, completed=completed, pruned=pruned)
-    best = study.best_trial
+    best = max((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: float(t.value))
     return (
         SearchResult(
             params={**model.params, **best.params},
@@ -280,6 +257,43 @@ def run_search(
         ),
         study,
     )
+
+
+def _optimize(
+    model: ModelParams,
+    tune: TuneParams,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    seed: int,
+    n_jobs: int,
+    worker: int,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+) -> optuna.Study:
+    """Run trials until the study (shared or not) has ``tune.n_trials`` finished ones, then wait for the trials
+    other processes still run (``settle_trials``), so that the study's best is the best of all that finished."""
+    warmup = _WARMUP.get(model.name, 1)
+    study = create_study(tune, storage=storage, study_name=study_name, seed=seed + worker, warmup=warmup)
+    _enqueue_configured(study, model)
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker)  # first, so a trial that dies is traced to its worker
+        params = {**model.params, **suggest(trial, model.search_space)}
+        cv = cv_score(model, params, x, y, folds=folds, seed=seed, n_jobs=n_jobs, trial=trial)
+        trial.set_user_attr("cv_std", cv.std)
+        trial.set_user_attr("best_rounds", cv.rounds)
+        trial.set_user_attr("fold_scores", list(cv.folds))
+        return cv.mean
+
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    # a process joining a study that is already done (a late worker, a rerun) adds no trial after the result
+    if len(study.get_trials(deepcopy=False, states=done)) < tune.n_trials:
+        stop = optuna.study.MaxTrialsCallback(tune.n_trials, states=done)
+        study.optimize(objective, n_trials=tune.n_trials, timeout=tune.timeout, callbacks=[stop, _log_trial])
+    settle_trials(study)
+    return study
 
 
 def check_budget(tune: TuneParams, *, completed: int, pruned: int) -> None:
@@ -336,15 +350,6 @@ def _log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     value = f"{trial.value:.4f}" if trial.value is not None else "-"
     name, number, state = study.study_name, trial.number, trial.state.name
     log.info("%s: trial %3d %-8s CV ROC-AUC %s  (best %.4f)", name, number, state, value, best)
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a database URL before it is printed."""
-    head, sep, tail = url.partition("@")
-    if not sep or "://" not in head:
-        return url
-    scheme, _, creds = head.partition("://")
-    return f"{scheme}://{creds.split(':')[0]}:***@{tail}" if ":" in creds else url
 
 
 def study_names_for(contract: DataContract, model: ModelParams, tune: TuneParams) -> dict[str, str]:
