@@ -1,7 +1,9 @@
 """train: fit the model with the tuned params on the train features (early-stopping on val), log curves, save it.
 
 The family is the one tune chose (``models/best_params.json``): pinned by ``model.name``, or one of
-``model.candidates`` under ``model: auto``, whose own section gives its early stopping.
+``model.candidates`` under ``model: auto``, whose own section gives its early stopping. ``train.engine: dask``
+(xgboost only) trains on a Dask cluster from the prepared splits, read in partitions, with the preprocessing
+statistics computed there; the saved model is the same kind of file either way.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from dvclive import Live
+from sklearn.base import BaseEstimator
 from sklearn.metrics import log_loss, roc_auc_score
 
 from tabrepro.artefacts import BestParams, TuningProvenance, read_artefact
 from tabrepro.config.params import ModelParams, PathsParams, TrainParams, read_section, read_seed
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.errors import ConfigError, DataError
+from tabrepro.io.persistence import load_skops
 from tabrepro.io.splits import read_splits
 from tabrepro.io.staging import staged_outputs
 from tabrepro.stages import run_stage
@@ -24,6 +29,7 @@ from tabrepro.training.features import split_xy
 from tabrepro.training.modeling import FitResult, build_model, fit_model, save_model
 
 log = logging.getLogger(__name__)
+SPLITS = ("train", "val")  # what engine dask reads from the prepared splits
 
 
 def read_best_params(path: str | Path, *, model: ModelParams) -> BestParams:
@@ -55,22 +61,70 @@ def log_curves(live: Live, result: FitResult, scores: dict[str, float]) -> None:
         live.summary["best_iteration"] = result.best_iteration
 
 
-def run(
-    paths: PathsParams, contract: DataContract, model_params: ModelParams, train: TrainParams, *, seed: int
-) -> None:
+def fit_in_memory(
+    paths: PathsParams, contract: DataContract, family: ModelParams, model: BaseEstimator
+) -> tuple[FitResult, list[str], np.ndarray, np.ndarray]:
+    """``train.engine: local``: fit on the featurized splits; the fit, its feature names, val labels and P(positive)."""
     splits = read_splits(paths.features)
     x_train, y_train = split_xy(splits["train"], contract)
     x_val, y_val = split_xy(splits["val"], contract)
+    result = fit_model(model, x_train, y_train, x_val, y_val, early_stopping_rounds=family.early_stopping_rounds)
+    feature_names = [c for c in splits["train"].columns if c not in (contract.key_column, contract.target.column)]
+    return result, feature_names, y_val, result.model.predict_proba(x_val)[:, 1]
+
+
+def fit_on_dask(
+    paths: PathsParams, contract: DataContract, family: ModelParams, model: BaseEstimator, train: TrainParams
+) -> tuple[FitResult, list[str], np.ndarray, np.ndarray]:
+    """``train.engine: dask``: read the prepared splits in partitions, fit the preprocessor's statistics with Dask
+    (refusing when they differ from the preprocessor ``package`` will export), transform and fit on the cluster."""
+    import dask
+
+    from tabrepro.training import distributed
+
+    if family.name != "xgboost":
+        raise ConfigError(
+            f"params.yaml: train.engine: 'dask' trains xgboost only, but the family to train is {family.name!r} "
+            "(model.name, or tune's choice under model: auto); set train.engine: local, or model=xgboost"
+        )
+    saved = load_skops(paths.preprocessor)
+    cluster = {"workers": train.workers, "threads": train.n_jobs, "memory_limit": train.memory_limit}
+    with distributed.dask_client(train.scheduler, **cluster) as client:
+        log.info("training on Dask, scheduler %s", client.scheduler.address)
+        workers = len(client.nthreads())
+        tables = {s: distributed.read_table(Path(paths.prepared) / f"{s}.parquet", partitions=workers) for s in SPLITS}
+        preprocessor = distributed.fit_preprocessor(saved, tables["train"])
+        differences = distributed.preprocessor_differences(preprocessor, saved)
+        if differences:
+            raise DataError(
+                f"{paths.preprocessor}: the preprocessor package exports differs from the statistics computed on "
+                f"Dask from {paths.prepared}/train.parquet ({'; '.join(differences)}); run featurize again"
+            )
+        target = contract.target.column
+        frames = {s: distributed.transform_partitions(preprocessor, t, target=target) for s, t in tables.items()}
+        train_frame, val = dask.persist(frames["train"], frames["val"])  # preprocessed once: two fits, predictions
+        stopping = family.early_stopping_rounds
+        result = distributed.fit_xgboost(client, model, train_frame, val, target=target, early_stopping_rounds=stopping)
+        p_val = distributed.predict_positive(result.model, val.drop(columns=[target]))
+        y_val, p_val = dask.compute(val[target], p_val)
+    names = [str(n) for n in preprocessor.get_feature_names_out()]
+    return result, names, y_val.to_numpy(dtype=np.int64), p_val.to_numpy()
+
+
+def run(
+    paths: PathsParams, contract: DataContract, model_params: ModelParams, train: TrainParams, *, seed: int
+) -> None:
     tuned = read_best_params(paths.best_params, model=model_params)
     family = model_params.family(tuned.model)
     model = build_model(family.name, dict(tuned.params), seed=seed, n_jobs=train.n_jobs)
-    result = fit_model(model, x_train, y_train, x_val, y_val, early_stopping_rounds=family.early_stopping_rounds)
-    p_val = result.model.predict_proba(x_val)[:, 1]
+    if train.engine == "dask":
+        result, feature_names, y_val, p_val = fit_on_dask(paths, contract, family, model, train)
+    else:
+        result, feature_names, y_val, p_val = fit_in_memory(paths, contract, family, model)
     scores = {
         "model_val_roc_auc": float(roc_auc_score(y_val, p_val)),
         "model_val_log_loss": float(log_loss(y_val, p_val)),
     }
-    feature_names = [c for c in splits["train"].columns if c not in (contract.key_column, contract.target.column)]
     with staged_outputs(paths.model, paths.train_live) as (model_dir, live_dir):
         meta = save_model(
             result.model,
@@ -81,13 +135,15 @@ def run(
             seed=seed,
             hyperparameters=tuned.params,
             tuning=TuningProvenance.model_validate(tuned.model_dump(include=set(TuningProvenance.model_fields))),
+            engine=train.engine,
         )
         live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
         log_curves(live, result, scores)
         live.end()
     log.info(
-        "trained %s: val ROC-AUC %.4f, sha256 %s",
+        "trained %s (%s): val ROC-AUC %.4f, sha256 %s",
         family.name,
+        train.engine,
         scores["model_val_roc_auc"],
         meta.sha256[:12],
     )

@@ -70,16 +70,17 @@ def fit_model(
         return FitResult(model=model.fit(x_train, y_train))
     if early_stopping_rounds is None:
         model.fit(x_train, y_train, eval_set=[(x_train, y_train), (x_val, y_val)], verbose=False)
-        return FitResult(model=model, curves=_curves(model))
+        return FitResult(model=model, curves=eval_curves(model))
     probe = clone(model).set_params(early_stopping_rounds=early_stopping_rounds)
     probe.fit(x_train, y_train, eval_set=[(x_train, y_train), (x_val, y_val)], verbose=False)
     best = int(probe.best_iteration)
     final = clone(model).set_params(n_estimators=best + 1)
     final.fit(x_train, y_train, verbose=False)
-    return FitResult(model=final, curves=_curves(probe), best_iteration=best)
+    return FitResult(model=final, curves=eval_curves(probe), best_iteration=best)
 
 
-def _curves(model: XGBClassifier) -> dict[str, dict[str, list[float]]]:
+def eval_curves(model: Any) -> dict[str, dict[str, list[float]]]:
+    """Per-round metrics of a boosted model fitted with ``eval_set=[train, val]`` (in memory or on Dask)."""
     names = {"validation_0": "train", "validation_1": "val"}
     return {names[k]: {m: list(map(float, v)) for m, v in d.items()} for k, d in model.evals_result().items()}
 
