@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tabrepro.batch.cli import add_score_parser
+from tabrepro.batch.cli import add_cluster_options, add_score_parser, cluster_client
 from tabrepro.config.compose import write_params
 from tabrepro.errors import EXIT_BAD_INPUT, EXIT_UNEXPECTED, ConfigError, TabreproError
 from tabrepro.io.staging import check_output_path
@@ -93,7 +93,8 @@ _TUNE_WORKER_EPILOG = f"""\
 exit status: 0 the shared study reached tune.n_trials finished trials; 2 bad input, nothing run: params or
 hyper-parameters out of range (checked before any trial), tune.storage null or not openable, the train features
 missing (run `dvc repro featurize`), or tune.timeout ran out before tune.n_trials trials finished (a search cut
-short by time is not reproducible); {_EXIT_UNEXPECTED_LINE}
+short by time is not reproducible); also 2 when the database fails mid-search (its finished trials are kept: rerun
+once it is back); {_EXIT_UNEXPECTED_LINE}
 """
 
 _REPORT_EPILOG = f"""\
@@ -146,13 +147,15 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     check_output_path(figures_dir, option="--figures", kind="folder")
     params = load_params(args.params)
     drift, paths = read_section(params, "drift", DriftParams), read_section(params, "paths", PathsParams)
-    report = check_drift(
-        args.current,
-        reference=args.reference or Path(paths.reference_stats),
-        serving_dir=args.serving_dir or Path(paths.serving),
-        params=drift,
-        role=args.role,
-    )
+    with cluster_client(args) as client:  # None: one process
+        report = check_drift(
+            args.current,
+            reference=args.reference or Path(paths.reference_stats),
+            serving_dir=args.serving_dir or Path(paths.serving),
+            params=drift,
+            role=args.role,
+            client=client,
+        )
     figures = write_drift_outputs(report, args.report, figures_dir)
     sys.stdout.write(format_summary(report, figures, args.report))
     return 1 if report["decision"]["retrain"] else 0
@@ -183,7 +186,8 @@ def _add_drift_parser(commands: argparse._SubParsersAction) -> None:
         type=Path,
         required=True,
         metavar="FILE_OR_DIR",
-        help="raw rows (.csv, .parquet) or the service's prediction log (.jsonl, .jsonl.N, or a folder of them)",
+        help="raw rows (.csv, .parquet; a folder or a quoted glob of them) or the service's prediction log "
+        "(.jsonl, .jsonl.N, or a folder of them)",
     )
     drift.add_argument("--reference", type=Path, help="reference statistics (default: params paths.reference_stats)")
     drift.add_argument("--serving-dir", type=Path, help="packaged model (default: params paths.serving)")
@@ -193,6 +197,7 @@ def _add_drift_parser(commands: argparse._SubParsersAction) -> None:
     drift.add_argument("--figures", type=Path, help="PNG folder, replaced on each run (default: figures/ by --report)")
     drift.add_argument("--role", default="primary", help="prediction log: which model's lines (default: primary)")
     drift.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    add_cluster_options(drift, what="read the tables of a folder or glob, one task per file")
     drift.set_defaults(func=_cmd_drift)
 
 

@@ -32,7 +32,6 @@ from tabrepro.artefacts import (
     sha256_file,
 )
 from tabrepro.config.params import (
-    DriftParams,
     EvaluateParams,
     FeaturesParams,
     ModelParams,
@@ -54,7 +53,6 @@ from tabrepro.training.modeling import ModelFileError, load_model
 from tests.conftest import REPO, gate_only, write_sample
 
 LOGREG = ModelParams(name="logreg", params={"C": 1.0, "max_iter": 500}, search_space={})
-DRIFT = DriftParams()
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +127,7 @@ def test_reference_stats_round_trip(chain):
     assert tenure.type == "numeric" and len(tenure.fractions) == len(tenure.edges) + 1
     assert gender.type == "categorical" and sum(gender.frequencies.values()) == pytest.approx(1, abs=1e-5)
     _, manifest, contract = open_model(Path(paths.serving), load=False)
-    accumulator = start_drift(Path(paths.reference_stats), manifest, contract, DRIFT)  # drift's reader
+    accumulator = start_drift(Path(paths.reference_stats), manifest, contract)  # drift's reader
     assert accumulator.reference_rows == stats.rows and accumulator.scores is not None
 
 
@@ -200,7 +198,7 @@ def _readers(chain: tuple[Path, PathsParams, DataContract]) -> dict[str, tuple[P
     return {
         "best_params": (Path(paths.best_params), lambda copy: read_best_params(copy, model=LOGREG)),
         "meta": (Path(paths.model) / "meta.json", lambda copy: load_model(copy.parent)),
-        "reference_stats": (Path(paths.reference_stats), lambda copy: start_drift(copy, manifest, contract, DRIFT)),
+        "reference_stats": (Path(paths.reference_stats), lambda copy: start_drift(copy, manifest, contract)),
         "metrics": (Path(paths.metrics), lambda copy: read_artefact(copy, EvaluationMetrics)),
         "manifest": (Path(paths.serving) / "manifest.json", lambda copy: ServingModel(copy.parent)),
         "package": (Path(paths.package_report), lambda copy: read_artefact(copy, PackageReport)),

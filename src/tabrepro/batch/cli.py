@@ -1,19 +1,25 @@
-"""``tabrepro score``: the command line of batch scoring (``tabrepro.batch.scoring``)."""
+"""``tabrepro score``: the command line of batch scoring (``tabrepro.batch.scoring``, on Dask
+``tabrepro.batch.distributed``), and the cluster options that ``tabrepro drift`` shares."""
 
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabrepro.config.params import load_params
+from tabrepro.errors import DataError
 from tabrepro.io.staging import check_output_path, write_json
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +30,14 @@ output columns: the contract's id column (or, when it declares none, `row`: each
 (Parquet) number in the input), probability, label (probability >= the packaged threshold), model_version.
 Refused rows go to the rejects file (line or row number, id, reason naming column and value).
 Both files are written to <file>.partial and renamed only when the whole input has been scored.
+
+on Dask (--workers N for a local cluster, or --scheduler ADDRESS): --input may be a folder or a quoted glob of
+files of one kind; each file is one task, scored as alone (ids are checked for repeats within a file). --output
+is a folder: part-<i>.parquet for the i-th input file (sorted by path) and _parts.json (which file, how many
+rows); the rejects file gets a first column `file`. Parts are written in <output>.partial and the folder is
+renamed into place only when every file has its part, so a failed run keeps the previous folder and a task run
+twice (a lost worker) cannot write a row twice. Workers must see the paths (one machine or a shared file system).
+--drift-report: each worker tallies its file, the tallies are merged exactly (the one-process numbers).
 
 exit status: 0 scored (even with rejects: see the summary); 2 bad input, with one message naming the file, option or
 key (unreadable or empty input, missing columns, a serving folder that is missing, truncated or altered, an output
@@ -60,13 +74,54 @@ def add_score_parser(commands: argparse._SubParsersAction) -> None:
         default="params.yaml",
         help="params file: paths.serving, and drift thresholds (default: params.yaml)",
     )
+    score.add_argument(
+        "--threads",
+        type=_positive,
+        help="intra-op threads of the ONNX session (default: every core in one process, 1 per Dask worker)",
+    )
+    score.add_argument(
+        "--providers",
+        nargs="+",
+        metavar="PROVIDER",
+        help="ONNX Runtime execution providers, first preferred (default: the manifest's serve.providers); "
+        "CUDAExecutionProvider scores with the tensor graph, falling back to the CPU (with a warning) without a GPU",
+    )
+    add_cluster_options(score, what="score a folder or glob of files in parallel, one task per file")
     score.set_defaults(func=_cmd_score)
+
+
+def add_cluster_options(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """``--workers N`` (a local Dask cluster) or ``--scheduler ADDRESS`` (an existing one), and ``--memory-limit``."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=_positive, help=f"on a local Dask cluster of N workers: {what}")
+    group.add_argument("--scheduler", metavar="ADDRESS", help=f"on the Dask scheduler at ADDRESS (tcp://...): {what}")
+    parser.add_argument(
+        "--memory-limit", default="auto", help="memory limit per local worker, e.g. 1GiB (default: auto)"
+    )
+
+
+@contextmanager
+def cluster_client(args: argparse.Namespace) -> Iterator[Client | None]:
+    """The Dask client that ``--workers`` / ``--scheduler`` ask for, or None (one process)."""
+    if args.workers is None and args.scheduler is None:
+        yield None
+        return
+    from tabrepro.batch.distributed import open_client
+
+    with open_client(scheduler=args.scheduler, workers=args.workers, memory_limit=args.memory_limit) as client:
+        yield client
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
     """Score ``--input``; every ``TabreproError`` (data, serving folder, params, paths) is exit 2 in ``main()``."""
     from tabrepro.batch.scoring import score_file
 
+    if args.workers is not None or args.scheduler is not None:
+        if args.providers:
+            raise DataError("--providers: not taken on Dask (--workers/--scheduler): workers use serve.providers")
+        return _score_on_dask(args)
+    if args.input.is_dir() or (not args.input.exists() and glob.has_magic(str(args.input))):
+        raise DataError(f"--input {args.input}: a folder or glob is scored on Dask; add --workers N or --scheduler")
     _check_outputs(args)
     serving_dir = args.serving_dir or _default_serving_dir(Path(args.params))
     drift = _DriftFeed(args, serving_dir) if args.drift_report else None
@@ -77,8 +132,40 @@ def _cmd_score(args: argparse.Namespace) -> int:
         rejects_path=args.rejects,
         chunk_rows=args.chunk_rows,
         progress=not args.no_progress,
+        threads=args.threads,
         on_chunk=drift.update if drift else None,
+        providers=args.providers,
     )
+    log.info("%s", summary.describe())
+    if args.summary:
+        write_json(args.summary, summary.to_dict())
+    if drift:
+        drift.write(summary)
+    return 0
+
+
+def _score_on_dask(args: argparse.Namespace) -> int:
+    from tabrepro.batch.distributed import score_on_dask
+
+    check_output_path(args.output, option="--output", kind="folder")
+    rejects = args.rejects or args.output.with_name(f"{args.output.name}.rejects.csv")
+    check_output_path(rejects, option="--rejects")
+    if args.summary:
+        check_output_path(args.summary, option="--summary")
+    _check_drift_outputs(args)
+    serving_dir = args.serving_dir or _default_serving_dir(Path(args.params))
+    drift = _DriftFeed(args, serving_dir) if args.drift_report else None
+    with cluster_client(args) as client:
+        summary = score_on_dask(
+            args.input,
+            args.output,
+            serving_dir=serving_dir,
+            client=client,
+            rejects_path=rejects,
+            chunk_rows=args.chunk_rows,
+            threads=args.threads or 1,
+            drift=drift.accumulator if drift else None,
+        )
     log.info("%s", summary.describe())
     if args.summary:
         write_json(args.summary, summary.to_dict())
@@ -99,23 +186,20 @@ class _DriftFeed:
         self.reference = Path(read_section(params, "paths", PathsParams).reference_stats)
         # only the manifest and contract: score_file loads and verifies the model itself
         _, self.manifest, self.contract = open_model(serving_dir, load=False)
-        self.accumulator = start_drift(self.reference, self.manifest, self.contract, self.params)
+        self.accumulator = start_drift(self.reference, self.manifest, self.contract)
         self.report_path: Path = args.drift_report
         self.input = args.input
 
     def update(self, chunk: pa.Table, probabilities: np.ndarray) -> None:
-        from tabrepro.contract.table import parse_table
-
-        parsed, problems = parse_table(chunk.to_pandas(), self.contract)
-        self.accumulator.update(parsed, probabilities, problems=problems)
+        self.accumulator.update_text(chunk.to_pandas(), probabilities)
 
     def write(self, summary: Any) -> None:
-        from tabrepro.batch.tables import table_format
+        from tabrepro.batch.tables import expand_inputs, table_format
         from tabrepro.monitoring.check import finish_drift, format_summary, write_drift_outputs
 
         inputs = {
             "current": str(self.input),
-            "kind": table_format(Path(self.input), role="input"),
+            "kind": table_format(expand_inputs(self.input)[0], role="input"),
             "scored": summary.rows_scored,
         }
         report = finish_drift(self.accumulator, self.params, inputs, self.reference, self.manifest)
@@ -135,6 +219,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
     check_output_path(args.rejects or default_rejects_path(args.output), option="--rejects")
     if args.summary:
         check_output_path(args.summary, option="--summary")
+    _check_drift_outputs(args)
+
+
+def _check_drift_outputs(args: argparse.Namespace) -> None:
     if args.drift_report:
         check_output_path(args.drift_report, option="--drift-report")
         check_output_path(args.drift_report.parent / "figures", option="--drift-report (its figures)", kind="folder")

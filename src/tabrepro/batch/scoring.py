@@ -12,7 +12,7 @@ Each scored row is keyed by ``contract.key_column``: its id, or (a contract with
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,13 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from tabrepro.artefacts import sha256_bytes
 from tabrepro.batch.tables import StagedWriter, open_chunks, table_format
 from tabrepro.contract.rows import SeenIds, check_rows
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
 from tabrepro.io.raw import RawChunks
-from tabrepro.serving.runtime import MODEL_FILE, ServingError, ServingModel
+from tabrepro.serving.runtime import ServingModel
 
 # sees each raw chunk (an Arrow table of text) and the probabilities of its valid rows
 ChunkObserver = Callable[[pa.Table, np.ndarray], None]
@@ -95,12 +94,11 @@ def _text_feed(column: pd.Series) -> np.ndarray:
 
 def open_session(serving_dir: Path, model: ServingModel, *, threads: int | None) -> ort.InferenceSession:
     """The model's own session, or (``threads`` set) a new one on the same provider with that many intra-op
-    threads, built from the model file after checking it still has the sha256 the manifest packaged."""
+    threads, built from the model's graph (the one its provider runs) after checking it still has the sha256 the
+    manifest packaged."""
     if threads is None:
         return model.session
-    data = (serving_dir / MODEL_FILE).read_bytes()
-    if sha256_bytes(data) != model.sha256:
-        raise ServingError(f"{serving_dir / MODEL_FILE}: changed since it was verified; refusing to score with it")
+    data = model.graph_bytes()
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.log_severity_level = 3
@@ -118,6 +116,7 @@ def score_file(
     progress: bool = True,
     threads: int | None = None,
     on_chunk: ChunkObserver | None = None,
+    providers: Sequence[str] | None = None,
 ) -> ScoreSummary:
     """Score every valid row of ``input_path`` into ``output_path`` (key, probability, label, model_version) and
     write refused rows with their reasons to ``rejects_path`` (default: ``default_rejects_path(output)``).
@@ -125,6 +124,9 @@ def score_file(
     ``threads`` None scores on the serving model's own session (ONNX Runtime's default: every core); a number
     builds a session with that many intra-op threads (the benchmark's per-core figure uses 1). ``on_chunk`` sees
     every raw chunk (text, as read) with the probabilities of its valid rows (``--drift-report`` feeds drift).
+    ``providers`` overrides the manifest's execution providers; the graph is the one the manifest gives the
+    provider that runs (``CUDAExecutionProvider``: the tensor graph; falls back to the CPU and its graph, with a
+    warning, where CUDA cannot start).
     """
     source_path, output, serving = Path(input_path), Path(output_path), Path(serving_dir)
     rejects = Path(rejects_path) if rejects_path is not None else default_rejects_path(output)
@@ -134,8 +136,33 @@ def score_file(
         raise DataError(f"chunk_rows must be >= 1, got {chunk_rows}")
     if len({source_path.resolve(), output.resolve(), rejects.resolve()}) < 3:
         raise DataError(f"input {source_path}, output {output} and rejects {rejects} must be three different files")
-    model = ServingModel(serving)
+    model = ServingModel(serving, providers=providers)
     session = open_session(serving, model, threads=threads)
+    return score_with_session(
+        source_path,
+        output,
+        rejects,
+        model=model,
+        session=session,
+        chunk_rows=chunk_rows,
+        progress=progress,
+        on_chunk=on_chunk,
+    )
+
+
+def score_with_session(
+    source_path: Path,
+    output: Path,
+    rejects: Path,
+    *,
+    model: ServingModel,
+    session: ort.InferenceSession,
+    chunk_rows: int,
+    progress: bool = False,
+    on_chunk: ChunkObserver | None = None,
+) -> ScoreSummary:
+    """``score_file`` with a model and session already opened and verified (a Dask worker keeps one of each for
+    every file it scores); the paths are taken as checked."""
     summary = ScoreSummary(str(source_path), str(output), str(rejects), model.version, model.sha256)
     start = time.perf_counter()
     source = open_chunks(source_path, model.contract, chunk_rows=chunk_rows)
@@ -192,7 +219,7 @@ def _score_chunks(
 def _open_writers(summary: ScoreSummary, contract: DataContract, number_label: str) -> list[StagedWriter]:
     output = StagedWriter(Path(summary.output), _output_schema(contract))
     try:
-        return [output, StagedWriter(Path(summary.rejects), _rejects_schema(number_label))]
+        return [output, StagedWriter(Path(summary.rejects), rejects_schema(number_label))]
     except DataError:
         output.close()
         output.partial.unlink(missing_ok=True)
@@ -226,7 +253,8 @@ def _key_type(contract: DataContract) -> pa.DataType:
     return pa.string() if contract.id_column is not None else pa.int64()
 
 
-def _rejects_schema(number_label: str) -> pa.Schema:
+def rejects_schema(number_label: str) -> pa.Schema:
+    """The rejects file's columns: the row's line or row number, its id, the reason naming column and value."""
     return pa.schema([(number_label, pa.int64()), ("id", pa.string()), ("reason", pa.string())])
 
 

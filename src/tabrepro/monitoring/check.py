@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tabrepro.artefacts import ReferenceStats, ServingManifest, read_artefact
+from tabrepro.batch.tables import expand_inputs
 from tabrepro.config.params import DriftParams
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.contract.table import parse_table
@@ -25,35 +27,48 @@ from tabrepro.monitoring.drift import DriftAccumulator
 from tabrepro.monitoring.inputs import Kind, detect_kind, iter_log, iter_table, log_files
 from tabrepro.serving.runtime import ServingError, ServingModel, validate_records
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 log = logging.getLogger(__name__)
 
 
 def check_drift(
-    current: Path, *, reference: Path, serving_dir: Path, params: DriftParams, role: str = "primary"
+    current: Path,
+    *,
+    reference: Path,
+    serving_dir: Path,
+    params: DriftParams,
+    role: str = "primary",
+    client: Client | None = None,
 ) -> dict[str, Any]:
-    """The drift report of ``current`` (see the README for its layout); a ``DataError`` on bad input."""
+    """The drift report of ``current`` (see the README for its layout); a ``DataError`` on bad input.
+
+    With a Dask ``client``, the tables of a folder or glob are read on its workers, one task per file, and their
+    accumulators merged: the report is the one-process report, number for number."""
     kind = detect_kind(current)
+    if kind == "log" and client is not None:
+        raise DataError(f"{current}: a prediction log is read in one process; run without --workers / --scheduler")
     model, manifest, contract = open_model(serving_dir, load=kind != "log")
-    accumulator = start_drift(reference, manifest, contract, params)
-    fed = (
-        _feed_log(current, role, manifest, accumulator)
-        if model is None
-        else _feed_table(current, kind, model, accumulator)
-    )
+    accumulator = start_drift(reference, manifest, contract)
+    if model is None:
+        fed = _feed_log(current, role, manifest, accumulator)
+    elif client is None:
+        fed = _feed_tables(expand_inputs(current), kind, model, accumulator)
+    else:
+        from tabrepro.monitoring.distributed import feed_tables_on_dask
+
+        fed = feed_tables_on_dask(expand_inputs(current), kind, serving_dir, model.sha256, accumulator, client)
     return finish_drift(accumulator, params, {"current": str(current), "kind": kind, **fed}, reference, manifest)
 
 
-def start_drift(
-    reference: Path, manifest: ServingManifest, contract: DataContract, params: DriftParams
-) -> DriftAccumulator:
+def start_drift(reference: Path, manifest: ServingManifest, contract: DataContract) -> DriftAccumulator:
     """An empty accumulator against the training reference and the packaged model's score reference; feed it with
     ``update(parsed, probabilities, problems=...)`` (``tabrepro drift``, or ``tabrepro score --drift-report``)."""
     return DriftAccumulator(
         read_artefact(reference, ReferenceStats, error=DataError, hint="run `dvc repro featurize`"),
         manifest.score_reference,
         contract,
-        reservoir_size=params.reservoir_size,
-        seed=params.seed,
     )
 
 
@@ -88,9 +103,9 @@ def open_model(serving_dir: Path, *, load: bool) -> tuple[ServingModel | None, S
     return None, manifest, load_contract(manifest.contract, where=f"{serving_dir}/manifest.json: contract")
 
 
-def _feed_table(path: Path, kind: Kind, model: ServingModel, accumulator: DriftAccumulator) -> dict[str, Any]:
-    """Parse every chunk into the accumulator; score the rows the service would accept."""
-    contract, scored, rejected, reasons = model.contract, 0, 0, Counter[str]()
+def feed_table(path: Path, kind: Kind, model: ServingModel, accumulator: DriftAccumulator) -> TableFed:
+    """Parse every chunk of one table into the accumulator; score the rows the service would accept."""
+    contract, fed = model.contract, TableFed()
     for raw in iter_table(path, kind, contract):
         parsed, problems = parse_table(raw, contract)
         features = raw[contract.feature_names]
@@ -98,11 +113,42 @@ def _feed_table(path: Path, kind: Kind, model: ServingModel, accumulator: DriftA
         valid, errors = validate_records(records, model.record_model)
         probabilities = model.predict_proba(valid) if valid else np.empty(0)
         accumulator.update(parsed, probabilities, problems=problems)
-        scored, rejected = scored + len(valid), rejected + len(records) - len(valid)
-        reasons.update(f"{e.field}: {e.reason}" for e in errors)
-    if rejected:
-        log.warning("%d row(s) the service would refuse were not scored (%s)", rejected, dict(reasons.most_common(3)))
-    return {"files": [str(path)], "scored": scored, "refused": rejected, "refused_by": dict(reasons.most_common(10))}
+        fed.scored, fed.refused = fed.scored + len(valid), fed.refused + len(records) - len(valid)
+        fed.reasons.update(f"{e.field}: {e.reason}" for e in errors)
+    return fed
+
+
+@dataclass
+class TableFed:
+    """What feeding tables did: rows scored, rows the service would refuse, and why (counts per reason)."""
+
+    scored: int = 0
+    refused: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: TableFed) -> None:
+        self.scored, self.refused = self.scored + other.scored, self.refused + other.refused
+        self.reasons.update(other.reasons)
+
+    def describe(self, files: list[Path]) -> dict[str, Any]:
+        """The report's ``inputs`` entries; a warning when rows were refused."""
+        if self.refused:
+            top = dict(self.reasons.most_common(3))
+            log.warning("%d row(s) the service would refuse were not scored (%s)", self.refused, top)
+        refused_by = dict(self.reasons.most_common(10))
+        return {
+            "files": [str(f) for f in files],
+            "scored": self.scored,
+            "refused": self.refused,
+            "refused_by": refused_by,
+        }
+
+
+def _feed_tables(files: list[Path], kind: Kind, model: ServingModel, accumulator: DriftAccumulator) -> dict[str, Any]:
+    fed = TableFed()
+    for path in files:
+        fed.add(feed_table(path, kind, model, accumulator))
+    return fed.describe(files)
 
 
 def _feed_log(path: Path, role: str, manifest: ServingManifest, accumulator: DriftAccumulator) -> dict[str, Any]:

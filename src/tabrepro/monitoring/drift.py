@@ -1,5 +1,12 @@
 """Reference statistics of the training data, the baseline that drift checks compare live data against, and
-``DriftAccumulator``, which compares current data with them chunk by chunk and decides whether to retrain."""
+``DriftAccumulator``, which compares current data with them chunk by chunk (or partition by partition, merged)
+and decides whether to retrain.
+
+The reference keeps, per numeric feature and for the packaged model's scores, a seeded sample of at most
+``REFERENCE_SAMPLE`` values, and per level its count: the KS test is two-sample against that sample and the
+chi-squared test is on the contingency of reference and current counts, so their p-values account for the
+reference's own sampling error and stay honest however many current rows there are.
+"""
 
 from __future__ import annotations
 
@@ -9,46 +16,54 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from tabrepro.artefacts import ReferenceStats, ScoreReference, validate_artefact
+from tabrepro.artefacts import NumericReference, ReferenceStats, ScoreReference, validate_artefact
 from tabrepro.config.params import DriftParams
 from tabrepro.contract.spec import DataContract
-from tabrepro.contract.table import Problem
+from tabrepro.contract.table import Problem, parse_table
 from tabrepro.errors import DataError
 from tabrepro.monitoring.decision import decide_retrain, judge_entry
 from tabrepro.monitoring.stats import bin_counts
 from tabrepro.monitoring.tally import LevelTally, NumericTally
 
 N_QUANTILES = 101
+REFERENCE_SAMPLE = 5_000  # values per numeric feature (and of the scores) kept for the two-sample KS test
 R = TypeVar("R", ReferenceStats, ScoreReference)
 
 
-def compute_reference_stats(train: pd.DataFrame, contract: DataContract, *, bins: int) -> dict[str, Any]:
+def compute_reference_stats(
+    train: pd.DataFrame, contract: DataContract, *, bins: int, sample_size: int = REFERENCE_SAMPLE, seed: int = 0
+) -> dict[str, Any]:
     """Per-feature statistics of the (parsed, unencoded) training split.
 
-    Numerics: quantile bin edges and the share of rows per bin (for PSI), a quantile sketch (for KS), moments.
-    Booleans and categoricals: level frequencies. Every feature: its missing rate.
+    Numerics: quantile bin edges and the share of rows per bin (for PSI), a seeded sample of at most
+    ``sample_size`` values (for the two-sample KS test), a quantile sketch (for figures), moments.
+    Booleans and categoricals: level frequencies and counts. Every feature: its missing rate.
     """
     if train.empty:
         raise ValueError("cannot compute reference statistics of an empty training split")
     features = {}
+    seeds = iter(np.random.SeedSequence(seed).spawn(len(contract.features)))
     for name, spec in contract.features.items():
-        column = train[name]
+        column, feature_seed = train[name], next(seeds)
         stats: dict[str, Any] = {"type": spec.type, "missing_rate": _rate(column.isna())}
         if spec.type == "numeric":
-            stats |= _numeric_stats(column.dropna().to_numpy(dtype=float), bins=bins)
+            values = column.dropna().to_numpy(dtype=float)
+            stats |= _numeric_stats(values, bins=bins) | {"sample": _sample(values, sample_size, feature_seed)}
         else:
-            stats["frequencies"] = _frequencies(column.dropna())
+            stats |= _level_stats(column.dropna())
         features[name] = stats
     return {"contract": contract.name, "rows": len(train), "features": features}
 
 
-def compute_score_reference(probabilities: np.ndarray, *, bins: int = 10) -> dict[str, Any]:
+def compute_score_reference(
+    probabilities: np.ndarray, *, bins: int = 10, sample_size: int = REFERENCE_SAMPLE, seed: int = 0
+) -> dict[str, Any]:
     """The distribution of the packaged model's predicted probabilities on the test split, the reference that the
     drift of live predictions is measured against (same layout as a numeric feature's statistics)."""
     values = np.asarray(probabilities, dtype=float)
     if values.size == 0:
         raise ValueError("cannot compute a score reference from no predictions")
-    return {"rows": int(values.size), **_numeric_stats(values, bins=bins)}
+    return {"rows": int(values.size), **_numeric_stats(values, bins=bins), "sample": _sample(values, sample_size, seed)}
 
 
 def _numeric_stats(values: np.ndarray, *, bins: int) -> dict[str, Any]:
@@ -65,9 +80,21 @@ def _numeric_stats(values: np.ndarray, *, bins: int) -> dict[str, Any]:
     }
 
 
-def _frequencies(column: pd.Series) -> dict[str, float]:
-    shares = column.astype("str").value_counts(normalize=True).sort_index()
-    return {str(level): round(float(share), 6) for level, share in shares.items()}
+def _sample(values: np.ndarray, size: int, seed: int | np.random.SeedSequence) -> list[float]:
+    """Every value when there are at most ``size``, else a seeded sample of ``size`` without replacement; sorted,
+    at full precision (rounding would move values across the current data's ties)."""
+    if values.size > size:
+        values = np.random.default_rng(seed).choice(values, size=size, replace=False)
+    return [float(x) for x in np.sort(values)]
+
+
+def _level_stats(column: pd.Series) -> dict[str, Any]:
+    counts = column.astype("str").value_counts().sort_index()
+    total = int(counts.sum())
+    return {
+        "frequencies": {str(level): round(int(c) / total, 6) for level, c in counts.items()},
+        "counts": {str(level): int(c) for level, c in counts.items()},
+    }
 
 
 def _rate(mask: pd.Series) -> float:
@@ -83,7 +110,8 @@ class DriftAccumulator:
 
     ``update`` takes each chunk as ``validation.parse_table`` returns it (its parse problems too: values that do
     not parse are counted as unknown, not as missing) and the probabilities of the chunk's rows that were scored.
-    Counts are exact and the KS samples are seeded, so one pass and any chunking give the same report.
+    Everything kept is an exact count or sum, so one pass, any chunking, and accumulators of disjoint parts of the
+    data combined with ``merge`` (partitions on Dask workers) all give the same report.
     """
 
     def __init__(
@@ -91,35 +119,44 @@ class DriftAccumulator:
         reference_stats: ReferenceStats | Mapping[str, Any],
         score_reference: ScoreReference | Mapping[str, Any] | None,
         contract: DataContract,
-        *,
-        reservoir_size: int = 20_000,
-        seed: int = 0,
     ) -> None:
         """The references as read from their files, or as ``compute_reference_stats`` / ``compute_score_reference``
         return them (validated here the same way)."""
         stats = _as(ReferenceStats, reference_stats, what="the reference statistics")
         _check_reference(stats, contract)
         self.contract, self.rows, self.reference_rows = contract, 0, stats.rows
-        seeds = iter(np.random.SeedSequence(seed).spawn(len(contract.features) + 1))
+        self.reference_stats: ReferenceStats = stats
+        self.score_reference: ScoreReference | None = None
         self.tallies: dict[str, NumericTally | LevelTally] = {}
         for name, spec in contract.features.items():
             reference = stats.features[name].model_dump(mode="json")
             if spec.type == "numeric":
-                self.tallies[name] = NumericTally(
-                    reference, reservoir_size=reservoir_size, seed=next(seeds), low=spec.min, high=spec.max
-                )
+                self.tallies[name] = NumericTally(reference, low=spec.min, high=spec.max)
             else:
                 levels = list(spec.values or ()) if spec.type == "categorical" else ["0.0", "1.0"]
                 self.tallies[name] = LevelTally(reference, levels=levels)
-        self.scores = (
-            None
-            if score_reference is None
-            else NumericTally(
-                _as(ScoreReference, score_reference, what="the score reference").model_dump(mode="json"),
-                reservoir_size=reservoir_size,
-                seed=next(seeds),
-            )
-        )
+        self.scores = None
+        if score_reference is not None:
+            scores = _as(ScoreReference, score_reference, what="the score reference")
+            if scores.sample is None:
+                raise DataError(
+                    "the serving manifest's score reference has no sample for the two-sample KS test (packaged "
+                    "before it was kept): run `dvc repro package`"
+                )
+            self.scores, self.score_reference = NumericTally(scores.model_dump(mode="json")), scores
+
+    def merge(self, other: DriftAccumulator) -> DriftAccumulator:
+        """Add ``other``, an accumulator of other rows against the same references; returns ``self``."""
+        if other.contract.name != self.contract.name or other.tallies.keys() != self.tallies.keys():
+            raise ValueError("cannot merge drift accumulators of different contracts")
+        if (self.scores is None) != (other.scores is None):
+            raise ValueError("cannot merge a drift accumulator with a score reference and one without")
+        self.rows += other.rows
+        for name, tally in self.tallies.items():
+            tally.merge(other.tallies[name])  # type: ignore[arg-type]  # same name, same kind of tally
+        if self.scores is not None and other.scores is not None:
+            self.scores.merge(other.scores)
+        return self
 
     def update(
         self, parsed: pd.DataFrame, probabilities: np.ndarray | None = None, *, problems: Iterable[Problem] = ()
@@ -144,6 +181,11 @@ class DriftAccumulator:
             if self.scores is None:
                 raise ValueError("probabilities given, but the accumulator has no score reference")
             self.scores.add(np.asarray(probabilities, dtype=float))
+
+    def update_text(self, chunk: pd.DataFrame, probabilities: np.ndarray | None = None) -> None:
+        """Add one chunk of raw text rows (as the raw reader gives them), parsed by the contract here."""
+        parsed, problems = parse_table(chunk, self.contract)
+        self.update(parsed, probabilities, problems=problems)
 
     def report(self, params: DriftParams) -> dict[str, Any]:
         """Per-feature statistics and verdicts, the drift of the predicted probabilities, and the decision."""
@@ -183,3 +225,13 @@ def _check_reference(stats: ReferenceStats, contract: DataContract) -> None:
     wrong = [n for n, spec in contract.features.items() if features[n].type != spec.type]
     if wrong:
         raise DataError(f"the reference statistics give other types than contract {contract.name!r} for {wrong}")
+    old = [
+        n
+        for n, f in features.items()
+        if (f.sample is None if isinstance(f, NumericReference) else f.counts is None) and n in contract.features
+    ]
+    if old:
+        raise DataError(
+            f"the reference statistics have no sample or level counts for {old} (written before the two-sample "
+            "tests): run `dvc repro featurize`"
+        )

@@ -1,8 +1,10 @@
-"""Current data for drift checks, read in bounded chunks: a raw table (CSV / Parquet, as text) or the service's
-prediction log (JSON lines, one object per scored record; a folder means every ``*.jsonl*`` file in it)."""
+"""Current data for drift checks, read in bounded chunks: raw tables (CSV / Parquet, as text: a file, a folder
+or a glob of them) or the service's prediction log (JSON lines, one object per scored record; a folder of logs
+means every ``*.jsonl*`` file in it)."""
 
 from __future__ import annotations
 
+import glob
 import gzip
 import json
 import re
@@ -14,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from tabrepro.batch.tables import expand_inputs, table_format
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
 from tabrepro.io.raw import open_raw
@@ -24,9 +27,15 @@ _LOG_NAME = re.compile(r"\.jsonl(\.\d+)?(\.gz)?$")
 
 
 def detect_kind(path: Path) -> Kind:
-    """By extension: .csv, .parquet, .jsonl / .jsonl.N (.gz), or a folder of prediction logs."""
-    if path.is_dir():
+    """By extension: .csv, .parquet, .jsonl / .jsonl.N (.gz); a folder of prediction logs, or else of tables
+    (``expand_inputs``), or a glob pattern of tables: the kind of their files (CSV or Parquet, not both)."""
+    if path.is_dir() and any(p.is_file() and _LOG_NAME.search(p.name) for p in path.iterdir()):
         return "log"
+    if path.is_dir() or (not path.exists() and glob.has_magic(str(path))):
+        kinds = {table_format(p, role="input") for p in expand_inputs(path)}
+        if len(kinds) > 1:
+            raise DataError(f"{path}: mixes CSV and Parquet files; check each kind on its own")
+        return "csv" if kinds == {"csv"} else "parquet"
     if not path.is_file():
         raise DataError(f"{path}: not found")
     if path.suffix.lower() == ".csv":

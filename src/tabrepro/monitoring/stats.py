@@ -1,5 +1,10 @@
-"""Pure statistics of drift: PSI and its bands, KS against a quantile sketch, chi-squared against level shares,
-and a bounded reservoir sample. No files, no params: plain arrays in, numbers out."""
+"""Pure statistics of drift: PSI and its bands, the two-sample Kolmogorov-Smirnov test against the reference's
+sample, chi-squared on the 2 x k contingency of reference and current level counts, and exact sums. No files,
+no params: plain arrays in, numbers out.
+
+Everything the current side needs is a vector of integer counts (or an exact integer sum), so statistics computed
+per chunk or per partition merge by addition into exactly the numbers of one pass over the whole data.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ import numpy as np
 from scipy import stats
 
 EPSILON = 1e-4  # share given to an empty bin, so that PSI stays finite (the usual choice)
-MIN_EXPECTED = 5.0  # chi-squared needs about 5 expected counts per bucket; smaller buckets are pooled
+MIN_EXPECTED = 5.0  # chi-squared needs about 5 expected counts per cell; smaller levels are pooled
+EXACT_KS_ROWS = 10_000  # scipy's ks_2samp computes the exact p up to this many values, the asymptotic one above
+SUM_SCALE = 1127  # every finite float64 times 2**SUM_SCALE is an integer (the smallest is 2**-1074)
 
 Band = Literal["stable", "moderate", "significant"]
 
@@ -40,102 +47,98 @@ def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
 
 
-def sketch_cdf(quantiles: np.ndarray, x: np.ndarray, *, side: Literal["left", "right"] = "right") -> np.ndarray:
-    """The CDF interpolated linearly between evenly spaced quantiles (0 %, ..., 100 %).
+def support_counts(values: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """Counts of ``values`` in the 2k + 1 cells that the k distinct, sorted ``support`` values cut the line into:
+    below the first, equal to the first, between the first and the second, ..., above the last.
 
-    ``side="right"`` is P(X <= x), ``side="left"`` is P(X < x). Repeated quantiles (ties in a discrete feature)
-    make a jump, which is why both limits are needed.
+    These counts fix the current sample's ECDF at every support value (both one-sided limits), which is all the
+    two-sample KS statistic against a sample with that support needs; they add up across chunks and partitions.
     """
-    q = np.asarray(quantiles, dtype=float)
-    x = np.asarray(x, dtype=float)
-    p = np.linspace(0.0, 1.0, q.size)
-    k = np.searchsorted(q, x, side=side)
-    lo, hi = np.clip(k - 1, 0, q.size - 1), np.clip(k, 0, q.size - 1)
-    span = q[hi] - q[lo]
-    frac = np.divide(x - q[lo], span, out=np.zeros_like(x), where=span > 0)
-    cdf = p[lo] + (p[hi] - p[lo]) * np.clip(frac, 0.0, 1.0)
-    return np.where(k == 0, 0.0, np.where(k == q.size, 1.0, cdf))
+    values = np.asarray(values, dtype=float)
+    left = np.searchsorted(support, values, side="left")
+    on_value = np.searchsorted(support, values, side="right") > left
+    return np.bincount(2 * left + on_value, minlength=2 * np.size(support) + 1)
 
 
-def ks_against_sketch(sample: np.ndarray, quantiles: np.ndarray) -> tuple[float, float]:
-    """One-sample two-sided Kolmogorov-Smirnov test of ``sample`` against a reference quantile sketch.
-
-    The statistic compares both one-sided limits at every distinct value, so ties (integer features such as a
-    tenure in months) are not mistaken for drift, as ``scipy.stats.kstest`` would do with a jumping CDF. The
-    p-value is the continuous-case one (``scipy.stats.kstwo``), which is conservative for discrete data.
-    """
-    values, counts = np.unique(np.asarray(sample, dtype=float), return_counts=True)
-    n = int(counts.sum())
-    if n == 0:
+def ks_two_sample(current_counts: np.ndarray, reference_sample: np.ndarray) -> tuple[float, float]:
+    """Two-sided two-sample KS test of the current values (as ``support_counts`` over the distinct values of
+    ``reference_sample``) against ``reference_sample``: (statistic, p-value), the numbers of ``scipy.stats.ks_2samp``
+    on the two samples (its exact p up to ``EXACT_KS_ROWS`` current values, the asymptotic one with the effective
+    size n m / (n + m) above: the reference's own sampling error is part of the test, so p does not collapse
+    at large n)."""
+    reference = np.sort(np.asarray(reference_sample, dtype=float))
+    support, ref_counts = np.unique(reference, return_counts=True)
+    counts = np.asarray(current_counts, dtype=np.int64)
+    if counts.size != 2 * support.size + 1:
+        raise ValueError(f"{counts.size} current cells against a reference support of {support.size} values")
+    n, m = int(counts.sum()), reference.size
+    if n == 0 or m == 0:
         raise ValueError("KS test of an empty sample")
-    above = np.cumsum(counts) / n  # empirical P(X <= v)
-    below = above - counts / n  # empirical P(X < v)
+    if n <= EXACT_KS_ROWS:
+        result = stats.ks_2samp(_stand_in(counts, support), reference)
+        return float(result.statistic), float(result.pvalue)
+    current = np.cumsum(counts)
+    ref_after = np.cumsum(ref_counts) / m  # G(v), then G just below v
+    ref_before = ref_after - ref_counts / m
     statistic = max(
-        float(np.max(np.abs(above - sketch_cdf(quantiles, values, side="right")))),
-        float(np.max(np.abs(below - sketch_cdf(quantiles, values, side="left")))),
+        float(np.max(np.abs(current[1::2] / n - ref_after))), float(np.max(np.abs(current[0:-1:2] / n - ref_before)))
     )
-    return statistic, float(stats.kstwo.sf(statistic, n))
+    p_value = stats.kstwo.sf(statistic, np.round(n * m / (n + m)))
+    return statistic, float(np.clip(p_value, 0.0, 1.0))
 
 
-def chi2_against_shares(observed: np.ndarray, shares: np.ndarray) -> tuple[float, float, int]:
-    """Chi-squared goodness of fit of level counts to reference shares: (statistic, p-value, degrees of freedom).
+def _stand_in(counts: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """Values with the given cell counts: each support value for its own cell, and for the cell between two
+    support values, the next float above the lower one (below the first: one less; above the last: one more)."""
+    below = np.concatenate([[support[0] - 1.0], np.nextafter(support[:-1], support[1:]), [support[-1] + 1.0]])
+    cells = np.empty(2 * support.size + 1)
+    cells[0::2], cells[1::2] = below, support
+    return np.repeat(cells, counts)
 
-    Levels whose expected count is below ``MIN_EXPECTED`` (rare or unseen in the reference) are pooled, smallest
-    first, until the pool reaches it; with fewer than two buckets left there is nothing to test (p = 1).
+
+def chi2_contingency_counts(reference: np.ndarray, current: np.ndarray) -> tuple[float, float, int]:
+    """Chi-squared test of homogeneity on the 2 x k table of reference and current level counts:
+    (statistic, p-value, degrees of freedom), without continuity correction.
+
+    Levels whose smaller expected count is below ``MIN_EXPECTED`` (rare, or unseen on one side) are pooled,
+    rarest first, until the pool reaches it; with fewer than two levels left there is nothing to test (p = 1).
     """
-    observed = np.asarray(observed, dtype=float)
-    shares = np.asarray(shares, dtype=float)
-    n = observed.sum()
-    if n <= 0 or shares.sum() <= 0:
-        raise ValueError("chi-squared test of empty counts or empty reference shares")
-    observed, expected = _pool_small(observed, shares / shares.sum() * n)
-    if observed.size < 2:
+    table = np.vstack([np.asarray(reference, dtype=float), np.asarray(current, dtype=float)])
+    rows = table.sum(axis=1)
+    if np.any(rows <= 0):
+        raise ValueError("chi-squared test of empty counts (reference or current)")
+    table = _pool_rare(table, rows.min() / rows.sum())
+    if table.shape[1] < 2:
         return 0.0, 1.0, 0
-    statistic, p_value = stats.chisquare(observed, expected)
-    return float(statistic), float(p_value), observed.size - 1
+    statistic, p_value, dof, _ = stats.chi2_contingency(table, correction=False)
+    return float(statistic), float(p_value), int(dof)
 
 
-def _pool_small(observed: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pool_rare(table: np.ndarray, smallest_row_share: float) -> np.ndarray:
+    expected = table.sum(axis=0) * smallest_row_share  # the smaller expected count of each level
     order = np.argsort(expected, kind="stable")
-    observed, expected = observed[order], expected[order]
+    table, expected = table[:, order], expected[order]
     small = int(np.sum(expected < MIN_EXPECTED))
     if small == 0:
-        return observed, expected
+        return table
     k = min(max(small, int(np.searchsorted(np.cumsum(expected), MIN_EXPECTED, side="left")) + 1), expected.size)
-    return (
-        np.concatenate([[observed[:k].sum()], observed[k:]]),
-        np.concatenate([[expected[:k].sum()], expected[k:]]),
-    )
+    return np.hstack([table[:, :k].sum(axis=1, keepdims=True), table[:, k:]])
 
 
-class Reservoir:
-    """A uniform sample of at most ``size`` values of a stream, seeded.
+def exact_sum(values: np.ndarray) -> int:
+    """The exact sum of finite float64 ``values`` times ``2**SUM_SCALE``, as an integer: sums of chunks or
+    partitions add up to the sum of the whole, in any order, to the last bit (a float sum would not)."""
+    mantissa, exponent = np.frexp(np.asarray(values, dtype=np.float64))
+    whole = (mantissa * 2.0**53).astype(np.int64)  # exact: 53 significant bits
+    high, low = whole >> 26, whole & ((1 << 26) - 1)  # 27 + 26 bits: int64 sums of 2**36 values cannot overflow
+    total = 0
+    for e in np.unique(exponent):
+        chosen = exponent == e
+        part = (int(high[chosen].sum()) << 26) + int(low[chosen].sum())
+        total += part << int(e - 53 + SUM_SCALE)
+    return total
 
-    Every value gets a uniform random key and the ``size`` smallest keys are kept: the sample is uniform without
-    replacement, and because keys are drawn in stream order from one generator, the sample does not depend on
-    how the stream was cut into chunks.
-    """
 
-    def __init__(self, size: int, *, seed: int | np.random.SeedSequence) -> None:
-        if size < 1:
-            raise ValueError(f"reservoir size must be at least 1, got {size}")
-        self.size = size
-        self._rng = np.random.default_rng(seed)
-        self._values = np.empty(0, dtype=float)
-        self._keys = np.empty(0, dtype=float)
-        self.seen = 0
-
-    def add(self, values: np.ndarray) -> None:
-        values = np.asarray(values, dtype=float).ravel()
-        self.seen += values.size
-        values = np.concatenate([self._values, values])
-        keys = np.concatenate([self._keys, self._rng.random(values.size - self._keys.size)])
-        if keys.size > self.size:
-            keep = np.argpartition(keys, self.size - 1)[: self.size]
-            values, keys = values[keep], keys[keep]
-        self._values, self._keys = values, keys
-
-    @property
-    def values(self) -> np.ndarray:
-        """The sample, sorted (its order carries no information)."""
-        return np.sort(self._values)
+def mean_of_exact_sum(total: int, n: int) -> float:
+    """``exact_sum(values) / len(values)``, correctly rounded."""
+    return total / (n << SUM_SCALE)

@@ -1,12 +1,16 @@
-"""Running per-feature tallies of current data, chunk by chunk, against one feature's reference statistics.
+"""Running per-feature tallies of current data, chunk by chunk or partition by partition, against one feature's
+reference statistics.
 
-Bin and level counts are exact, so any chunking gives the same PSI and chi-squared; the KS test reads a bounded,
-seeded reservoir sample. ``summarize`` turns a tally into plain numbers; verdicts against thresholds are made by
-``tabrepro.monitoring.drift``.
+Everything a tally holds is exact and merges exactly: bin and level counts, the counts at the reference sample's
+values that fix the two-sample KS statistic, missing and unknown counts, an integer-exact sum, min and max, and
+a bottom-k (by a stable hash) set of unknown values with their exact counts. So any chunking, and any split into
+partitions merged with ``merge``, gives the numbers of one pass. ``summarize`` turns a tally into plain numbers;
+verdicts against thresholds are made by ``tabrepro.monitoring.decision``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -14,22 +18,55 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabrepro.monitoring.stats import Reservoir, bin_counts, chi2_against_shares, ks_against_sketch, psi
+from tabrepro.monitoring.stats import (
+    bin_counts,
+    chi2_contingency_counts,
+    exact_sum,
+    ks_two_sample,
+    mean_of_exact_sum,
+    psi,
+    support_counts,
+)
 
 UNKNOWN = "(unknown)"  # the bucket of levels the contract does not declare
-_MAX_EXAMPLES = 20  # distinct unknown values remembered per feature (the count of all of them is exact)
+MAX_EXAMPLES = 20  # distinct unknown values remembered per feature (the count of all of them is exact)
+
+
+class Examples:
+    """Unknown values with exact counts: the ``MAX_EXAMPLES`` distinct ones whose stable hash is smallest.
+
+    A value among the smallest hashes of the whole stream is among the smallest of every part of it, so each part
+    kept all of its occurrences: merging parts gives exactly the set and counts of one pass.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def add(self, seen: Iterable[tuple[str, int]]) -> None:
+        for value, count in seen:
+            self.counts[value] += count
+        if len(self.counts) > MAX_EXAMPLES:
+            kept = sorted(self.counts, key=_stable_hash)[:MAX_EXAMPLES]
+            self.counts = Counter({value: self.counts[value] for value in kept})
+
+    def merge(self, other: Examples) -> None:
+        self.add(other.counts.items())
+
+    def most_common(self, k: int) -> dict[str, int]:
+        return dict(sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))[:k])
 
 
 class _Tally:
     def __init__(self, reference: dict[str, Any]) -> None:
         self.reference = reference
         self.rows = self.missing = self.unknown = 0
-        self.examples: Counter[str] = Counter()
+        self.examples = Examples()
 
-    def _remember(self, seen: Iterable[tuple[str, int]]) -> None:
-        for value, count in seen:
-            if value in self.examples or len(self.examples) < _MAX_EXAMPLES:
-                self.examples[value] += count
+    def _merge_common(self, other: _Tally) -> None:
+        self.rows += other.rows
+        self.missing += other.missing
+        self.unknown += other.unknown
+        self.examples.merge(other.examples)
 
     def _common(self) -> dict[str, Any]:
         present = self.rows - self.missing
@@ -39,29 +76,23 @@ class _Tally:
                 "current": _round(self.missing / self.rows) if self.rows else None,
             },
             "unknown_share": _round(self.unknown / present) if present else 0.0,
-            "unknown_values": dict(self.examples.most_common(5)),
+            "unknown_values": self.examples.most_common(5),
         }
 
 
 class NumericTally(_Tally):
-    """Counts over the reference's quantile bins, a reservoir sample for KS, and what the contract refuses
-    (tokens that are not numbers, numbers outside its range)."""
+    """Counts over the reference's quantile bins (PSI) and at its sample's values (two-sample KS), and what the
+    contract refuses (tokens that are not numbers, numbers outside its range)."""
 
-    def __init__(
-        self,
-        reference: dict[str, Any],
-        *,
-        reservoir_size: int,
-        seed: int | np.random.SeedSequence,
-        low: float | None = None,
-        high: float | None = None,
-    ) -> None:
+    def __init__(self, reference: dict[str, Any], *, low: float | None = None, high: float | None = None) -> None:
         super().__init__(reference)
         self.edges = np.asarray(reference["edges"], dtype=float)
         self.counts = np.zeros(self.edges.size + 1, dtype=np.int64)
-        self.sample = Reservoir(reservoir_size, seed=seed)
+        self.sample = np.sort(np.asarray(reference.get("sample") or (), dtype=float))
+        self.support = np.unique(self.sample)
+        self.at_support = np.zeros(2 * self.support.size + 1, dtype=np.int64)
         self.low, self.high = low, high
-        self.total, self.min, self.max = 0.0, np.inf, -np.inf
+        self.total, self.min, self.max = 0, np.inf, -np.inf
 
     def add(self, values: np.ndarray, *, unparsed: np.ndarray | None = None, tokens: Sequence[str] = ()) -> None:
         values = np.asarray(values, dtype=float)
@@ -73,24 +104,36 @@ class NumericTally(_Tally):
         self.rows += values.size
         self.missing += int(np.sum(np.isnan(values) & ~unparsed))
         self.unknown += int(unparsed.sum() + outside.sum())
-        self._remember((str(v), 1) for v in [*tokens, *(f"{x:g}" for x in present[outside][:_MAX_EXAMPLES])])
+        odd, times = np.unique(present[outside], return_counts=True)
+        outside_counts = zip(map(_number_text, odd), times.tolist(), strict=True)
+        self.examples.add([*Counter(str(t) for t in tokens).items(), *outside_counts])
         self.counts += bin_counts(present, self.edges)
-        self.sample.add(present)
+        if self.support.size:
+            self.at_support += support_counts(present, self.support)
         if present.size:
-            self.total += float(present.sum())
+            self.total += exact_sum(present)
             self.min, self.max = min(self.min, float(present.min())), max(self.max, float(present.max()))
+
+    def merge(self, other: NumericTally) -> None:
+        """Add ``other`` (a tally of other rows against the same reference)."""
+        self._merge_common(other)
+        self.counts += other.counts
+        self.at_support += other.at_support
+        self.total += other.total
+        self.min, self.max = min(self.min, other.min), max(self.max, other.max)
 
     def summarize(self) -> dict[str, Any]:
         n = int(self.counts.sum())
-        fractions, quantiles = self.reference["fractions"], self.reference["quantiles"]
+        fractions = self.reference["fractions"]
         out: dict[str, Any] = {"type": self.reference.get("type", "numeric"), "values": n}
-        if n and fractions:
-            statistic, p_value = ks_against_sketch(self.sample.values, np.asarray(quantiles))
+        if n and fractions and self.sample.size:
+            statistic, p_value = ks_two_sample(self.at_support, self.sample)
             out |= {"psi": _round(psi(self.counts, np.asarray(fractions))), "test": "ks"}
-            out |= {"statistic": _round(statistic), "p_value": _sig(p_value), "sample": int(self.sample.values.size)}
+            out |= {"statistic": _round(statistic), "p_value": _sig(p_value), "reference_sample": self.sample.size}
         else:
             out |= {"psi": None, "test": None, "statistic": None, "p_value": None}
-        out["mean"] = {"reference": self.reference.get("mean"), "current": _round(self.total / n) if n else None}
+        mean = _round(mean_of_exact_sum(self.total, n)) if n else None
+        out["mean"] = {"reference": self.reference.get("mean"), "current": mean}
         out |= self._common()
         out["distribution"] = self._distribution(n)
         return out
@@ -124,16 +167,22 @@ class LevelTally(_Tally):
         self.counts += known.to_numpy(dtype=np.int64)
         others = seen.drop(index=self.levels, errors="ignore")
         self.unknown += int(others.sum() + unparsed.sum())
-        self._remember([*((str(t), 1) for t in tokens), *((str(v), int(c)) for v, c in others.items())])
+        self.examples.add([*Counter(str(t) for t in tokens).items(), *((str(v), int(c)) for v, c in others.items())])
+
+    def merge(self, other: LevelTally) -> None:
+        """Add ``other`` (a tally of other rows against the same reference)."""
+        self._merge_common(other)
+        self.counts += other.counts
 
     def summarize(self) -> dict[str, Any]:
-        frequencies = self.reference["frequencies"]
+        frequencies, reference_counts = self.reference["frequencies"], self.reference.get("counts") or {}
         shares = np.array([frequencies.get(level, 0.0) for level in self.levels])
+        expected = np.array([reference_counts.get(level, 0) for level in self.levels])
         known = int(self.counts.sum())
         everything = np.append(self.counts, self.unknown)
         out: dict[str, Any] = {"type": self.reference["type"], "values": int(everything.sum())}
-        if known and shares.sum() > 0:
-            statistic, p_value, dof = chi2_against_shares(self.counts, shares)
+        if known and expected.sum() > 0:
+            statistic, p_value, dof = chi2_contingency_counts(expected, self.counts)
             out |= {"psi": _round(psi(everything, np.append(shares, 0.0))), "test": "chi2"}
             out |= {"statistic": _round(statistic), "p_value": _sig(p_value), "dof": dof}
         else:
@@ -146,6 +195,17 @@ class LevelTally(_Tally):
             "current": _rounds(current),
         }
         return out
+
+
+def _stable_hash(value: str) -> int:
+    """The same in every process and on every machine (Python's ``hash`` of a str is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big")
+
+
+def _number_text(x: float) -> str:
+    """Short (``%g``) when that reads back as the same number, else the exact ``repr``: one text per number."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
 
 
 def _round(x: float) -> float:
