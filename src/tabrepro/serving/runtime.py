@@ -21,10 +21,12 @@ from tabrepro.artefacts import ServingManifest, read_artefact, sha256_bytes
 from tabrepro.contract.records import RecordError, RecordModel, build_record_model
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.errors import TabreproError
+from tabrepro.serving.placement import MODEL_FILE as MODEL_FILE  # the packaged graph's name, with the others there
+from tabrepro.serving.placement import graph_for, node_placement
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE, MANIFEST_FILE = "model.onnx", "manifest.json"
+MANIFEST_FILE = "manifest.json"
 _ROW_WISE_MAX = 64
 
 
@@ -66,26 +68,55 @@ class ServingModel:
         """``providers`` overrides the execution providers packaged in the manifest (``serve.providers``).
 
         The manifest's seal and the model's sha256 are both checked: an edited file of either is a ServingError.
+        The graph is the one the manifest gives the first requested provider (``placement.graph_for``); when that
+        provider cannot start here, the one of the provider that runs instead. Where ONNX Runtime placed its nodes
+        is read from a profiling run (``self.placement``) and logged.
         """
-        directory = Path(directory)
-        manifest_path, model_path = directory / MANIFEST_FILE, directory / MODEL_FILE
-        self.packaged = self.read_manifest(directory)
+        self.directory = Path(directory)
+        self.packaged = self.read_manifest(self.directory)
         # the same, as JSON, for the code that compares manifests as mappings (rollout candidates)
         self.manifest: dict[str, Any] = self.packaged.model_dump(mode="json")
-        if not model_path.is_file():
-            raise ServingError(f"{model_path}: not found (run `dvc repro` to package the model)")
-        data = model_path.read_bytes()
-        if sha256_bytes(data) != self.packaged.onnx_sha256:
-            raise ServingError(
-                f"{model_path}: sha256 {sha256_bytes(data)} does not match {self.packaged.onnx_sha256} "
-                f"packaged in {manifest_path}; refusing to serve an altered model"
-            )
-        self.contract = load_contract(self.packaged.contract, where=f"{manifest_path}: contract")
+        requested = list(providers or self.packaged.serve.providers)
+        self.graph_file, self.graph_sha256 = graph_for(self.packaged, requested[0])
+        data = self.graph_bytes()
+        self.contract = load_contract(self.packaged.contract, where=f"{self.directory / MANIFEST_FILE}: contract")
         self.record_model = build_record_model(self.contract)
         self.threshold = self.packaged.threshold
-        self.session = create_session(data, providers or self.packaged.serve.providers)
+        self.session = self._session(data, requested)
         self.provider = self.session.get_providers()[0]
-        log.info("serving %s on %s (sha256 %s)", self.version, self.provider, self.sha256[:12])
+        if graph_for(self.packaged, self.provider)[0] != self.graph_file:  # fell back: the fallback provider's graph
+            self.graph_file, self.graph_sha256 = graph_for(self.packaged, self.provider)
+            data = self.graph_bytes()
+            self.session = self._session(data, [self.provider])
+        self.placement = node_placement(data, self.session.get_providers())
+        log.info(
+            "serving %s on %s: %s (sha256 %s), %s",
+            self.version,
+            self.provider,
+            self.graph_file,
+            self.graph_sha256[:12],
+            self.placement.describe(),
+        )
+
+    def graph_bytes(self) -> bytes:
+        """The chosen graph's bytes, after checking them against the sha256 packaged in the manifest."""
+        path = self.directory / self.graph_file
+        if not path.is_file():
+            raise ServingError(f"{path}: not found (run `dvc repro` to package the model)")
+        data = path.read_bytes()
+        if sha256_bytes(data) != self.graph_sha256:
+            raise ServingError(
+                f"{path}: sha256 {sha256_bytes(data)} does not match {self.graph_sha256} "
+                f"packaged in {self.directory / MANIFEST_FILE}; refusing to serve an altered model"
+            )
+        return data
+
+    def _session(self, data: bytes, providers: Sequence[str]) -> ort.InferenceSession:
+        try:
+            return create_session(data, providers)
+        except Exception as exc:  # ONNX Runtime's own errors (invalid protobuf, bad graph) are not ours to type
+            path = self.directory / self.graph_file
+            raise ServingError(f"{path}: ONNX Runtime cannot load it as a model ({exc})") from None
 
     @staticmethod
     def read_manifest(directory: str | Path) -> ServingManifest:

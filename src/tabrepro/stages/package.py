@@ -1,8 +1,10 @@
-"""package: the whole fitted pipeline as one ONNX graph, proven equal to it on the test split, and a bento.
+"""package: the whole fitted pipeline as ONNX graphs, proven equal to it on the test split, and a bento.
 
+Two graphs of the pipeline: ``model.onnx`` (skl2onnx) and ``model_tensor.onnx`` (plain tensor ops after the string
+encoders, for GPU providers); which provider runs which is measured here and sealed in the manifest (``graphs``).
 Refuses, building nothing, a model that failed the promotion gate recorded by ``evaluate`` (unless
-``package.override_gate`` gives a reason). Fails, building nothing, when ONNX and scikit-learn disagree beyond
-``package.tolerance`` or on any label at the threshold chosen on val. The bento is built offline from the files
+``package.override_gate`` gives a reason). Fails, building nothing, when either graph and scikit-learn disagree
+beyond ``package.tolerance`` or on any label at the threshold chosen on val. The bento is built offline from the files
 this stage has just verified and exported to ``paths.bento``; it is labelled with the git revision, the model's
 sha256, the test ROC-AUC and the gate verdict.
 """
@@ -40,10 +42,10 @@ from tabrepro.io.persistence import load_skops
 from tabrepro.io.splits import read_splits
 from tabrepro.io.staging import staged_outputs, staging_folder, write_json
 from tabrepro.monitoring.drift import compute_score_reference
-from tabrepro.serving.runtime import MANIFEST_FILE, MODEL_FILE, create_session, feeds_from_records
+from tabrepro.serving.runtime import MANIFEST_FILE, MODEL_FILE
 from tabrepro.stages import run_stage
 from tabrepro.training.modeling import load_model
-from tabrepro.training.onnx_export import check_parity, frame_to_records, single_row_latency, to_onnx
+from tabrepro.training.onnx_export import check_graphs, frame_to_records
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +126,21 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
     preprocessor = load_skops(paths.preprocessor)
     model, meta = load_model(paths.model)
     pipeline = Pipeline([("pre", preprocessor), ("model", model)])
-    onnx_bytes = to_onnx(pipeline, contract)
     test = read_splits(paths.prepared)["test"]
     records = frame_to_records(test, contract)
-    session = create_session(onnx_bytes, ["CPUExecutionProvider"])
-    p_onnx = session.run(["probabilities"], feeds_from_records(records, contract))[0][:, 1]
     p_pipeline = pipeline.predict_proba(test)[:, 1]
-    parity = check_parity(p_pipeline, p_onnx, threshold=metrics.threshold, tolerance=package.tolerance)
-    latency = single_row_latency(session, records[: package.latency_rows], contract)
+    graphs = check_graphs(
+        pipeline,
+        contract,
+        records,
+        p_pipeline,
+        threshold=metrics.threshold,
+        tolerance=package.tolerance,
+        latency_rows=package.latency_rows,
+    )
+    onnx_bytes, p_onnx = graphs.files[MODEL_FILE], graphs.probabilities[MODEL_FILE]
+    parity = graphs.reports[MODEL_FILE].parity.model_dump()
+    latency = graphs.reports[MODEL_FILE].latency_single_row.model_dump()
     onnx_sha = sha256_bytes(onnx_bytes)
     manifest = ServingManifest.sealed(
         version=f"{contract.name}-{meta.family}-{onnx_sha[:12]}",
@@ -142,6 +151,7 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
         serve=serve,
         contract=contract.model_dump(mode="json"),
         score_reference=compute_score_reference(p_onnx),
+        graphs=graphs.serving,
     )
     labels = {
         "git_revision": git_revision(),
@@ -151,7 +161,8 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
     }
     with staged_outputs(paths.serving, paths.package_report, paths.bento) as (serving_dir, report_path, bento_path):
         serving_dir.mkdir()
-        (serving_dir / MODEL_FILE).write_bytes(onnx_bytes)
+        for name, data in graphs.files.items():  # model.onnx and model_tensor.onnx
+            (serving_dir / name).write_bytes(data)
         write_json(serving_dir / MANIFEST_FILE, manifest.model_dump(mode="json"))
         tag = (
             build_bento(serving_dir, bento_path, labels=labels, version=onnx_sha[:12]) if package.build_bento else None
@@ -170,6 +181,7 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
             latency_single_row=latency,
             bento=BentoRecord(tag=tag, labels=labels),
             predictions_match_evaluate=bool(np.allclose(p_pipeline, _evaluated(paths), atol=1e-9)),
+            graphs=graphs.reports,
         )
         write_json(report_path, report.model_dump(mode="json"))
     log.info(

@@ -3,21 +3,33 @@
 Conversion traps handled here (measured, see DESIGN.md): one graph input per contract feature (float32 for
 numbers and booleans, string for categoricals), ``target_opset={"": 17, "ai.onnx.ml": 3}``, ZipMap off, and the
 StandardScaler of linear models converted with ``div`` so that it divides by the scale exactly as scikit-learn.
+
+``to_tensor_onnx`` writes a second graph of the same pipeline, with the same inputs and outputs, for GPU providers:
+its *front part* is exactly the nodes that read a string tensor (the categorical inputs' one-hot encoders and the
+column gathers before them: strings live on the CPU); every other node, from the imputers through the model to
+the probabilities, is a plain ``ai.onnx`` op (``tabrepro.training.tensor_trees``), which ONNX Runtime's CUDA
+provider implements.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import numpy as np
+import onnx
 import pandas as pd
+from onnx import TensorProto, helper, numpy_helper
 from sklearn.pipeline import Pipeline
 
+from tabrepro.artefacts import GraphReport, ServingGraph, sha256_bytes
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import TabreproError
-from tabrepro.serving.runtime import feeds_from_records
+from tabrepro.serving.placement import CPU, GPU_PROVIDERS, MODEL_FILE, TENSOR_FILE
+from tabrepro.serving.runtime import create_session, feeds_from_records
+from tabrepro.training.tensor_trees import TensorExportError, model_nodes
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
@@ -42,29 +54,107 @@ def _register_xgboost() -> None:
     )
 
 
-def to_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
-    """Convert the fitted ``Pipeline([("pre", ...), ("model", ...)])`` to a serialized ONNX model."""
-    from skl2onnx import convert_sklearn
+def _graph_inputs(contract: DataContract) -> list[tuple[str, Any]]:
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    _register_xgboost()
-    inputs = [
+    return [
         (name, StringTensorType([None, 1]) if spec.type == "categorical" else FloatTensorType([None, 1]))
         for name, spec in contract.features.items()
     ]
+
+
+def to_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
+    """Convert the fitted ``Pipeline([("pre", ...), ("model", ...)])`` to a serialized ONNX model."""
+    from skl2onnx import convert_sklearn
+
+    _register_xgboost()
+    inputs = _graph_inputs(contract)
     model = pipeline.named_steps["model"]
     if isinstance(model, Pipeline):  # logreg: scaler + classifier
         options = {id(model.named_steps["clf"]): {"zipmap": False}, id(model.named_steps["scale"]): {"div": "div"}}
     else:
         options = {id(model): {"zipmap": False}}
     onx = convert_sklearn(pipeline, initial_types=inputs, target_opset=TARGET_OPSET, options=options)
-    onx.graph.name = f"tabrepro_{contract.name}"  # skl2onnx names the graph with a random uuid: same model, same bytes
-    # skl2onnx lists the opset domains in a set's order, which varies between runs (seen on the logreg graph)
+    return _fixed_names(onx, f"tabrepro_{contract.name}").SerializeToString()
+
+
+def _fixed_names(onx: onnx.ModelProto, name: str) -> onnx.ModelProto:
+    """Same model, same bytes: skl2onnx names the graph with a random uuid and lists the opset domains in a
+    set's order, which varies between runs (seen on the logreg graph)."""
+    onx.graph.name = name
     opsets = sorted((o.domain, o.version) for o in onx.opset_import)
     del onx.opset_import[:]
     for domain, version in opsets:
         onx.opset_import.add(domain=domain, version=version)
+    return onx
+
+
+def to_tensor_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
+    """The fitted pipeline as a graph whose nodes after the string encoders are all plain ``ai.onnx`` ops:
+    the preprocessor as skl2onnx writes it with its ``Imputer`` nodes rewritten (IsNaN + Where), then the model
+    as tensor ops. Same inputs and outputs (``label``, ``probabilities``) as ``to_onnx``'s graph."""
+    from skl2onnx import convert_sklearn
+
+    onx = convert_sklearn(pipeline.named_steps["pre"], initial_types=_graph_inputs(contract), target_opset=TARGET_OPSET)
+    graph = onx.graph
+    features = graph.output[0].name
+    nodes = [new for node in graph.node for new in _plain_imputer(node, graph.initializer)]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    tail, initializers = model_nodes(pipeline.named_steps["model"], features)
+    graph.node.extend(tail)
+    graph.initializer.extend(initializers)
+    del graph.output[:]
+    graph.output.extend(
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2]),
+        ]
+    )
+    for opset in onx.opset_import:  # skl2onnx picks the lowest opset its own nodes need; the tail needs 17
+        if opset.domain in ("", "ai.onnx"):
+            opset.version = TARGET_OPSET[""]
+    onx = _fixed_names(onx, f"tabrepro_{contract.name}_tensor")
+    outside = [f"{n.domain}.{n.op_type} ({n.name})" for n in numeric_nodes(onx) if n.domain not in ("", "ai.onnx")]
+    if outside:
+        raise TensorExportError(f"tensor graph: ops outside ai.onnx after the string encoders: {outside}")
+    onnx.checker.check_model(onx, full_check=True)
     return onx.SerializeToString()
+
+
+def _plain_imputer(node: onnx.NodeProto, initializers: Any) -> list[onnx.NodeProto]:
+    """``ai.onnx.ml.Imputer`` (NaN -> one value per column) as ``Where(IsNaN(x), values, x)``; other nodes as is."""
+    if (node.domain, node.op_type) != ("ai.onnx.ml", "Imputer"):
+        return [node]
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if not np.isnan(attrs.get("replaced_value_float", np.nan)) or "imputed_value_floats" not in attrs:
+        raise TensorExportError(f"Imputer {node.name}: only NaN replaced by float values is written as tensor ops")
+    values = np.asarray(attrs["imputed_value_floats"], dtype=np.float32).reshape(1, -1)
+    fill = f"{node.name}_values"
+    initializers.append(numpy_helper.from_array(values, fill))
+    isnan = helper.make_node("IsNaN", [node.input[0]], [f"{node.name}_isnan"], name=f"{node.name}_isnan")
+    where = helper.make_node("Where", [isnan.output[0], fill, node.input[0]], [node.output[0]], name=node.name)
+    return [isnan, where]
+
+
+def front_nodes(onx: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """The graph's front part: the nodes that read a string tensor (a string graph input, or a string made from
+    one, e.g. a column gathered from it), the encoders included: what must run where strings live."""
+    front = _front_positions(onx)
+    return [n for i, n in enumerate(onx.graph.node) if i in front]
+
+
+def numeric_nodes(onx: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """Every node but the front part: everything downstream of the string encoders, numeric inputs included."""
+    front = _front_positions(onx)
+    return [n for i, n in enumerate(onx.graph.node) if i not in front]
+
+
+def _front_positions(onx: onnx.ModelProto) -> set[int]:
+    inferred = onnx.shape_inference.infer_shapes(onx).graph
+    known = [*inferred.input, *inferred.value_info, *inferred.output]
+    strings = {v.name for v in known if v.type.tensor_type.elem_type == TensorProto.STRING}
+    return {i for i, n in enumerate(onx.graph.node) if strings.intersection(n.input)}
 
 
 def frame_to_records(frame: pd.DataFrame, contract: DataContract) -> list[dict[str, Any]]:
@@ -73,14 +163,17 @@ def frame_to_records(frame: pd.DataFrame, contract: DataContract) -> list[dict[s
     return features.where(features.notna(), None).to_dict(orient="records")
 
 
-def check_parity(p_pipeline: np.ndarray, p_onnx: np.ndarray, *, threshold: float, tolerance: float) -> dict[str, Any]:
-    """Max |Δp| and label flips at ``threshold``; raise ``PackagingError`` past the tolerance or on any flip."""
+def check_parity(
+    p_pipeline: np.ndarray, p_onnx: np.ndarray, *, threshold: float, tolerance: float, graph: str = "ONNX"
+) -> dict[str, Any]:
+    """Max |Δp| and label flips at ``threshold``; raise ``PackagingError`` (naming ``graph``) past the tolerance
+    or on any flip."""
     diff = float(np.max(np.abs(p_pipeline - p_onnx)))
     flips = int(np.sum((p_pipeline >= threshold) != (p_onnx >= threshold)))
     report = {"max_abs_diff": diff, "label_flips": flips, "rows": len(p_onnx), "tolerance": tolerance}
     if diff > tolerance or flips:
         raise PackagingError(
-            f"ONNX and the fitted pipeline disagree on the test split: max |Δp| {diff:.3g} "
+            f"{graph} and the fitted pipeline disagree on the test split: max |Δp| {diff:.3g} "
             f"(tolerance {tolerance:g}), {flips} label flip(s) at threshold {threshold:.4f}; nothing was built"
         )
     return report
@@ -100,3 +193,75 @@ def single_row_latency(session: Any, records: list[dict[str, Any]], contract: Da
         "p99_us": round(float(np.percentile(timings, 99)), 1),
         "rows": len(timings),
     }
+
+
+def batch_throughput(session: Any, feeds: dict[str, np.ndarray], *, repeats: int = 5) -> float:
+    """Rows per second of one ``session.run`` over ``feeds`` (the median of ``repeats`` runs, after one warm-up)."""
+    session.run(["probabilities"], feeds)
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        session.run(["probabilities"], feeds)
+        timings.append(time.perf_counter() - started)
+    rows = len(next(iter(feeds.values())))
+    return round(rows / float(np.median(timings)), 1)
+
+
+def choose_graphs(p50_us: dict[str, float], rows_per_second: dict[str, float]) -> dict[str, str]:
+    """Provider -> graph file: the CPU keeps ``model.onnx`` unless the tensor graph is faster both for one row
+    (p50) and in a batch; GPU providers get the tensor graph, the only one whose trees they can run."""
+    tensor_faster = (
+        p50_us[TENSOR_FILE] < p50_us[MODEL_FILE] and rows_per_second[TENSOR_FILE] > rows_per_second[MODEL_FILE]
+    )
+    return {CPU: TENSOR_FILE if tensor_faster else MODEL_FILE} | dict.fromkeys(GPU_PROVIDERS, TENSOR_FILE)
+
+
+@dataclass
+class CheckedGraphs:
+    """Both graphs of the pipeline, each proven equal to it on the test split and timed on the CPU provider."""
+
+    files: dict[str, bytes]  # file name -> serialized graph
+    probabilities: dict[str, np.ndarray]  # file name -> positive-class probabilities on the test split
+    reports: dict[str, GraphReport]
+    serving: dict[str, ServingGraph]  # provider -> the graph it runs (the manifest's ``graphs``)
+
+
+def check_graphs(
+    pipeline: Pipeline,
+    contract: DataContract,
+    records: list[dict[str, Any]],
+    p_pipeline: np.ndarray,
+    *,
+    threshold: float,
+    tolerance: float,
+    latency_rows: int,
+) -> CheckedGraphs:
+    """Build ``model.onnx`` and ``model_tensor.onnx``; gate each on parity (``PackagingError`` naming the graph);
+    measure single-row latency and batch throughput of each on the CPU provider; give the CPU the faster one
+    (the tensor graph only if faster on both counts) and every GPU provider the tensor graph."""
+    files = {MODEL_FILE: to_onnx(pipeline, contract), TENSOR_FILE: to_tensor_onnx(pipeline, contract)}
+    feeds = feeds_from_records(records, contract)
+    probabilities, parity, latency, batch = {}, {}, {}, {}
+    for name, data in files.items():
+        session = create_session(data, [CPU])
+        probabilities[name] = session.run(["probabilities"], feeds)[0][:, 1]
+        what = f"{name} ({'tensor ops' if name == TENSOR_FILE else 'skl2onnx'} graph)"
+        parity[name] = check_parity(
+            p_pipeline, probabilities[name], threshold=threshold, tolerance=tolerance, graph=what
+        )
+        latency[name] = single_row_latency(session, records[:latency_rows], contract)
+        batch[name] = batch_throughput(session, feeds)
+    chosen = choose_graphs({name: latency[name]["p50_us"] for name in files}, batch)
+    reports = {
+        name: GraphReport(
+            sha256=sha256_bytes(data),
+            size_bytes=len(data),
+            parity=parity[name],
+            latency_single_row=latency[name],
+            batch_rows_per_second=batch[name],
+            serves_on=tuple(p for p, f in chosen.items() if f == name),
+        )
+        for name, data in files.items()
+    }
+    serving = {p: ServingGraph(file=f, sha256=reports[f].sha256) for p, f in chosen.items()}
+    return CheckedGraphs(files=files, probabilities=probabilities, reports=reports, serving=serving)
