@@ -3,7 +3,9 @@ benchmarks use it)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,9 +20,20 @@ SERVICE = "tabrepro.serving.service:TabreproService"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free local ports (all held open together while they are chosen, so none repeats: servers
+    started in parallel must not share one, since BentoML binds with SO_REUSEPORT)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def start_server(
@@ -30,6 +43,7 @@ def start_server(
     bento: str | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 90,
+    port: int | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """Launch the service on a free local port; return once `/livez` answers (readiness is the caller's test).
 
@@ -39,7 +53,7 @@ def start_server(
     """
     if (serving_dir is None) == (bento is None):
         raise ValueError("start_server: give either a serving folder or a bento tag")
-    port = free_port()
+    port = port or free_port()
     inherited = dict(os.environ)
     if bento is not None:
         inherited.pop("TABREPRO_SERVING_DIR", None)  # the bento's own setting (its packaged models/serving) applies
@@ -58,6 +72,7 @@ def start_server(
         env=process_env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: a kill reaches the arbiter and every worker
     )
     proc.log_path = log.name  # type: ignore[attr-defined]
     log.close()
@@ -72,8 +87,8 @@ def start_server(
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError(f"bentoml serve did not start in {timeout:.0f} s")
+    _kill_group(proc)
+    raise RuntimeError(f"bentoml serve did not start in {timeout:.0f} s:\n{_read_log(proc)[-3000:]}")
 
 
 def stop_server(proc: subprocess.Popen) -> str:
@@ -82,9 +97,15 @@ def stop_server(proc: subprocess.Popen) -> str:
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        _kill_group(proc)
     return _read_log(proc)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the server's process group (``bentoml serve``, its arbiter and workers), then reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _read_log(proc: subprocess.Popen) -> str:

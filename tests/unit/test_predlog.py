@@ -4,6 +4,7 @@ ever waited for when the queue is full."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,3 +154,25 @@ def test_lines_reach_the_file_soon_without_a_close(tmp_path: Path):
         assert [x["request_id"][-1] for x in _lines(tmp_path / "p.jsonl")] == ["1"] * 3
     finally:
         log.close()
+
+
+def test_a_full_disk_counts_every_dropped_line_and_the_writer_ends_cleanly(tmp_path: Path):
+    """The kernel's own "no space left on device" (``/dev/full``), not a mock: every line the disk refused is
+    counted as dropped (none counted as written), and the writer thread finishes ``close`` without an exception."""
+    path = tmp_path / "p.jsonl"
+    path.symlink_to("/dev/full")
+    died: list[BaseException] = []
+    hook, threading.excepthook = threading.excepthook, lambda args: died.append(args.exc_value)
+    try:
+        log = PredictionLog(path, max_bytes=1 << 20, backups=1, queue_size=100, linger=0.01).start()
+        for n in range(20):
+            assert log.submit(_request(n))
+            time.sleep(0.002 * (n % 3))  # some requests alone, some piled up in one wake-up of the writer
+        log.close()
+    finally:
+        threading.excepthook = hook
+    assert died == []
+    assert log._thread is not None and not log._thread.is_alive()
+    assert log.written == 0
+    assert log.dropped == {"write_error": 20 * len(RECORDS)}
+    assert path.is_symlink()  # never rotated away: nothing was written

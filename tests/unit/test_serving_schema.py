@@ -103,3 +103,70 @@ def test_the_request_path_imports_no_pandas_arrow_or_pandera():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_text_longer_than_the_limit_is_refused_without_being_echoed(tiny_contract):
+    model = build_record_model(tiny_contract, max_text_chars=10)
+    _, errors = validate_records([{**GOOD, "id": "i" * 11}, {**GOOD, "id": "b", "plan": "p" * 5000}], model)
+    assert [(e.index, e.field, e.reason) for e in errors] == [(0, "id", "too_long"), (1, "plan", "too_long")]
+    assert str(errors[1]) == f"records[1].plan: text longer than 10 characters, got '{'p' * 40}...' (5,000 characters)"
+    parsed, errors = validate_records([{**GOOD, "id": "i" * 10}], model)  # at the limit: accepted
+    assert errors == [] and parsed[0]["id"] == "i" * 10
+    _, errors = validate_records([{**GOOD, "k" * 1000: 1}], model)
+    assert errors[0].reason == "unknown_field" and len(str(errors[0])) < 120  # a huge key is cut too
+
+
+def test_the_record_json_schema_is_the_contract(tiny_contract):
+    from tabrepro.contract.records import record_json_schema
+
+    schema = record_json_schema(tiny_contract, max_text_chars=64)
+    assert schema["required"] == ["age", "spend", "plan", "active"] and schema["additionalProperties"] is False
+    props = schema["properties"]
+    assert props["age"] == {"type": "integer", "minimum": 0, "maximum": 120}
+    assert props["spend"] == {"anyOf": [{"type": "number", "minimum": 0}, {"type": "null"}]}
+    assert props["plan"] == {"type": "string", "enum": ["basic", "pro"]}
+    assert props["active"] == {"type": "string", "enum": ["Yes", "No"]}
+    assert props["id"]["anyOf"][0]["maxLength"] == 64
+    # a record made of each field's first allowed value is accepted by the record model
+    first = {"age": 0, "spend": 0, "plan": "basic", "active": "Yes", "id": "x"}
+    assert build_record_model(tiny_contract).parse(first)[1] == []
+
+
+def test_public_reasons_name_files_not_absolute_paths():
+    from tabrepro.serving.service import public_reason
+
+    text = (
+        "rollout candidate /srv/models/cand: /srv/models/cand/model.onnx: sha256 ab does not match cd packaged in "
+        "/srv/models/cand/manifest.json; cannot read it: [Errno 21] Is a directory: '/srv/m/manifest.json'"
+    )
+    assert public_reason(text) == (
+        "rollout candidate cand: model.onnx: sha256 ab does not match cd packaged in manifest.json; cannot read it: "
+        "[Errno 21] Is a directory: 'manifest.json'"
+    )
+    assert public_reason("serve.rollout.mode is 'shadow' but there is no candidate") == (
+        "serve.rollout.mode is 'shadow' but there is no candidate"
+    )
+
+
+def test_workers_come_from_the_environment_then_the_manifest(tmp_path):
+    import json
+
+    from tabrepro.serving.service import configured_workers
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"serve": {"workers": 3}}))
+    assert configured_workers({"TABREPRO_SERVING_DIR": str(tmp_path)}) == 3
+    assert configured_workers({"TABREPRO_SERVING_DIR": str(tmp_path), "TABREPRO_WORKERS": "2"}) == 2
+    assert configured_workers({"TABREPRO_SERVING_DIR": str(tmp_path / "missing")}) == 1
+    assert configured_workers({"TABREPRO_WORKERS": "many"}) == 1
+
+
+def test_serve_settings_added_later_leave_old_manifests_sealed_as_they_were():
+    from tabrepro.artefacts import LimitsParams, ServeParams
+    from tabrepro.serving.rollout import resolve_serve_settings
+
+    assert "workers" not in ServeParams().model_dump() and "limits" not in ServeParams().model_dump(mode="json")
+    custom = ServeParams(workers=2, limits=LimitsParams(max_records=5)).model_dump(mode="json")
+    assert custom["workers"] == 2 and custom["limits"]["max_records"] == 5
+    settings = resolve_serve_settings(custom, {})  # a round trip keeps what was set, and defaults what was not
+    assert settings.workers == 2 and settings.limits == LimitsParams(max_records=5)
+    assert resolve_serve_settings({}, {}).limits == LimitsParams()

@@ -4,7 +4,11 @@ A request hands its validated records and each model's probabilities to ``Predic
 them on a bounded queue (never blocks: a full queue drops the request and counts its lines). One background thread
 wakes at most every ``linger`` seconds (50 ms), turns what has piled up into lines, writes and flushes them; the
 file is rotated by size (``predictions.jsonl``, ``.1`` ... ``.<backups>``, the oldest deleted). ``close`` writes
-what is queued and closes. Waking per request instead cost every single-record request ~50 µs in process (the
+what is queued and closes. The file is unbuffered (one ``write`` per request, issued by the thread): a line the
+disk refuses (ENOSPC) is known at once and counted as dropped, never counted as written and lost later in a
+buffer, and no failed flush is left for ``close`` to raise in the writer thread.
+
+Waking per request instead cost every single-record request ~50 µs in process (the
 writer took the GIL whenever ONNX Runtime released it); lingering brings that down to ~3 µs.
 
 The line format is read by ``tabrepro drift``; change it only together with that reader::
@@ -103,26 +107,56 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, allow_nan=False, separators=(",", ":"))
 
 
+class LinesLost(OSError):
+    """A write failed part-way: ``written`` of the lines reached the file whole, the rest did not."""
+
+    def __init__(self, written: int, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.written = written
+
+
 class RotatingFile:
     """An append-only file rotated by size: ``path`` holds the newest lines, ``path.1`` the previous file, ..."""
 
     def __init__(self, path: str | Path, *, max_bytes: int, backups: int) -> None:
         self.path, self.max_bytes, self.backups = Path(path), max_bytes, backups
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.path.open("ab")
+        self._fh = self.path.open("ab", buffering=0)
         self._size = self._fh.tell()
 
     def write(self, lines: Sequence[bytes]) -> None:
-        """Append whole lines; rotate first whenever the next line would take the file past ``max_bytes``."""
+        """Append whole lines; rotate first whenever the next line would take the file past ``max_bytes``. A
+        refused write raises ``LinesLost`` with the number of lines written whole before it."""
         pending: list[bytes] = []
+        pending_bytes = done = 0
         for line in lines:
-            if self._size and self._size + len(line) > self.max_bytes:
-                self._fh.write(b"".join(pending))
-                pending = []
-                self._rotate()
+            size = self._size + pending_bytes
+            if size and size + len(line) > self.max_bytes:
+                done += self._write_all(pending, done)
+                pending, pending_bytes = [], 0
+                try:
+                    self._rotate()
+                except OSError as exc:
+                    raise LinesLost(done, exc) from exc
             pending.append(line)
-            self._size += len(line)
-        self._fh.write(b"".join(pending))
+            pending_bytes += len(line)
+        self._write_all(pending, done)
+
+    def _write_all(self, lines: list[bytes], done: int) -> int:
+        """Write ``lines`` (short writes resumed); their number, or ``LinesLost`` counting those written whole."""
+        data = memoryview(b"".join(lines))
+        sent = 0
+        try:
+            while sent < len(data):
+                n = self._fh.write(data[sent:])
+                if not n:
+                    raise OSError(f"wrote nothing of {len(data) - sent} bytes")
+                sent += n
+                self._size += n
+        except OSError as exc:
+            ends = np.cumsum([len(line) for line in lines])
+            raise LinesLost(done + int(np.searchsorted(ends, sent, side="right")), exc) from exc
+        return len(lines)
 
     def flush(self) -> None:
         self._fh.flush()
@@ -229,15 +263,20 @@ class PredictionLog:
                 if request is not _STOP:
                     self._write(request)
             self._flush()
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as exc:  # nothing is buffered, but the thread must end cleanly whatever the disk says
+            log.error("prediction log %s: close failed: %s", self.path, exc)
 
     def _write(self, request: LoggedRequest) -> None:
         try:
             self._file.write(format_lines(request))
             self.written += request.lines
         except (OSError, ValueError) as exc:  # a full disk or a non-finite probability: say so, count, go on
+            whole = exc.written if isinstance(exc, LinesLost) else 0
+            self.written += whole
             log.error("prediction log %s: could not write request %s: %s", self.path, request.request_id, exc)
-            self._drop("write_error", request.lines)
+            self._drop("write_error", request.lines - whole)
 
     def _flush(self) -> None:
         try:

@@ -5,34 +5,79 @@ Configuration comes from the environment (set by the bento, or by `make serve`):
 from the packaged manifest), and the overrides of the packaged ``serve`` section read by
 ``rollout.resolve_serve_settings`` (``TABREPRO_ROLLOUT_MODE``, ``TABREPRO_CANDIDATE_DIR``,
 ``TABREPRO_CANARY_PERCENT``, ``TABREPRO_PREDICTION_LOG``). Anything wrong at start-up (a missing or altered model,
-a bad rollout setting, a candidate that does not fit the primary, an unwritable prediction log) keeps the
-service un-ready: ``/readyz`` answers 503 with the reason, and so does every prediction.
+a bad rollout setting, a candidate that does not fit the primary, an unwritable prediction log, a file that is
+not what it should be) keeps the worker up and the service un-ready: ``/readyz`` answers 503 with the reason, which
+names files by their name in the serving folder (never the server's absolute paths), and so does every prediction.
+
+Before anything imports ONNX Runtime or BentoML, this module sets ``ORT_DISABLE_TELEMETRY=1`` and
+``BENTOML_DO_NOT_TRACK=True`` unless the environment says otherwise (ONNX Runtime 1.31 otherwise resolves
+``mobile.events.data.microsoft.com`` at start and periodically). ``serve.workers`` (or ``TABREPRO_WORKERS``) sets
+the number of worker processes; ``serve.limits`` what one request may carry (see ``guard``).
 """
 
 from __future__ import annotations
 
-import logging
 import os
+
+# before onnxruntime and bentoml are imported (by the imports below): they read these once, at import
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+
+import json
+import logging
+import re
 import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import bentoml
-from bentoml.exceptions import InvalidArgument, ServiceUnavailable
+from bentoml.exceptions import BentoMLException, InvalidArgument, ServiceUnavailable
 from starlette.exceptions import HTTPException
 
 from tabrepro.artefacts import PredictionLogParams
-from tabrepro.serving import telemetry
+from tabrepro.contract.records import build_record_model, record_json_schema
+from tabrepro.serving import guard, telemetry
 from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog, record_ids
 from tabrepro.serving.rollout import check_candidate, resolve_serve_settings, split_canary
-from tabrepro.serving.runtime import ServingError, ServingModel, validate_records
+from tabrepro.serving.runtime import MANIFEST_FILE, ServingError, ServingModel, validate_records
 
 log = logging.getLogger("tabrepro.serving")
 
-MAX_RECORDS = 100_000
+ENV_WORKERS = "TABREPRO_WORKERS"
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[^/\s'\"`,;:()\[\]{}]+/)*([^/\s'\"`,;:()\[\]{}]+)")
+
+
+class TooLarge(BentoMLException):
+    """More records than ``serve.limits.max_records``: 413, like a body over the byte limit."""
+
+    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+def configured_workers(env: Mapping[str, str]) -> int:
+    """Worker processes: ``TABREPRO_WORKERS``, else ``serve.workers`` packaged in the manifest, else 1.
+
+    Read when the class is declared (BentoML takes ``workers`` from the decorator, before any worker exists), so it
+    only reads a number: a manifest that is missing or wrong here is refused, with its reason, by each worker.
+    """
+    raw = env.get(ENV_WORKERS, "").strip()
+    if not raw:
+        try:
+            manifest = Path(env.get("TABREPRO_SERVING_DIR", "models/serving")) / MANIFEST_FILE
+            raw = str(json.loads(manifest.read_text(encoding="utf-8"))["serve"]["workers"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 1
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 64 else 1
+
+
+def public_reason(text: str) -> str:
+    """``text`` with every absolute path cut to its last part (a file's name in its folder): what ``/readyz``
+    may tell any client. The server's log keeps the full text."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1), text)
 
 
 def _providers_from_env(env: Mapping[str, str]) -> list[str] | None:
@@ -72,7 +117,7 @@ def open_prediction_log(settings: PredictionLogParams) -> PredictionLog:
     return prediction_log.start()
 
 
-@bentoml.service(name="tabrepro", traffic={"timeout": 60})
+@bentoml.service(name="tabrepro", traffic={"timeout": 60}, workers=configured_workers(os.environ))
 class TabreproService:
     """Churn-style binary classifier served from the packaged, sha256-verified ONNX graph, with an optional
     shadow or canary candidate and an optional prediction log."""
@@ -82,20 +127,31 @@ class TabreproService:
         self.candidate: ServingModel | None = None
         self.prediction_log: PredictionLog | None = None
         self.mode, self.canary_percent, self.problem = "off", 0.0, ""
+        self.max_records = guard.SETTINGS.limits.max_records
+        guard.install_client_error_log()
+        guard.bound_http_metrics()
         try:
             self._start(os.environ)
-        except (ServingError, OSError, ValueError) as exc:  # ConfigError is a ValueError
-            self.model, self.candidate, self.problem = None, None, str(exc)
+        except Exception as exc:  # any fault at start-up: the worker stays up, un-ready, and says why
+            known = isinstance(exc, ServingError | OSError | ValueError)  # ConfigError is a ValueError
+            self.model, self.candidate = None, None
+            self.problem = public_reason(str(exc) if known else f"{type(exc).__name__}: {exc}")
             self.close_prediction_log()
-            log.error("not ready: %s", exc)
+            log.error("not ready: %s", exc, exc_info=not known)
 
     def _start(self, env: Mapping[str, str]) -> None:
         providers = _providers_from_env(env)
         self.model = ServingModel(env.get("TABREPRO_SERVING_DIR", "models/serving"), providers=providers)
+        telemetry.observe_placement("primary", self.model)
         settings = resolve_serve_settings(self.model.manifest.get("serve"), env)
+        limits = settings.limits
+        self.model.record_model = build_record_model(self.model.contract, max_text_chars=limits.max_text_chars)
+        self.max_records = limits.max_records
+        guard.configure(limits, record_json_schema(self.model.contract, max_text_chars=limits.max_text_chars))
         self.mode, self.canary_percent = settings.rollout.mode, settings.rollout.canary_percent
         if self.mode != "off":
             self.candidate = load_candidate(str(settings.rollout.candidate_dir), self.model, providers=providers)
+            telemetry.observe_placement("candidate", self.candidate)
             log.info(
                 "rollout %s: primary %s, candidate %s%s",
                 self.mode,
@@ -118,14 +174,17 @@ class TabreproService:
         if self.prediction_log is not None:
             self.prediction_log.close()
 
-    @bentoml.api(route="/predict")
+    @bentoml.api(route="/predict", input_spec=guard.PredictRequest)
     def predict(self, records: list[Any]) -> dict[str, Any]:
         """Probability and label (at the answering model's threshold chosen on val) for each record."""
         if self.model is None:
             raise ServiceUnavailable(f"model not loaded: {self.problem}")
-        if not records or len(records) > MAX_RECORDS:
+        if len(records) > self.max_records:
             telemetry.REJECTED.labels(reason="batch_size").inc()
-            raise InvalidArgument(f"records: expected 1 to {MAX_RECORDS} records, got {len(records)}")
+            raise TooLarge(f"records: at most {self.max_records:,} records in one request, got {len(records):,}")
+        if not records:
+            telemetry.REJECTED.labels(reason="batch_size").inc()
+            raise InvalidArgument(f"records: expected 1 to {self.max_records} records, got 0")
         parsed, errors = validate_records(records, self.model.record_model)
         if errors:
             telemetry.REJECTED.labels(reason=Counter(e.reason for e in errors).most_common(1)[0][0]).inc()
@@ -195,3 +254,6 @@ class TabreproService:
                     "role": served.role,
                 }
         return predictions
+
+
+TabreproService.add_asgi_middleware(guard.RequestGuard)

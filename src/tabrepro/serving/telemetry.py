@@ -48,11 +48,29 @@ MODEL_SCORE = bentoml.metrics.Histogram(
     labelnames=_MODEL,
     buckets=_SCORES,
 )
+UNKNOWN_PATHS = bentoml.metrics.Counter(
+    name="tabrepro_unknown_path_requests",
+    documentation="Requests for a path the service does not serve (one series for all, whatever the path)",
+)
 LOG_DROPPED = bentoml.metrics.Counter(
     name="tabrepro_prediction_log_dropped",
     documentation="Prediction-log lines never written, by reason (queue_full, write_error, closed)",
     labelnames=["reason"],
 )
+GRAPH_NODES = bentoml.metrics.Gauge(
+    name="tabrepro_graph_nodes",
+    documentation="Nodes of the served ONNX graph per execution provider that runs them (read at start from a "
+    "profiling run: serving.placement)",
+    labelnames=[*_MODEL, "graph", "provider"],
+    multiprocess_mode="max",  # every worker places the same graph the same way
+)
+
+
+def observe_placement(role: str, model: Any) -> None:
+    """Publish ``model.placement`` (a ``serving.placement.Placement``) as ``tabrepro_graph_nodes``."""
+    for provider, count in model.placement.nodes.items():
+        labels = {"role": role, "model_version": model.version, "graph": model.graph_file, "provider": provider}
+        GRAPH_NODES.labels(**labels).set(count)
 
 
 def observe_scoring(role: str, model_version: str, seconds: float, probabilities: np.ndarray) -> None:
