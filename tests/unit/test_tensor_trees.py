@@ -219,5 +219,14 @@ def test_whole_pipeline_graph(model, tiny_contract, tiny_raw):
     ],
 )
 def test_the_cpu_keeps_the_tree_graph_unless_the_tensor_graph_is_faster_both_ways(p50_us, rows_per_second, cpu_graph):
-    chosen = choose_graphs(p50_us, rows_per_second)
+    chosen = choose_graphs(p50_us, rows_per_second, "measured")
     assert chosen == {"CPUExecutionProvider": cpu_graph, "CUDAExecutionProvider": "model_tensor.onnx"}
+
+
+@pytest.mark.parametrize("configured", ["model.onnx", "model_tensor.onnx"])
+def test_a_configured_cpu_graph_is_kept_whatever_this_run_measured(configured, caplog):
+    """package.cpu_graph fixed: the sealed manifest does not depend on timing; a slower choice is only logged."""
+    tensor_faster = ({"model.onnx": 20.0, "model_tensor.onnx": 10.0}, {"model.onnx": 9e4, "model_tensor.onnx": 2e5})
+    chosen = choose_graphs(*tensor_faster, configured)
+    assert chosen == {"CPUExecutionProvider": configured, "CUDAExecutionProvider": "model_tensor.onnx"}
+    assert ("model_tensor.onnx measured faster" in caplog.text) == (configured == "model.onnx")

@@ -232,6 +232,10 @@ class PackageParams(_Section):
     tolerance: float = Field(default=1e-5, gt=0, lt=1)
     latency_rows: int = Field(default=500, ge=10)
     build_bento: bool = True
+    # The graph the CPU provider serves. A fixed file keeps the sealed manifest reproducible; "measured" lets this
+    # run's timing choose (the tensor graph only if faster both for one row and in a batch), which can differ
+    # between runs on a busy machine. GPU providers always get the tensor graph.
+    cpu_graph: Literal["model.onnx", "model_tensor.onnx", "measured"] = "model.onnx"
     # A reason here packages a model that FAILED the promotion gate; it is logged and recorded in the bento labels.
     override_gate: str | None = Field(default=None, min_length=10)
 

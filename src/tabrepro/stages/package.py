@@ -137,6 +137,7 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
         threshold=metrics.threshold,
         tolerance=package.tolerance,
         latency_rows=package.latency_rows,
+        cpu_graph=package.cpu_graph,
     )
     onnx_bytes, p_onnx = graphs.files[MODEL_FILE], graphs.probabilities[MODEL_FILE]
     parity = graphs.reports[MODEL_FILE].parity.model_dump()

@@ -13,6 +13,7 @@ provider implements.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +31,8 @@ from tabrepro.errors import TabreproError
 from tabrepro.serving.placement import CPU, GPU_PROVIDERS, MODEL_FILE, TENSOR_FILE
 from tabrepro.serving.runtime import create_session, feeds_from_records
 from tabrepro.training.tensor_trees import TensorExportError, model_nodes
+
+log = logging.getLogger(__name__)
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
@@ -207,13 +210,25 @@ def batch_throughput(session: Any, feeds: dict[str, np.ndarray], *, repeats: int
     return round(rows / float(np.median(timings)), 1)
 
 
-def choose_graphs(p50_us: dict[str, float], rows_per_second: dict[str, float]) -> dict[str, str]:
-    """Provider -> graph file: the CPU keeps ``model.onnx`` unless the tensor graph is faster both for one row
-    (p50) and in a batch; GPU providers get the tensor graph, the only one whose trees they can run."""
+def choose_graphs(
+    p50_us: dict[str, float], rows_per_second: dict[str, float], cpu_graph: str = "measured"
+) -> dict[str, str]:
+    """Provider -> graph file. GPU providers get the tensor graph, the only one whose trees they can run. The CPU
+    gets ``cpu_graph`` (``package.cpu_graph``); with ``"measured"`` it keeps ``model.onnx`` unless the tensor graph
+    is faster both for one row (p50) and in a batch. A configured graph measured slower both ways is logged."""
     tensor_faster = (
         p50_us[TENSOR_FILE] < p50_us[MODEL_FILE] and rows_per_second[TENSOR_FILE] > rows_per_second[MODEL_FILE]
     )
-    return {CPU: TENSOR_FILE if tensor_faster else MODEL_FILE} | dict.fromkeys(GPU_PROVIDERS, TENSOR_FILE)
+    faster = TENSOR_FILE if tensor_faster else MODEL_FILE
+    chosen = faster if cpu_graph == "measured" else cpu_graph
+    other = TENSOR_FILE if chosen == MODEL_FILE else MODEL_FILE
+    if p50_us[other] < p50_us[chosen] and rows_per_second[other] > rows_per_second[chosen]:
+        log.warning(
+            "package.cpu_graph: %s serves on the CPU but %s measured faster here (p50 %.1f vs %.1f us, %.0f vs %.0f "
+            "rows/s); set package.cpu_graph to change it",
+            chosen, other, p50_us[other], p50_us[chosen], rows_per_second[other], rows_per_second[chosen],
+        )  # fmt: skip
+    return {CPU: chosen} | dict.fromkeys(GPU_PROVIDERS, TENSOR_FILE)
 
 
 @dataclass
@@ -235,10 +250,11 @@ def check_graphs(
     threshold: float,
     tolerance: float,
     latency_rows: int,
+    cpu_graph: str = "measured",
 ) -> CheckedGraphs:
     """Build ``model.onnx`` and ``model_tensor.onnx``; gate each on parity (``PackagingError`` naming the graph);
-    measure single-row latency and batch throughput of each on the CPU provider; give the CPU the faster one
-    (the tensor graph only if faster on both counts) and every GPU provider the tensor graph."""
+    measure single-row latency and batch throughput of each on the CPU provider; give the CPU ``cpu_graph``
+    (see ``choose_graphs``) and every GPU provider the tensor graph."""
     files = {MODEL_FILE: to_onnx(pipeline, contract), TENSOR_FILE: to_tensor_onnx(pipeline, contract)}
     feeds = feeds_from_records(records, contract)
     probabilities, parity, latency, batch = {}, {}, {}, {}
@@ -251,7 +267,7 @@ def check_graphs(
         )
         latency[name] = single_row_latency(session, records[:latency_rows], contract)
         batch[name] = batch_throughput(session, feeds)
-    chosen = choose_graphs({name: latency[name]["p50_us"] for name in files}, batch)
+    chosen = choose_graphs({name: latency[name]["p50_us"] for name in files}, batch, cpu_graph)
     reports = {
         name: GraphReport(
             sha256=sha256_bytes(data),
