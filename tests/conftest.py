@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")  # as the Makefile and the bento: no per-request tracing state
 os.environ.setdefault("BENTOML_HOME", str(REPO / ".bentoml"))
 
 TINY_CONTRACT = {
