@@ -170,8 +170,7 @@ def score_on_dask(
     _check_parts(parts, staging)
     number_label = "row" if kinds == {"parquet"} else "line"
     _publish(parts, staging, output, rejects, number_label, summary)
-    summary.seconds = time.perf_counter() - start
-    summary.rows_per_second = summary.rows_read / summary.seconds if summary.seconds > 0 else 0.0
+    summary.stop_clock(start)
     return summary
 
 

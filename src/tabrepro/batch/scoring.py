@@ -50,6 +50,11 @@ class ScoreSummary:
     seconds: float = 0.0
     rows_per_second: float = 0.0
 
+    def stop_clock(self, start: float) -> None:
+        """Set ``seconds`` since ``start`` (a ``time.perf_counter()``) and the rate they give."""
+        self.seconds = time.perf_counter() - start
+        self.rows_per_second = self.rows_read / self.seconds if self.seconds > 0 else 0.0
+
     def to_dict(self) -> dict[str, object]:
         return asdict(self) | {"seconds": round(self.seconds, 3), "rows_per_second": round(self.rows_per_second, 1)}
 
@@ -167,8 +172,7 @@ def score_with_session(
     start = time.perf_counter()
     source = open_chunks(source_path, model.contract, chunk_rows=chunk_rows)
     _score_chunks(source, model, session, summary, progress=progress, on_chunk=on_chunk)
-    summary.seconds = time.perf_counter() - start
-    summary.rows_per_second = summary.rows_read / summary.seconds if summary.seconds > 0 else 0.0
+    summary.stop_clock(start)
     return summary
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tabrepro.contract.records import RecordError, RecordModel, build_record_mod
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.errors import TabreproError
 from tabrepro.serving.placement import MODEL_FILE as MODEL_FILE  # the packaged graph's name, with the others there
-from tabrepro.serving.placement import graph_for, node_placement
+from tabrepro.serving.placement import Placement, graph_for, node_placement
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ class ServingModel:
         The manifest's seal and the model's sha256 are both checked: an edited file of either is a ServingError.
         The graph is the one the manifest gives the first requested provider (``placement.graph_for``); when that
         provider cannot start here, the one of the provider that runs instead. Where ONNX Runtime placed its nodes
-        is read from a profiling run (``self.placement``) and logged.
+        (``self.placement``) is read from a profiling run on first use only: the service publishes it, while
+        `tabrepro score`, `drift` and every Dask worker need not pay for a second session and a profiled run.
         """
         self.directory = Path(directory)
         self.packaged = self.read_manifest(self.directory)
@@ -88,15 +90,14 @@ class ServingModel:
             self.graph_file, self.graph_sha256 = graph_for(self.packaged, self.provider)
             data = self.graph_bytes()
             self.session = self._session(data, [self.provider])
-        self.placement = node_placement(data, self.session.get_providers())
         log.info(
-            "serving %s on %s: %s (sha256 %s), %s",
-            self.version,
-            self.provider,
-            self.graph_file,
-            self.graph_sha256[:12],
-            self.placement.describe(),
+            "serving %s on %s: %s (sha256 %s)", self.version, self.provider, self.graph_file, self.graph_sha256[:12]
         )
+
+    @cached_property
+    def placement(self) -> Placement:
+        """How many of the graph's nodes each provider runs, from one profiled run (computed once, when asked)."""
+        return node_placement(self.graph_bytes(), self.session.get_providers())
 
     def graph_bytes(self) -> bytes:
         """The chosen graph's bytes, after checking them against the sha256 packaged in the manifest."""

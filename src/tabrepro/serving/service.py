@@ -147,6 +147,7 @@ class TabreproService:
         providers = _providers_from_env(env)
         self.model = ServingModel(env.get("TABREPRO_SERVING_DIR", "models/serving"), providers=providers)
         telemetry.observe_placement("primary", self.model)
+        log.info("primary %s: %s", self.model.graph_file, self.model.placement.describe())
         settings = resolve_serve_settings(self.model.manifest.get("serve"), env)
         limits = settings.limits
         self.model.record_model = build_record_model(self.model.contract, max_text_chars=limits.max_text_chars)
@@ -156,6 +157,7 @@ class TabreproService:
         if self.mode != "off":
             self.candidate = load_candidate(str(settings.rollout.candidate_dir), self.model, providers=providers)
             telemetry.observe_placement("candidate", self.candidate)
+            log.info("candidate %s: %s", self.candidate.graph_file, self.candidate.placement.describe())
             log.info(
                 "rollout %s: primary %s, candidate %s%s",
                 self.mode,
