@@ -16,6 +16,7 @@ predictions are gathered; the same ``settle`` then gives the same result either 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -138,12 +139,13 @@ def join_outcomes_dask(
     days: float,
     deadline: float,
     client: Any,
+    scored_at: datetime | None = None,
 ) -> JoinResult:
     """The join on Dask: one partition per prediction file, read on the workers; only labelled rows come back."""
     import dask
     import dask.dataframe as dd
 
-    parts = [dask.delayed(read_predictions)(kind, path, contract) for path in files]
+    parts = [dask.delayed(read_predictions)(kind, path, contract, scored_at=scored_at) for path in files]
     frame = dd.from_delayed(parts, meta=empty_predictions(), verify_meta=False)
     meta_matched = match_labels(empty_predictions(), clean.labels.iloc[:0])
     matched = frame.map_partitions(match_labels, clean.labels, meta=meta_matched)
