@@ -120,7 +120,12 @@ def settle(
     )
     columns = [*GROUP, "ts", "kind", "key", "probability", "y", "status"]
     ordered = joined[columns].sort_values([*GROUP, "kind", "key"], kind="stable").reset_index(drop=True)
-    return JoinResult(counts, ordered, predicted.rename("predicted").reset_index())
+    return JoinResult(counts, _plain(ordered), _plain(predicted.rename("predicted").reset_index()))
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as objects: Dask hands them back as pandas strings, and both joins must give one result."""
+    return frame.astype({c: "object" for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)})
 
 
 def join_outcomes(predictions: pd.DataFrame, clean: CleanLabels, *, days: float, deadline: float) -> JoinResult:
