@@ -11,7 +11,9 @@ from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
 from tabrepro.outcomes.join import join_outcomes, window_start
 from tabrepro.outcomes.labels import clean_labels, read_labels
+from tabrepro.outcomes.performance import measure
 from tabrepro.outcomes.predictions import PREDICTION_COLUMNS, _frame
+from tabrepro.outcomes.settings import OutcomesParams
 
 
 def _predictions(rows: list[tuple]) -> pd.DataFrame:
@@ -116,3 +118,17 @@ def test_bad_labels_are_named(tmp_path: Path, contract: DataContract, text: str,
 
 def test_prediction_columns_are_fixed() -> None:
     assert list(_predictions([]).columns) == PREDICTION_COLUMNS
+
+
+def test_live_performance_counts_coverage_and_late_labels(tmp_path: Path, contract: DataContract) -> None:
+    labels = read_labels(_write(tmp_path, "labels.csv", LABELS), contract)
+    result = join_outcomes(_predictions(PREDICTIONS), clean_labels(labels), days=7, deadline=30)
+    windows = measure(result, OutcomesParams(bootstrap=20))
+    first = next(w for w in windows if (w.model_version, w.role) == ("v1", "primary"))
+    assert first.window.startswith("2026-01-01")
+    # a1..a5 and r7:0 scored; a1, a2, a5 labelled on time (a3 conflicting, a4 late)
+    assert (first.predicted, first.labelled, first.late, first.positives) == (6, 3, 1, 1)
+    assert first.coverage == pytest.approx(0.5)
+    assert first.metrics["roc_auc"].value == pytest.approx(1.0)
+    shadow = next(w for w in windows if w.role == "shadow")
+    assert shadow.metrics["roc_auc"].value is None  # one label: no AUC, and no CI pretending otherwise
