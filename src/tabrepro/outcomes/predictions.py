@@ -1,9 +1,10 @@
 """The predictions that labels are joined to: the service's prediction log, or ``tabrepro score`` outputs.
 
 One row per scored record per model: ``ts`` (UTC), ``model_version``, ``role``, ``id``, ``request_key``
-(``<request_id>:<index>``), ``probability``. The log's roles become the rollout's: ``primary``; a ``candidate``
-whose answers were served is the ``canary``, one whose answers were not is the ``shadow``. A score output
-(id column, probability, model_version) has role ``batch`` and the time given (default: the file's mtime).
+(``<request_id>:<index>``), ``probability``. The log's roles become the rollout's: a ``candidate`` whose
+answers were served is the ``canary``, one whose answers were not is the ``shadow``; any other role as logged.
+A score output (id column, probability, model_version) has role ``batch`` and the time given (default: the
+file's mtime).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from tabrepro.errors import DataError
 from tabrepro.monitoring.inputs import detect_kind, log_files
 
 PREDICTION_COLUMNS = ["ts", "model_version", "role", "id", "request_key", "probability"]
-ROLES = ("primary", "canary", "shadow", "batch")
 
 
 def prediction_files(spec: Path) -> tuple[str, list[Path]]:
@@ -51,12 +51,20 @@ def _log_rows(path: Path) -> Iterable[tuple]:
                 continue
             try:
                 e = json.loads(line)
-                role = e["role"] if e["role"] == "primary" else ("canary" if e["served"] else "shadow")
+                role = _role(str(e["role"]), served=bool(e["served"]))
                 key = f"{e['request_id']}:{int(e['index'])}"
                 row = (e["ts"], str(e["model_version"]), role, e.get("id"), key, float(e["probability"]))
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise DataError(f"{path}:{number}: not a prediction log record ({type(exc).__name__}: {exc})") from None
             yield row
+
+
+def _role(logged: str, *, served: bool) -> str:
+    """The rollout's role of a log line: a candidate is the canary or the shadow; others (primary, a future
+    fallback) as logged, so a model that answered in another role is never taken for the candidate."""
+    if logged != "candidate":
+        return logged
+    return "canary" if served else "shadow"
 
 
 def _scores(path: Path, contract: DataContract, scored_at: datetime | None) -> pd.DataFrame:
