@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ from tabrepro.errors import DataError
 from tabrepro.outcomes.join import join_outcomes, window_start
 from tabrepro.outcomes.labels import clean_labels, read_labels
 from tabrepro.outcomes.performance import measure
-from tabrepro.outcomes.predictions import PREDICTION_COLUMNS, _frame
+from tabrepro.outcomes.predictions import PREDICTION_COLUMNS, _frame, prediction_files, read_predictions
 from tabrepro.outcomes.settings import OutcomesParams
 
 
@@ -132,3 +133,27 @@ def test_live_performance_counts_coverage_and_late_labels(tmp_path: Path, contra
     assert first.metrics["roc_auc"].value == pytest.approx(1.0)
     shadow = next(w for w in windows if w.role == "shadow")
     assert shadow.metrics["roc_auc"].value is None  # one label: no AUC, and no CI pretending otherwise
+
+
+def test_score_outputs_are_batch_predictions_at_the_time_given(tmp_path: Path, contract: DataContract) -> None:
+    scores = pd.DataFrame(
+        {"customerID": ["a1", "a2"], "probability": [0.9, 0.2], "label": [1, 0], "model_version": ["v1", "v1"]}
+    )
+    scores.to_parquet(tmp_path / "scores.parquet", index=False)
+    kind, files = prediction_files(tmp_path / "scores.parquet")
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    frame = read_predictions(kind, files[0], contract, scored_at=when)
+    assert (kind, frame["role"].tolist(), frame["id"].tolist()) == ("scores", ["batch", "batch"], ["a1", "a2"])
+    assert frame["ts"].tolist() == [pd.Timestamp(when)] * 2
+    scores.drop(columns="model_version").to_csv(tmp_path / "broken.csv", index=False)
+    with pytest.raises(
+        DataError, match=r"broken.csv: not a `tabrepro score` output: missing column\(s\) \['model_version'\]"
+    ):
+        read_predictions("scores", tmp_path / "broken.csv", contract)
+
+
+def test_a_corrupt_log_line_is_named(tmp_path: Path, contract: DataContract) -> None:
+    log = tmp_path / "predictions.jsonl"
+    log.write_text('{"ts": "2026-01-01T00:00:00+00:00"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="predictions.jsonl:1: not a prediction log record"):
+        read_predictions("log", log, contract)
