@@ -141,3 +141,15 @@ def test_a_real_effect_is_promoted_at_the_planned_size_and_not_before() -> None:
         assert early.verdict == "continue" and "1 more" in early.reason
     promote_rate = verdicts.count("promote") / len(verdicts)
     assert AB.power - 0.1 <= promote_rate <= 0.99  # planned 0.8; Hanley-McNeil over-plans binormal scores a little
+
+
+def test_the_verdict_does_not_move_as_more_labels_arrive() -> None:
+    required = plan_size(AB, auc=AUC, prevalence=PREVALENCE, ratio=1.0)
+    rng = np.random.default_rng(5)
+    now = _joined(simulate(rng, required, AUC + 0.01)[:2], simulate(rng, required, AUC)[:2], "canary")
+    more = _joined(simulate(rng, 2 * required, AUC)[:2], simulate(rng, 2 * required, AUC)[:2], "canary")
+    later = pd.concat([now, more.assign(ts=more["ts"] + pd.Timedelta(days=1), key=more["key"] + "-later")])
+    first = compare(now, primary="p", candidate="c", kind="canary", required=required, params=AB)
+    again = compare(later, primary="p", candidate="c", kind="canary", required=required, params=AB)
+    assert first.verdict != "continue"
+    assert (again.verdict, again.difference, again.n_candidate) == (first.verdict, first.difference, required)

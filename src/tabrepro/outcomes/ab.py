@@ -7,7 +7,8 @@
 - Until the candidate has that many on-time labels the verdict is ``continue``, whatever the data say so far.
 - Then the test runs once, on exactly the planned sample: the candidate's first ``required`` labelled records in
   time order (a canary: against the primary's records up to the same time; a shadow: the primary's answers for
-  the same records). Re-running later gives the same verdict: looking again never buys another chance.
+  the same records). The plan is fixed by the candidate's first window (its traffic share), so re-running later
+  gives the same verdict: looking again never buys another chance.
 - Canary (disjoint groups): AUC difference with the sum of the two DeLong variances. Shadow (same records): the
   paired DeLong variance of the difference. ``promote`` when the (1 - alpha) CI of candidate - primary lies above
   0, else ``rollback``: the primary stays unless the candidate is shown better.
@@ -110,15 +111,21 @@ def compare(
 
 
 def candidates(predicted: pd.DataFrame) -> list[tuple[str, str, str, float]]:
-    """(primary version, candidate version, kind, primary records per candidate record) of each candidate."""
+    """(primary version, candidate version, kind, primary records per candidate record) of each candidate. The
+    ratio is that of the candidate's first window, so the plan no longer moves once that window is over."""
     totals = predicted.groupby(["model_version", "role"])["predicted"].sum()
     primaries = [v for v, r in totals.index if r == "primary"]
     if not primaries:
         return []
     primary = max(primaries, key=lambda v: totals[(v, "primary")])
     found = []
-    for (version, role), n in totals.items():
-        if role in ("canary", "shadow"):
-            ratio = 1.0 if role == "shadow" else float(totals[(primary, "primary")]) / float(n)
-            found.append((primary, str(version), str(role), ratio))
+    for (version, role), _ in totals.items():
+        if role not in ("canary", "shadow"):
+            continue
+        mine = predicted[(predicted["model_version"] == version) & (predicted["role"] == role)]
+        first = mine.loc[mine["window"].idxmin()]
+        theirs = predicted[(predicted["model_version"] == primary) & (predicted["role"] == "primary")]
+        alongside = theirs.loc[theirs["window"] == first["window"], "predicted"].sum()
+        ratio = 1.0 if role == "shadow" else max(float(alongside), 1.0) / float(first["predicted"])
+        found.append((primary, str(version), str(role), ratio))
     return found
