@@ -138,3 +138,22 @@ def test_the_join_on_dask_equals_the_one_process_join(deployment: Path, client: 
     assert (c.unknown, c.early, c.late, c.on_time) == (1, 0, 1, 2 * WEEK - 2)
     pd.testing.assert_frame_equal(spread.joined, local.joined)
     pd.testing.assert_frame_equal(spread.predicted, local.predicted)
+
+
+def test_a_missing_reference_is_named(deployment: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (deployment / "gone").mkdir(exist_ok=True)
+    argv = ["outcomes", "--labels", str(deployment / "labels.csv"), "--predictions", str(deployment / "logs")]
+    argv += ["--params", str(deployment / "params.yaml"), "--reference", str(deployment / "gone" / "metrics.json")]
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--report", str(deployment / "gone" / "outcomes.json")])
+    assert done.value.code == 2
+    assert "metrics.json: cannot read the test-split metrics" in caplog.text
+    assert not (deployment / "gone" / "outcomes.json").exists()
+
+
+def test_the_command_documents_its_exit_codes(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["outcomes", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit status: 0" in text and "1 retrain" in text and "10 promote, 11 rollback" in text
+    assert "2 bad input" in text and "3 an unexpected failure" in text
