@@ -75,11 +75,11 @@ class WindowPerformance(BaseModel):
 def measure(result: JoinResult, params: OutcomesParams, *, task: str = "binary") -> list[WindowPerformance]:
     """Every (window, model version, role) that scored records, in time order."""
     specs = metric_table(task, ece_bins=params.ece_bins)
-    joined = result.joined
+    groups = {key: part for key, part in result.joined.groupby(GROUP, sort=False)}
+    empty = result.joined.iloc[:0]
     out = []
     for row in result.predicted.sort_values(GROUP).itertuples(index=False):
-        mine = joined[(joined["window"] == row.window) & (joined["model_version"] == row.model_version)]
-        mine = mine[mine["role"] == row.role]
+        mine = groups.get((row.window, row.model_version, row.role), empty)
         scored = mine[mine["status"] == "on_time"]
         y, p = scored["y"].to_numpy(dtype=int), scored["probability"].to_numpy(dtype=float)
         out.append(
