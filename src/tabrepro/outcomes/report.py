@@ -129,7 +129,8 @@ def format_summary(report: OutcomesReport, report_path: Path) -> str:
     lines.append(f"concept drift: {'RETRAIN' if concept.retrain else 'no retrain'} (test split {metric} "
                  f"{concept.reference:.3f}, tolerance {concept.tolerance:g})")  # fmt: skip
     for r in report.ab:
-        diff = "" if r.difference is None else f" difference {r.difference:+.4f} [{r.lo:+.4f}, {r.hi:+.4f}],"
+        diff = "" if r.difference is None else f" difference {r.difference:+.4f} [{r.lo:+.4f}, {r.hi:+.4f}]"
+        diff += "" if r.difference is None else f" on the planned {r.required} candidate labels,"
         lines.append(f"A/B {r.kind} {r.candidate} vs {r.primary}:{diff} {r.verdict}: {r.reason}")
     lines.append(f"report: {report_path}; figures: {', '.join(report.figures) or 'none'}")
     return "\n".join(lines) + "\n"
