@@ -17,6 +17,7 @@ from tabrepro.batch.cli import add_cluster_options, add_score_parser, cluster_cl
 from tabrepro.config.compose import write_params
 from tabrepro.errors import EXIT_BAD_INPUT, EXIT_UNEXPECTED, ConfigError, TabreproError
 from tabrepro.io.staging import check_output_path
+from tabrepro.outcomes.cli import add_outcomes_parser
 from tabrepro.reporting.report import make_report
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_drift_parser(commands)
     add_score_parser(commands)
     _add_contract_parser(commands)
+    add_outcomes_parser(commands)
     return parser
 
 

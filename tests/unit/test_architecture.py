@@ -23,6 +23,15 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "tabrepro.serving": FOUNDATION,  # so the bento carries only these
     "tabrepro.io": FOUNDATION,
     "tabrepro.config": FOUNDATION,
+    # outcomes reads labels and predictions and judges them: never trains, serves or runs a stage
+    "tabrepro.outcomes": (
+        *FOUNDATION,
+        "tabrepro.io",
+        "tabrepro.config",
+        "tabrepro.evaluation",
+        "tabrepro.batch",
+        "tabrepro.monitoring",
+    ),
 }
 
 
@@ -59,6 +68,7 @@ def test_import_contracts_hold() -> None:
         ("stages/train.py", "from tabrepro.stages.prepare import clean_table\n", "never import each other"),
         ("batch/scoring.py", "import tabrepro.stages.package\n", "nothing imports a stage"),
         ("contract/spec.py", "from tabrepro.config.params import ConfigError\n", "may import only"),
+        ("outcomes/join.py", "from tabrepro.training.modeling import build_pipeline\n", "may import only"),
     ],
 )
 def test_import_contracts_fail_on_a_violation(tmp_path: Path, where: str, source: str, why: str) -> None:
