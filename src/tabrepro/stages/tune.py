@@ -147,7 +147,7 @@ def write_tune_outputs(
     best, metrics, choice = summarise_search(found, model, tune)
     write_json(best_path, BestParams.model_validate(best).model_dump(mode="json"))
     trials_table(found.studies).to_csv(study_dir / "trials.csv", index=False)
-    where = "run record (reports/runs/tune/journal.log)" if tune.storage is None else "database (tune.storage)"
+    where = "journal.log with the run records (paths.runs)" if tune.storage is None else "database (tune.storage)"
     write_json(study_dir / "study.json", {"study_names": names, "storage": where})
     reports_dir.mkdir()
     write_json(reports_dir / "metrics.json", TuneMetrics.model_validate(metrics).model_dump(mode="json"))
