@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import lzma
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ import yaml
 
 from tabrepro.packaging.archive import BUILD_TIME, tree_sha256
 from tabrepro.packaging.store import code_sha256
-from tests.integration.test_bento_store import BUILD, REPO, _build, _complete, _env, _latest
+from tests.integration.test_bento_store import BUILD, REPO, _build, _complete, _env, _latest, _start
 
 # Run in the build's subprocess before BUILD: a system without an atomic exchange, and a kill (SIGKILL, nothing
 # runs after it) right after the old version is set aside, before the new one is moved in: the moment between
@@ -113,3 +115,28 @@ def test_a_republish_swaps_the_version_in_one_step(workspace: Path):
     assert done.returncode == 0, done.stderr  # no set-aside happened, so the kill hook never fired
     tag, path = _latest(workspace)
     assert tag == "tabrepro:v1" and _complete(path, workspace / "serving")
+
+
+def test_a_kill_during_the_build_withholds_the_receipt_and_a_failure_keeps_it(workspace: Path):
+    _build(workspace, "v1")
+    receipt = workspace / "published.json"
+    receipt.write_text('{"tag": "tabrepro:v1"}\n')
+    proc = _start(workspace, "v2")
+    deadline = time.monotonic() + 120
+    while not list((workspace / "bentoml" / "tmp").glob(".staging-*/ctx/bentofile.yaml")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the build ended before it could be killed"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not receipt.exists(), "killed mid-build: package must run again (and clear the leftovers)"
+
+    receipt.write_text('{"tag": "tabrepro:v1"}\n')
+    template = workspace / "bentos" / "bentofile.yaml"
+    template.write_text(template.read_text().replace("    - numpy\n", "    - not-an-installed-package\n"))
+    failed = subprocess.run(
+        [sys.executable, "-c", BUILD, "serving", "v3.bento", "v3"], cwd=workspace, env=_env(workspace), text=True,
+        capture_output=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert failed.returncode != 0 and "not-an-installed-package" in failed.stderr
+    assert receipt.read_text() == '{"tag": "tabrepro:v1"}\n', "the store was not touched: the receipt still holds"
+    assert _latest(workspace)[0] == "tabrepro:v1"

@@ -7,8 +7,9 @@ build time fixed (``archive.fix_build_time``), then moved into the store with on
 replaced with another. A version packaged before (the same model) is swapped with the new one in one atomic
 exchange (Linux ``renameat2(RENAME_EXCHANGE)``); where the system has none it is set aside, with a note, and the
 new one moved in: a kill between those two renames is undone by the next build (``io.staging.set_aside``), and
-``dvc repro`` runs that next build because the receipt (``paths.bento_receipt``) is removed before the store is
-touched and written only once the store holds the tag.
+``dvc repro`` runs that next build because the receipt (``paths.bento_receipt``) is removed while the bento is
+built and published (and put back only if that fails before the store is touched) and written once the store
+holds the tag; that run also clears what a build killed earlier left in ``BENTOML_HOME/tmp``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import logging
 import os
 import shutil
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -41,7 +45,8 @@ def build_bento(
 ) -> str:
     """Build the bento from ``serving_dir`` and the tabrepro package, offline; publish it in the BentoML store as
     ``<name>:<version>`` and ``<name>:latest``; write its reproducible archive to ``destination``. ``receipt`` (the
-    last good one) is removed before the store is touched; the caller writes the new one."""
+    last good one) is withheld while the bento is built and published (``withheld``); the caller writes the new
+    one."""
     os.environ.setdefault("BENTOML_HOME", str(Path.cwd() / ".bentoml"))
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
     import bentoml
@@ -49,7 +54,8 @@ def build_bento(
     from bentoml._internal.configuration.containers import BentoMLContainer
 
     store = Path(BentoMLContainer.bento_store_dir.get())
-    with staging_folder(Path(BentoMLContainer.tmp_bento_store_dir.get())) as private:
+    tmp = Path(BentoMLContainer.tmp_bento_store_dir.get())
+    with withheld(receipt) as store_touched, staging_folder(tmp) as private:
         ctx = build_context(private / "ctx", serving_dir, template=template, labels=labels)
         bento = bentoml.bentos.build_bentofile(
             str(ctx / "bentofile.yaml"), build_ctx=str(ctx), version=version, _bento_store=BentoStore(private / "store")
@@ -59,13 +65,29 @@ def build_bento(
         fix_build_time(built)
         write_archive(built, destination)
         expected = tree_sha256(built)
-        receipt.unlink(missing_ok=True)
+        store_touched.set()
         publish(built, store / name / version, private=private)
     check_store(store / name / version, tag=tag, expected=expected)
     latest = str(bentoml.bentos.get(f"{name}:latest").tag)
     if latest != tag:
         raise RuntimeError(f"BentoML store {store}: {name}:latest resolves to {latest}, not to {tag} just built")
     return tag
+
+
+@contextmanager
+def withheld(receipt: Path) -> Iterator[threading.Event]:
+    """Remove ``receipt`` for the block (a kill inside it leaves it removed, so ``dvc repro`` runs package again and
+    that run clears what the killed one left); put it back when the block raises before it sets the event it is
+    given (the store was not touched, so the last receipt still holds)."""
+    kept = receipt.read_bytes() if receipt.is_file() else None
+    receipt.unlink(missing_ok=True)
+    touched = threading.Event()
+    try:
+        yield touched
+    except BaseException:
+        if kept is not None and not touched.is_set():
+            receipt.write_bytes(kept)
+        raise
 
 
 def build_context(ctx: Path, serving_dir: Path, *, template: Path, labels: dict[str, str]) -> Path:
