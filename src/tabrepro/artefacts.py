@@ -300,7 +300,6 @@ class FamilyCV(_Record):
     within_one_se: StrictBool
     n_trials_complete: Count
     n_trials_pruned: Count
-    seconds: float = Field(ge=0)
 
 
 class TuneMetrics(_Record):
@@ -316,8 +315,7 @@ class TuneMetrics(_Record):
     n_trials_complete: Count
     n_trials_pruned: Count
     budget_bound: StrictBool  # tune.timeout stopped the search before n_trials finished
-    timeout_s: float | None
-    seconds: float = Field(ge=0)  # the whole search, every family
+    timeout_s: float | None  # the search's wall time is in the run record (reports/runs/tune.json), not here
     selection: Literal["auto", "pinned"]
     best_family: str  # the best mean CV ROC-AUC; ``model`` differs when a simpler family is within one SE of it
     families: dict[str, FamilyCV]
@@ -576,6 +574,16 @@ class Latency(_Record):
 class BentoRecord(_Record):
     tag: str | None  # None: package.build_bento is false
     labels: dict[str, str]
+    archive_sha256: Sha256 | None = None  # of the exported archive (paths.bento), a reproducible build
+
+
+class BentoReceipt(_Record):
+    """``paths.bento_receipt``: present only while the BentoML store is known to hold ``tag`` (package removes it
+    before touching the store and writes it once the store holds the bento), so a run killed in between leaves
+    the package stage changed for ``dvc repro``."""
+
+    tag: str | None  # None: package.build_bento is false
+    archive_sha256: Sha256 | None
 
 
 class GraphReport(_Record):
@@ -589,13 +597,27 @@ class GraphReport(_Record):
     serves_on: tuple[str, ...]  # the providers the manifest gives this graph to
 
 
+class PackagedGraph(_Record):
+    """One packaged graph as ``reports/package.json`` records it: what it is and its parity, no timings (those
+    are in the run record, ``reports/runs/package.json``)."""
+
+    sha256: Sha256
+    size_bytes: int = Field(ge=1)
+    parity: Parity
+    serves_on: tuple[str, ...]
+
+    @classmethod
+    def of(cls, report: GraphReport) -> PackagedGraph:
+        return cls.model_validate(report.model_dump(include=set(cls.model_fields)))
+
+
 class PackageReport(_Record):
-    """``reports/package.json`` (a DVC metrics file): ONNX parity, the gate as packaged, the files, the bento."""
+    """``reports/package.json`` (a DVC metrics file): ONNX parity, the gate as packaged, the files, the bento.
+    Parity and sizes only: measured latencies go to the run record, so the same inputs give the same bytes."""
 
     parity: Parity
     gate: PackagedGate
     model: PackagedModel
-    latency_single_row: Latency
     bento: BentoRecord
     predictions_match_evaluate: StrictBool
-    graphs: dict[str, GraphReport] | None = None  # file -> report (None: written before the tensor graph)
+    graphs: dict[str, PackagedGraph] | None = None  # file -> its record (None: written before the tensor graph)

@@ -7,13 +7,18 @@ import csv
 import hashlib
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+import pandas as pd
 import pytest
 import yaml
 
-from tests.e2e.conftest import SAMPLE_GATE, SAMPLE_ROWS, dvc, git
+from tests.e2e.conftest import SAMPLE_GATE, SAMPLE_ROWS, dvc, env, git
+from tests.support.local_serve import start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 
@@ -61,24 +66,73 @@ def test_repro_outputs_and_noop(reproduced: Path):
     assert "Running stage" not in again.stdout
 
 
-# Records of when things ran differ from run to run by nature: the study journal (trial timestamps), the tuning
-# wall time, the bento archive (its build time) and the package report (measured latencies).
-NOT_REPRODUCIBLE = {"models/tune", "reports/tune/metrics.json", "bentos/tabrepro.bento", "reports/package.json"}
-
-
-def test_repro_force_gives_the_hashes_of_the_run_from_nothing(reproduced: Path, workspace: Path):
+def test_repro_force_gives_the_bytes_of_the_run_from_nothing(reproduced: Path, workspace: Path):
+    """No output records when or where it ran (those are the run records in reports/runs/), so two runs, in two
+    folders, give the same dvc.lock byte for byte, the same bento archive and the same package report."""
     first = _lock_hashes(reproduced)  # `dvc repro` from nothing
     dvc(workspace, "repro", "-f")  # every stage again, in another folder, over the outputs of the first run
-    second = _lock_hashes(workspace)
     assert {
         "data/prepared",
         "models/best_params.json",
         "models/model",
+        "models/tune",
         "reports/metrics.json",
         "models/serving",
+        "bentos/tabrepro.bento",
+        "bentos/published.json",
     } <= set(first)
-    for path in set(first) - NOT_REPRODUCIBLE:
-        assert first[path] == second[path], path
+    assert _lock_hashes(workspace) == first
+    for same in ("dvc.lock", "bentos/tabrepro.bento", "reports/package.json", "reports/tune/metrics.json"):
+        assert (workspace / same).read_bytes() == (reproduced / same).read_bytes(), same
+    assert not git(workspace, "status", "--porcelain").stdout  # the run records are git-ignored
+    record = json.loads((workspace / "reports/runs/package.json").read_text())
+    assert record["git_revision"] == git(workspace, "rev-parse", "HEAD").stdout.strip()
+    assert record["graphs"]["model.onnx"]["latency_single_row"]["p50_us"] > 0
+    assert (workspace / "reports/runs/tune/journal.log").stat().st_size > 0
+
+
+# A kill at the one moment a re-publish of the same version leaves it missing from the BentoML store (a system
+# without an atomic exchange, the old version set aside, the new one not yet moved in): run in the package
+# stage's process before the stage, since that moment cannot be caused from outside.
+KILL_BETWEEN_RENAMES = """
+import os, runpy, signal
+from pathlib import Path
+import tabrepro.packaging.store as store
+store._exchange = lambda first, second: False
+_replace = os.replace
+def replace(src, dst, *args, **kwargs):
+    _replace(src, dst, *args, **kwargs)
+    if Path(dst).name == "set-aside":
+        os.kill(os.getpid(), signal.SIGKILL)
+os.replace = replace
+runpy.run_module("tabrepro.stages.package", run_name="__main__")
+"""
+
+
+def test_repro_repairs_the_store_after_a_kill_between_the_renames(workspace: Path):
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_BETWEEN_RENAMES], cwd=workspace, env=env(), capture_output=True, timeout=600
+    )
+    assert killed.returncode == -9, killed.stderr
+    tag = json.loads((workspace / "reports/package.json").read_text())["bento"]["tag"]
+    home = Path(env()["BENTOML_HOME"])
+    assert not (home / "bentos" / tag.replace(":", "/")).exists(), "killed at the moment the version is missing"
+    assert "bentos/published.json" in dvc(workspace, "status").stdout  # the receipt is gone: package changed
+
+    repro = dvc(workspace, "repro")
+    assert "Running stage 'package'" in repro.stdout and "Running stage 'train'" not in repro.stdout
+    assert not git(workspace, "status", "--porcelain").stdout  # the same outputs, byte for byte
+    raw = pd.read_csv(workspace / RAW, dtype=str, keep_default_na=False).head(3)
+    records = raw.drop(columns="Churn").to_dict(orient="records")
+    proc, url = start_server(bento=f"{tag.split(':')[0]}:latest", bentoml_home=home)
+    try:
+        assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+        body = httpx.post(f"{url}/predict", json={"records": records}, timeout=30).json()
+    finally:
+        stop_server(proc)
+    packaged = json.loads((workspace / "reports/package.json").read_text())
+    assert body["model_sha256"] == packaged["model"]["sha256"] and len(body["predictions"]) == 3
+    assert not list((home / "tmp").glob(".staging-*")), "the killed run's leftovers are gone"
 
 
 # --- bad input: each mutation makes `dvc repro` fail with a message naming the problem; nothing changes ---

@@ -21,8 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD = """
 import sys
 from pathlib import Path
-from tabrepro.stages.package import build_bento
-print(build_bento(Path(sys.argv[1]), Path(sys.argv[2]), labels={"test": "yes"}, version=sys.argv[3]), flush=True)
+from tabrepro.packaging.store import build_bento
+print(build_bento(Path(sys.argv[1]), Path(sys.argv[2]), template=Path("bentos/bentofile.yaml"), labels={"test": "yes"},
+                  version=sys.argv[3], receipt=Path("published.json")), flush=True)
 """
 LATEST = "import bentoml; b = bentoml.bentos.get('tabrepro:latest'); print(b.tag); print(b.path)"
 

@@ -133,6 +133,18 @@ def test_stages_chain_for_each_model_family(workdir, params, family):
     assert packaged["predictions_match_evaluate"] is True
     assert (Path(paths.serving) / "model.onnx").stat().st_size == packaged["model"]["size_bytes"]
     assert not list(workdir.glob(".staging-*")), "staging folders must be cleaned up"
+    _check_run_records(paths, tuned, packaged)
+
+
+def _check_run_records(paths: PathsParams, tuned: dict, packaged: dict) -> None:
+    """Timings, hosts and the Optuna journal (wall-clock times) are in the run records, not in the outputs."""
+    assert "seconds" not in tuned and all("seconds" not in f for f in tuned["families"].values())
+    assert sorted(p.name for p in Path(paths.tune_study).iterdir()) == ["study.json", "trials.csv"]
+    assert (Path(paths.runs) / "tune" / "journal.log").stat().st_size > 0
+    tune_record, package_record = (read_json(Path(paths.runs) / f"{stage}.json") for stage in ("tune", "package"))
+    assert tune_record["search_seconds"] >= 0 and tune_record["host"] and tune_record["git_revision"]
+    assert "latency_single_row" not in packaged and "git_revision" not in packaged["bento"]["labels"]
+    assert package_record["graphs"]["model.onnx"]["latency_single_row"]["rows"] == 20
 
 
 def _check_evaluation(metrics: dict, predictions: pd.DataFrame, paths: PathsParams, family: str) -> None:

@@ -29,11 +29,12 @@ def test_both_graphs_are_packaged_checked_and_sealed(packaged):
     serving = _serving(packaged)
     manifest = ServingManifest.model_validate_json((serving / "manifest.json").read_text())
     report = read_artefact(packaged / "reports" / "package.json", PackageReport)
-    assert set(report.graphs) == {MODEL_FILE, TENSOR_FILE}
+    measured = json.loads((packaged / "reports" / "runs" / "package.json").read_text())["graphs"]  # the run record
+    assert set(report.graphs) == set(measured) == {MODEL_FILE, TENSOR_FILE}
     for name, graph in report.graphs.items():
         assert sha256_file(serving / name) == graph.sha256
         assert graph.parity.max_abs_diff <= graph.parity.tolerance and graph.parity.label_flips == 0
-        assert graph.latency_single_row.p50_us > 0 and graph.batch_rows_per_second > 0
+        assert measured[name]["latency_single_row"]["p50_us"] > 0 and measured[name]["batch_rows_per_second"] > 0
     assert manifest.graphs["CUDAExecutionProvider"].file == TENSOR_FILE
     cpu = manifest.graphs["CPUExecutionProvider"]
     assert cpu.sha256 == report.graphs[cpu.file].sha256 and "CPUExecutionProvider" in report.graphs[cpu.file].serves_on

@@ -123,7 +123,7 @@ def test_removing_a_code_dependency_is_caught(stage: str, dep: str) -> None:
 
 
 def test_the_bento_carries_exactly_what_the_service_imports() -> None:
-    from tabrepro.stages.package import BENTO_CODE
+    from tabrepro.packaging.store import BENTO_CODE
 
     needed = closure("tabrepro.serving.service")
     parts = {p.removesuffix(".py") for p in BENTO_CODE}

@@ -48,6 +48,8 @@ class PathsParams(_Section):
     predictions: str
     explain: str
     model_card: str
+    bento_receipt: str = "bentos/published.json"  # exists only while the bento store holds the packaged tag
+    runs: str = "reports/runs"  # run records (timings, host, git revision): git-ignored, no DVC output
 
 
 class SplitParams(_Section):

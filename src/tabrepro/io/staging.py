@@ -31,6 +31,7 @@ from tabrepro.errors import TabreproError
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".staging-"
+_ASIDE_NOTE = "set-aside.json"  # in a staging folder: where the path it holds was taken from (``set_aside``)
 _OWNER = re.compile(r"^\.staging-(\d+)-|^\..+\.(\d+)\.old$")
 
 
@@ -75,6 +76,7 @@ def remove_stale(parent: Path, destinations: list[Path]) -> None:
     """
     for folder in parent.glob(f"{STAGING_PREFIX}*"):
         if folder.is_dir() and not _writer_alive(folder.name):
+            _put_back(folder)
             log.warning("removing %s, left by a run that was killed", folder)
             shutil.rmtree(folder, ignore_errors=True)
     for dest in destinations:
@@ -87,6 +89,39 @@ def remove_stale(parent: Path, destinations: list[Path]) -> None:
             else:
                 log.warning("restoring %s from %s, left by a run killed while replacing it", dest, old)
                 os.replace(old, dest)
+
+
+def set_aside(path: Path, *, root: Path) -> Path:
+    """Move ``path`` into the staging folder ``root`` (as ``root/set-aside``) so that something else can take its
+    place; a note in ``root`` says where it came from, so that if this process is killed before ``put_in_place``
+    the next ``staging_folder`` in the same parent moves it back (when nothing has taken its place)."""
+    saved = root / "set-aside"
+    note = root / f".{_ASIDE_NOTE}"
+    write_json(note, {"path": str(path.absolute())})
+    os.replace(note, root / _ASIDE_NOTE)  # the note exists whole before the move, or not at all
+    os.replace(path, saved)
+    return saved
+
+
+def put_in_place(source: Path, path: Path, *, root: Path) -> None:
+    """Move ``source`` to ``path`` (set aside from the staging folder ``root`` before) and drop the note."""
+    os.replace(source, path)
+    (root / _ASIDE_NOTE).unlink(missing_ok=True)
+
+
+def _put_back(folder: Path) -> None:
+    """Undo a ``set_aside`` that a killed process did not finish: its path is missing, put the saved one back."""
+    note, saved = folder / _ASIDE_NOTE, folder / "set-aside"
+    if not note.is_file() or not saved.exists():
+        return
+    try:
+        path = Path(read_json(note)["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if not path.exists():
+        log.warning("restoring %s, left set aside by a run killed while replacing it", path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(saved, path)
 
 
 def _old_copies(dest: Path) -> list[Path]:

@@ -5,28 +5,29 @@ encoders, for GPU providers); which provider runs which is measured here and sea
 Refuses, building nothing, a model that failed the promotion gate recorded by ``evaluate`` (unless
 ``package.override_gate`` gives a reason). Fails, building nothing, when either graph and scikit-learn disagree
 beyond ``package.tolerance`` or on any label at the threshold chosen on val. The bento is built offline from the files
-this stage has just verified and exported to ``paths.bento``; it is labelled with the git revision, the model's
-sha256, the test ROC-AUC and the gate verdict.
+this stage has just verified and exported to ``paths.bento`` as a reproducible archive; it is labelled with the
+sha256 of the code it carries, the model's sha256, the test ROC-AUC and the gate verdict. ``reports/package.json``
+holds parity and sizes only; what varies from run to run (latencies, build time, git revision, host) goes to the
+run record ``reports/runs/package.json``. ``paths.bento_receipt`` exists only while the store holds the tag.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
-from importlib import metadata
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from sklearn.pipeline import Pipeline
 
-import tabrepro
 from tabrepro.artefacts import (
+    BentoReceipt,
     BentoRecord,
     EvaluationMetrics,
+    GraphReport,
+    PackagedGraph,
     PackagedModel,
     PackageReport,
     ServeParams,
@@ -39,9 +40,11 @@ from tabrepro.config.params import PackageParams, PathsParams, read_section
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.evaluation.gate import enforce_gate
 from tabrepro.io.persistence import load_skops
+from tabrepro.io.runs import write_run_record
 from tabrepro.io.splits import read_splits
-from tabrepro.io.staging import staged_outputs, staging_folder, write_json
+from tabrepro.io.staging import staged_outputs, write_json
 from tabrepro.monitoring.drift import compute_score_reference
+from tabrepro.packaging.store import build_bento, code_sha256
 from tabrepro.serving.runtime import MANIFEST_FILE, MODEL_FILE
 from tabrepro.stages import run_stage
 from tabrepro.training.modeling import load_model
@@ -50,77 +53,10 @@ from tabrepro.training.onnx_export import check_graphs, frame_to_records
 log = logging.getLogger(__name__)
 
 BENTOFILE_TEMPLATE = Path("bentos/bentofile.yaml")
-# The code the bento carries: the service and what it may import (the import contract serving -> contract,
-# artefacts, errors is checked in tests/unit/test_architecture.py), nothing of training, evaluation or the stages.
-BENTO_CODE = ("__init__.py", "errors.py", "artefacts.py", "contract", "serving")
-
-
-def git_revision() -> str:
-    proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
-    return proc.stdout.strip() if proc.returncode == 0 else "unknown"
-
-
-def build_bento(serving_dir: Path, destination: Path, *, labels: dict[str, str], version: str) -> str:
-    """Build the bento from ``serving_dir`` and the tabrepro package, offline; publish it in the BentoML store as
-    ``<name>:<version>`` and ``<name>:latest``; export it to ``destination``.
-
-    BentoML saves a bento by copying it file by file into its store (``bento.yaml`` first) and moves ``latest``
-    after that: a build killed midway left an entry that loads but lacks files. So the bento is built into a
-    private store in ``BENTOML_HOME/tmp/.staging-<pid>-*`` (which the next build removes once that process is
-    gone), then moved into the store with one rename, and ``latest`` is replaced with another.
-    """
-    os.environ.setdefault("BENTOML_HOME", str(Path.cwd() / ".bentoml"))
-    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
-    import bentoml
-    from bentoml._internal.bento import BentoStore
-    from bentoml._internal.configuration.containers import BentoMLContainer
-
-    store = Path(BentoMLContainer.bento_store_dir.get())
-    with staging_folder(Path(BentoMLContainer.tmp_bento_store_dir.get())) as private:
-        ctx = _build_context(private / "ctx", serving_dir, labels)
-        bento = bentoml.bentos.build_bentofile(
-            str(ctx / "bentofile.yaml"), build_ctx=str(ctx), version=version, _bento_store=BentoStore(private / "store")
-        )
-        name, tag = bento.tag.name, str(bento.tag)
-        _publish(private / "store" / name / version, store / name / version, private=private)
-    latest = str(bentoml.bentos.get(f"{name}:latest").tag)
-    if latest != tag:
-        raise RuntimeError(f"BentoML store {store}: {name}:latest resolves to {latest}, not to {tag} just built")
-    bentoml.export_bento(tag, str(destination.resolve()))  # BentoML reads a relative path from / (measured)
-    return tag
-
-
-def _build_context(ctx: Path, serving_dir: Path, labels: dict[str, str]) -> Path:
-    """The service's code (``BENTO_CODE``), ``models/serving`` and the bentofile (labels, pinned packages)."""
-    spec = yaml.safe_load(BENTOFILE_TEMPLATE.read_text(encoding="utf-8"))
-    spec["labels"] = labels
-    spec["python"]["packages"] = [f"{p}=={metadata.version(p)}" for p in spec["python"]["packages"]]
-    package = Path(tabrepro.__file__).parent
-    for part in BENTO_CODE:
-        source, target = package / part, ctx / "tabrepro" / part
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    shutil.copytree(serving_dir, ctx / "models" / "serving")
-    (ctx / "bentofile.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    return ctx
-
-
-def _publish(built: Path, target: Path, *, private: Path) -> None:
-    """Move the built version into the store (the same version packaged before is replaced) and point ``latest``
-    at it; each step is one rename within ``BENTOML_HOME``, so a kill leaves the store whole."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        os.replace(target, private / "replaced")
-    os.replace(built, target)
-    pointer = private / "latest"
-    pointer.write_text(target.name, encoding="utf-8")
-    os.replace(pointer, target.parent / "latest")
 
 
 def run(paths: PathsParams, contract: DataContract, package: PackageParams, serve: ServeParams) -> None:
+    started = datetime.now(UTC)
     metrics = read_artefact(paths.metrics, EvaluationMetrics, hint="run the evaluate stage")
     gate = enforce_gate(metrics.gate, override=package.override_gate, source=paths.metrics)
     preprocessor = load_skops(paths.preprocessor)
@@ -141,7 +77,6 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
     )
     onnx_bytes, p_onnx = graphs.files[MODEL_FILE], graphs.probabilities[MODEL_FILE]
     parity = graphs.reports[MODEL_FILE].parity.model_dump()
-    latency = graphs.reports[MODEL_FILE].latency_single_row.model_dump()
     onnx_sha = sha256_bytes(onnx_bytes)
     manifest = ServingManifest.sealed(
         version=f"{contract.name}-{meta.family}-{onnx_sha[:12]}",
@@ -155,21 +90,21 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
         graphs=graphs.serving,
     )
     labels = {
-        "git_revision": git_revision(),
+        "code_sha256": code_sha256(),
         "model_sha256": onnx_sha,
         "test_roc_auc": f"{metrics.roc_auc:.4f}",
         "gate": "overridden" if gate.overridden else "passed",
     }
-    with staged_outputs(paths.serving, paths.package_report, paths.bento) as (serving_dir, report_path, bento_path):
+    outputs = (paths.serving, paths.package_report, paths.bento, paths.bento_receipt)
+    with staged_outputs(*outputs) as (serving_dir, report_path, bento_path, receipt_path):
         serving_dir.mkdir()
         for name, data in graphs.files.items():  # model.onnx and model_tensor.onnx
             (serving_dir / name).write_bytes(data)
         write_json(serving_dir / MANIFEST_FILE, manifest.model_dump(mode="json"))
-        tag = (
-            build_bento(serving_dir, bento_path, labels=labels, version=onnx_sha[:12]) if package.build_bento else None
-        )
-        if tag is None:
-            bento_path.write_text("bento not built (package.build_bento is false)\n")
+        built = datetime.now(UTC)
+        bento = _bento(serving_dir, bento_path, paths, labels=labels, version=onnx_sha[:12], build=package.build_bento)
+        build_seconds = (datetime.now(UTC) - built).total_seconds()
+        write_json(receipt_path, BentoReceipt(tag=bento.tag, archive_sha256=bento.archive_sha256).model_dump())
         report = PackageReport(
             parity=parity,
             gate=gate,
@@ -179,20 +114,45 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
                 size_bytes=len(onnx_bytes),
                 manifest_sha256=sha256_file(serving_dir / MANIFEST_FILE),
             ),
-            latency_single_row=latency,
-            bento=BentoRecord(tag=tag, labels=labels),
+            bento=bento,
             predictions_match_evaluate=bool(np.allclose(p_pipeline, _evaluated(paths), atol=1e-9)),
-            graphs=graphs.reports,
+            graphs={name: PackagedGraph.of(r) for name, r in graphs.reports.items()},
         )
         write_json(report_path, report.model_dump(mode="json"))
+    write_run_record(paths.runs, "package", _run_fields(graphs.reports, bento, build_seconds), started=started)
     log.info(
         "packaged %s: max |Δp| %.2g, %d flips, single-row p50 %.0f µs, bento %s",
         manifest.version,
         parity["max_abs_diff"],
         parity["label_flips"],
-        latency["p50_us"],
-        tag,
+        graphs.reports[MODEL_FILE].latency_single_row.p50_us,
+        bento.tag,
     )
+
+
+def _bento(
+    serving_dir: Path, bento_path: Path, paths: PathsParams, *, labels: dict[str, str], version: str, build: bool
+) -> BentoRecord:
+    """Build and publish the bento, its archive at ``bento_path``; or a placeholder file when ``build`` is off."""
+    if not build:
+        bento_path.write_text("bento not built (package.build_bento is false)\n")
+        return BentoRecord(tag=None, labels=labels)
+    template, receipt = BENTOFILE_TEMPLATE, Path(paths.bento_receipt)
+    tag = build_bento(serving_dir, bento_path, template=template, labels=labels, version=version, receipt=receipt)
+    return BentoRecord(tag=tag, labels=labels, archive_sha256=sha256_file(bento_path))
+
+
+def _run_fields(reports: dict[str, GraphReport], bento: BentoRecord, build_seconds: float) -> dict[str, Any]:
+    """The package run record: each graph's measured speed, the bento's build time and the store it went to."""
+    speed = {"latency_single_row", "batch_rows_per_second"}
+    return {
+        "graphs": {name: r.model_dump(mode="json", include=speed) for name, r in reports.items()},
+        "bento": {
+            "tag": bento.tag,
+            "build_seconds": round(build_seconds, 2),
+            "bentoml_home": os.environ.get("BENTOML_HOME"),
+        },
+    }
 
 
 def _evaluated(paths: PathsParams) -> np.ndarray:

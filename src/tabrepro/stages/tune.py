@@ -8,6 +8,8 @@ by the same CV (and, under auto, the family chosen by them) and passed on unchan
 from __future__ import annotations
 
 import logging
+import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from tabrepro.artefacts import BestParams, TuneChoice, TuneMetrics
 from tabrepro.config.params import ModelParams, PathsParams, TrainParams, TuneParams, read_section, read_seed
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.evaluation.figures import save_tune_figures
+from tabrepro.io.runs import record_folder, write_run_record
 from tabrepro.io.staging import staged_outputs, write_json
 from tabrepro.stages import run_stage
 from tabrepro.training.search import check_search, read_search_data, study_names_for
@@ -62,12 +65,19 @@ def summarise_search(found: FamilySearch, model: ModelParams, tune: TuneParams) 
         "n_trials_pruned": result.pruned,
         "budget_bound": result.budget_bound,
         "timeout_s": tune.timeout,
-        "seconds": round(found.seconds, 1),
         "selection": "auto" if model.name == "auto" else "pinned",
         "best_family": choice.best,
         "families": {f: _family_metrics(found, f) for f in found.results},
     }
     return best, metrics, _choice_report(found, tune)
+
+
+def search_timings(found: FamilySearch) -> dict[str, Any]:
+    """The run record's part of the search: its wall time, in all and per family."""
+    return {
+        "search_seconds": round(found.seconds, 1),
+        "family_seconds": {f: round(r.seconds, 1) for f, r in found.results.items()},
+    }
 
 
 def _family_metrics(found: FamilySearch, family: str) -> dict[str, Any]:
@@ -80,7 +90,6 @@ def _family_metrics(found: FamilySearch, family: str) -> dict[str, Any]:
         "within_one_se": c.within_one_se,
         "n_trials_complete": result.completed,
         "n_trials_pruned": result.pruned,
-        "seconds": round(result.seconds, 1),
     }
 
 
@@ -138,7 +147,7 @@ def write_tune_outputs(
     best, metrics, choice = summarise_search(found, model, tune)
     write_json(best_path, BestParams.model_validate(best).model_dump(mode="json"))
     trials_table(found.studies).to_csv(study_dir / "trials.csv", index=False)
-    where = "journal.log" if tune.storage is None else "database (tune.storage)"
+    where = "journal.log with the run records (paths.runs)" if tune.storage is None else "database (tune.storage)"
     write_json(study_dir / "study.json", {"study_names": names, "storage": where})
     reports_dir.mkdir()
     write_json(reports_dir / "metrics.json", TuneMetrics.model_validate(metrics).model_dump(mode="json"))
@@ -155,15 +164,22 @@ def run(
     *,
     seed: int,
 ) -> None:
+    started = datetime.now(UTC)
     check_search(model, tune)
     x, y = read_search_data(paths.features, contract)
     outputs = (paths.best_params, paths.tune_study, paths.tune_reports)
     names = study_names_for(contract, model, tune)
     with staged_outputs(*outputs) as dirs:
         dirs[1].mkdir()
-        storage = open_storage(tune, str(dirs[1] / "journal.log"))
+        # The journal holds wall-clock times and random worker ids: it stays out of the hashed study folder (which
+        # gets trials.csv) and is kept with the run record once the search is done.
+        journal = dirs[1].parent / "journal.log"
+        storage = open_storage(tune, str(journal))
         found = search_families(model, tune, x, y, storage=storage, study_names=names, seed=seed, n_jobs=train.n_jobs)
         write_tune_outputs(found, model, tune, dirs, names=names, seed=seed)
+        if journal.exists():
+            shutil.move(journal, record_folder(paths.runs, "tune") / "journal.log")
+    write_run_record(paths.runs, "tune", search_timings(found), started=started)
     chosen = found.chosen
     log.info(
         "tune %s: %s, best CV ROC-AUC %.4f ± %.4f (%d completed, %d pruned, %.0f s in all)",
