@@ -14,14 +14,14 @@ export OTEL_SDK_DISABLED := true
 export BENTOML_HOME := $(CURDIR)/.bentoml
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv repro test test-fast lint format params dag serve push pull report clean-venv
+.PHONY: venv lock repro test test-fast lint format params dag serve push pull report clean-venv
 
 venv: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"need Python 3.11, got {sys.version}"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
@@ -34,9 +34,19 @@ test: venv lint  ## set up and run lint + every test (unit, integration, e2e)
 test-fast: venv lint  ## set up and run lint + unit and integration tests (everything but tests/e2e)
 	pytest tests/unit tests/integration
 
-lint: venv
+# The lock: pyproject.toml's ranges (dependencies + the dev and notebook extras) compiled to exact, hashed pins.
+# Every pin already in requirements.txt is kept unless named: `make lock UPGRADE="pandas optuna"` or UPGRADE=all.
+# Resolved for CPython 3.11 on x86-64 Linux (glibc 2.28 or newer) whatever machine runs it (docs/dependencies.md).
+lock: venv  ## re-compile requirements.txt from pyproject.toml (keeps every pin; UPGRADE="pkg ..." or all)
+	uv pip compile pyproject.toml --extra dev --extra notebook --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes --quiet --custom-compile-command "make lock" \
+	  $(if $(filter all,$(UPGRADE)),--upgrade,$(addprefix --upgrade-package ,$(UPGRADE))) -o requirements.txt
+
+# The same three checks run as pre-commit hooks (.pre-commit-config.yaml). mypy joins them later (issue 22).
+lint: venv  ## ruff, ruff format --check, and the layer contracts of pyproject.toml (lint-imports)
 	ruff check .
 	ruff format --check .
+	lint-imports
 
 format: venv
 	ruff check --fix .
