@@ -97,36 +97,11 @@ def read_blocks(files: tuple[Path, ...] | list[Path] = DOCS) -> list[Block]:
     return found
 
 
-@dataclass(frozen=True)
-class Done:
-    code: int
-    output: str
-
-
 def blocks() -> dict[str, Block]:
     return {b.id: b for b in read_blocks() if b.id}
 
 
-def run_block(repo: Path, block_id: str, *, replace: dict[str, str] | None = None, timeout: int = 300) -> Done:
-    """Run the block's text with bash (-e: stop at the first failing command) from the repository root, as a user
-    pasting it would; ``replace`` swaps fixed ports for free ones (each pair must occur in the block)."""
-    text = blocks()[block_id].text
-    for old, new in (replace or {}).items():
-        assert old in text, f"{block_id}: {old!r} not in the block"
-        text = text.replace(old, new)
-    done = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", text],
-        cwd=repo,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    return Done(done.returncode, done.stdout + done.stderr)
-
-
-def _clean_env() -> dict[str, str]:
+def clean_env() -> dict[str, str]:
     """A fresh shell's environment: what env.sh sets is left for the block to set."""
     drop = {"BENTOML_HOME", "DVC_NO_ANALYTICS", "BENTOML_DO_NOT_TRACK", "ORT_DISABLE_TELEMETRY", "OTEL_SDK_DISABLED"}
     return {k: v for k, v in env().items() if k not in drop}
