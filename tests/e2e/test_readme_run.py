@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.conftest import REPO
 from tests.e2e.test_readme import RUN, blocks, clean_env
 from tests.support.local_serve import free_port, free_ports
 
@@ -139,3 +140,14 @@ def test_postgresql_started_as_written(tmp_path: Path):
         command = ["runuser", "-u", runas, "--", *stop.split()] if runas else stop.split()
         subprocess.run(command, capture_output=True, check=False, timeout=60)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_the_answer_shown_is_the_committed_models():
+    """Model version, sha256 and threshold as the committed reports record them (a relock that changes the model
+    makes the README's answer stale: update it from `make serve` and the curl above)."""
+    shown, package = _shown_answer(), json.loads((REPO / "reports" / "package.json").read_text())
+    threshold = json.loads((REPO / "reports" / "metrics.json").read_text())["threshold"]
+    assert shown["model_version"] == package["model"]["version"] == shown["predictions"][0]["model_version"]
+    assert package["model"]["sha256"].startswith(shown["model_sha256"].rstrip("…"))
+    assert shown["threshold"] == threshold
+    assert shown["predictions"][0]["label"] == int(shown["predictions"][0]["probability"] >= threshold)
