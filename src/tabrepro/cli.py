@@ -45,52 +45,17 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _cmd_tune_worker(args: argparse.Namespace) -> int:
-    """Join the tune stage's studies (one per family: each candidate under ``model: auto``, in the stage's order)
-    in the database named by ``tune.storage`` and run trials until each is done."""
-    import optuna
+    """Join the tune stage's studies in the database named by ``tune.storage`` and run trials until each is done."""
+    from tabrepro.tune_worker import run_tune_worker
 
-    from tabrepro.config.params import (
-        ModelParams,
-        PathsParams,
-        TrainParams,
-        TuneParams,
-        load_params,
-        read_section,
-        read_seed,
-    )
-    from tabrepro.contract.spec import load_contract
-    from tabrepro.training.search import check_search, open_storage, read_search_data, study_names_for
-    from tabrepro.training.selection import search_families
-
-    if args.worker < 1:
-        raise ConfigError(f"--worker {args.worker}: expected a whole number >= 1 (0 is the tune stage's own seed)")
-    params = load_params(args.params)
-    paths, tune = read_section(params, "paths", PathsParams), read_section(params, "tune", TuneParams)
-    model, contract = read_section(params, "model", ModelParams), load_contract(params.get("data"))
-    if tune.storage is None or tune.n_trials == 0:
-        raise ConfigError(
-            f"{args.params}: tune.storage is null or tune.n_trials is 0: workers share a study only through a database"
-        )
-    check_search(model, tune)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    x, y = read_search_data(paths.features, contract)
-    found = search_families(
-        model,
-        tune,
-        x,
-        y,
-        storage=open_storage(tune, ""),
-        study_names=study_names_for(contract, model, tune),
-        seed=read_seed(params),
-        n_jobs=read_section(params, "train", TrainParams).n_jobs,
-        worker=args.worker,
-    )
-    for family, result in found.results.items():
-        log.info("worker %d done: %s study best CV ROC-AUC %.4f", args.worker, family, result.cv_mean)
-    return 0
+    return run_tune_worker(overrides=args.overrides, conf=args.conf, params_file=args.params, worker=args.worker)
 
 
 _TUNE_WORKER_EPILOG = f"""\
+A worker on another machine (same commit, `dvc pull featurize`) passes the overrides the experiment was run with,
+e.g. tabrepro tune-worker --worker 1 'tune.storage="postgresql+psycopg://optuna@db-host:5432/optuna"' tune.n_trials=200
+(conf/ is composed with them, as `dvc exp run -S` does); without overrides it reads --params (default params.yaml).
+
 exit status: 0 the shared study reached tune.n_trials finished trials; 2 bad input, nothing run: params or
 hyper-parameters out of range (checked before any trial), tune.storage null or not openable, the train features
 missing (run `dvc repro featurize`), or tune.timeout ran out before tune.n_trials trials finished (a search cut
@@ -281,7 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_TUNE_WORKER_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    worker.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    worker.add_argument(
+        "overrides",
+        nargs="*",
+        help="the Hydra overrides the experiment was run with (dvc exp run -S ...): conf/ is composed with them, "
+        "params.yaml is not read",
+    )
+    worker.add_argument("--conf", default="conf", help="Hydra config folder, with overrides (default: conf)")
+    worker.add_argument("--params", help="params file, without overrides (default: params.yaml)")
     worker.add_argument("--worker", type=int, default=1, help="worker number >= 1; offsets the sampler's seed")
     worker.set_defaults(func=_cmd_tune_worker)
     _add_report_parser(commands)

@@ -110,10 +110,40 @@ def _wait_for(condition: Callable[[], list], what: str, timeout: float = 120) ->
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _hold_until_all_joined(
+    procs: dict[int, subprocess.Popen], server: postgres.PostgresServer, url: str, timeout: float = 180
+) -> None:
+    """Pause each process (SIGSTOP) as soon as it holds a trial, and resume them all once every one holds one: on
+    a loaded machine the first process to start could otherwise finish the study before a late one joined it.
+    Waits on that condition, not on time; a process that exits first, or the timeout, fails the test."""
+    paused: set[int] = set()
+    deadline = time.monotonic() + timeout
+    try:
+        while paused != set(procs):
+            joined = {t.user_attrs["worker"] for t in _trials(server, url) if "worker" in t.user_attrs}
+            for worker in sorted(joined - paused):
+                procs[worker].send_signal(signal.SIGSTOP)
+                paused.add(worker)
+            exited = [w for w, proc in procs.items() if w not in paused and proc.poll() is not None]
+            assert not exited, f"process {exited} exited before its first trial"
+            assert time.monotonic() < deadline, f"timed out waiting for each process's first trial; {paused} had one"
+            time.sleep(0.05)
+    finally:
+        for worker in paused:
+            procs[worker].send_signal(signal.SIGCONT)
+
+
 def test_the_stage_and_two_workers_share_one_study(featurized_base, tmp_path, postgres_server):
     url, n_trials = postgres_server.create_database(), 9
-    folder = _project(featurized_base, tmp_path / "p", url, n_trials=n_trials)
+    # a paused trial sends no heartbeat: a grace period longer than any pause keeps it alive
+    folder = _project(featurized_base, tmp_path / "p", url, n_trials=n_trials, grace_period=600)
     procs = [_start(folder, postgres_server), *(_start(folder, postgres_server, "--worker", w) for w in "12")]
+    try:
+        _hold_until_all_joined(dict(enumerate(procs)), postgres_server, url)
+    except AssertionError as exc:
+        for proc in procs:
+            proc.kill()
+        raise AssertionError("\n".join([str(exc), *(output for _, output in _finish(*procs, timeout=30))])) from None
     for code, output in _finish(*procs):
         assert code == 0, output
         assert postgres_server.password not in output

@@ -19,7 +19,7 @@ from tabrepro.io.staging import read_json
 from tabrepro.stages import featurize, prepare, run_stage, tune
 from tabrepro.training import study_storage
 from tabrepro.training.study_storage import open_storage, settle_trials
-from tests.conftest import write_sample
+from tests.conftest import REPO, write_sample
 
 N_TRIALS = 16
 NEGATIVE = {"distribution": "float", "low": -1, "high": 1}  # gamma must be >= 0
@@ -90,6 +90,49 @@ def test_worker_refuses_without_a_database(featurized: Path):
     )
     assert proc.returncode == 2
     assert "workers share a study only through a database" in proc.stderr
+
+
+def _worker(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "tabrepro.cli", "tune-worker", *args]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_a_worker_on_a_clone_joins_with_the_experiments_overrides(featurized: Path):
+    """On another machine params.yaml is the committed one (no storage): the worker composes conf/ with the
+    overrides the experiment was run with, as `dvc exp run -S` does, and searches the study they name."""
+    storage = f"sqlite:///{featurized}/clone.db"
+    _set(featurized, tune={"storage": None})
+    overrides = ["model=xgboost", "model.params.n_estimators=100", "tune.cv_folds=3", "train.n_jobs=1"]
+    done = _worker(featurized, "--conf", str(REPO / "conf"), *overrides, f"tune.storage={storage!r}", "tune.n_trials=3")
+    assert done.returncode == 0, done.stderr
+    trials = optuna.load_study(study_name="telco_churn-xgboost", storage=storage).trials
+    assert len([t for t in trials if t.state.is_finished()]) == 3
+    assert {t.user_attrs["worker"] for t in trials} == {1}
+    assert trials[0].params["max_depth"] == 3 and "worker 1 done: xgboost study" in done.stderr  # conf's trial 0
+
+
+def test_worker_messages_name_the_params_file_or_the_overrides_given(featurized: Path):
+    storage = yaml.safe_load((featurized / "params.yaml").read_text())["tune"]["storage"]
+    _set(featurized, model={"params": {"n_estimators": 150, "subsample": 1.5}})
+    (featurized / "params.yaml").rename(featurized / "other.yaml")
+    conf = ["--conf", str(REPO / "conf")]
+    cases = {
+        ("--params", "other.yaml"): "other.yaml: model.params.subsample",
+        (*conf, "model=xgboost", "model.params.subsample=1.5", f"tune.storage={storage!r}"): (
+            "with overrides ['model=xgboost', 'model.params.subsample=1.5', \"tune.storage="
+        ),
+        (*conf, "tune.n_trials=3"): "with overrides ['tune.n_trials=3']: tune.storage is null",
+        (
+            "--params",
+            "other.yaml",
+            "tune.n_trials=3",
+        ): "--params other.yaml and overrides ['tune.n_trials=3']: give one",
+    }
+    for args, fragment in cases.items():
+        done = _worker(featurized, *args)
+        _refused(done, fragment)
+        assert "params.yaml:" not in done.stderr, done.stderr
+    assert _trials(storage) == [], "no trial may run"
 
 
 def _set(folder: Path, **sections: dict) -> None:
