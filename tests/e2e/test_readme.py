@@ -55,6 +55,10 @@ SKIPPED = {
     "push-pull": "<repository> stands for your git remote; tests/e2e/test_remote.py pushes, clones and pulls",
     "exp-push": "needs a git remote `origin`; tests/e2e/test_remote.py runs exp push / pull through a bare origin",
     "import-url": "s3://my-raw-bucket stands for your bucket; tests/e2e/test_remote.py imports and updates from moto",
+    "outcomes": "labels/ and logs/ stand for yours; tests/integration/test_outcomes.py runs `tabrepro outcomes` end "
+    "to end on a log in the service's format",
+    "lock-upgrade": "an upgrade changes the lock on purpose; `make venv` installs the committed lock with "
+    "--require-hashes, which fails on any pin or hash that does not match",
     "import-url-remote": "s3://my-raw-bucket and minio.example.org stand for yours; test_remote.py covers import-url",
 }
 
