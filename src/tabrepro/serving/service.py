@@ -9,26 +9,17 @@ a bad rollout setting, a candidate that does not fit the primary, an unwritable 
 not what it should be) keeps the worker up and the service un-ready: ``/readyz`` answers 503 with the reason, which
 names files by their name in the serving folder (never the server's absolute paths), and so does every prediction.
 
-Before anything imports ONNX Runtime or BentoML, this module sets ``ORT_DISABLE_TELEMETRY=1`` and
-``BENTOML_DO_NOT_TRACK=True`` unless the environment says otherwise (ONNX Runtime 1.31 otherwise resolves
-``mobile.events.data.microsoft.com`` at start and periodically), and ``OTEL_SDK_DISABLED=true`` (the Makefile and
-the bento set it too, since BentoML may set tracing up before this module is imported). ``serve.workers`` (or
+Importing it (``tabrepro.serving``) switches telemetry off before BentoML or ONNX Runtime act on it (``quiet``),
+however the service is started. ``serve.workers`` (or
 ``TABREPRO_WORKERS``) sets the number of worker processes; ``serve.limits`` what one request may carry (see
 ``guard``).
 """
 
 from __future__ import annotations
 
-import os
-
-# before onnxruntime and bentoml are imported (by the imports below): they read these once, at import
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
-# no in-process OpenTelemetry SDK: with it a BentoML 1.4.40 worker kept ~4.8 KB per request, any route (measured)
-os.environ.setdefault("OTEL_SDK_DISABLED", "true")
-
 import json
 import logging
+import os
 import re
 import time
 import uuid
