@@ -1,8 +1,10 @@
 """The service's HTTP edge: what a request may be before BentoML reads it, and what a refused one leaves behind.
 
-- ``RequestGuard`` (an ASGI middleware) refuses a ``POST /predict`` whose Content-Type is not JSON (415) and a body
-  over ``serve.limits.max_body_bytes`` (413), by its Content-Length or, for a streamed (chunked) body, as soon as
-  the bytes read pass the limit: nothing over the limit is ever parsed or held in memory.
+- ``RequestGuard`` (an ASGI middleware) refuses a ``POST /predict`` whose Content-Type is not JSON or is given more
+  than once (415), a body over ``serve.limits.max_body_bytes`` (413), by its Content-Length or, for a streamed
+  (chunked) body, as soon as the bytes read pass the limit: nothing over the limit is ever parsed or held in memory
+  (it is read and dropped, up to a bound, so that a client sending its whole body first still gets the 413), and a
+  body that is not strict JSON (``body.parse_strict_json``: a repeated key, an over-long number) with a 400.
 - ``PredictRequest`` is the request model: ``{"records": [...]}`` and nothing else (an unknown top-level key is a
   400); its JSON Schema carries the contract's record (``records.items``), so the OpenAPI document describes one.
 - ``bound_http_metrics`` keeps BentoML's per-path HTTP metrics to the service's own routes: any other path is
@@ -28,6 +30,7 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from tabrepro.artefacts import LimitsParams
 from tabrepro.serving import telemetry
+from tabrepro.serving.body import BodyError, parse_strict_json
 
 log = logging.getLogger("tabrepro.serving")
 
@@ -40,6 +43,7 @@ PREDICT = "/predict"
 # every path the service answers; only these get BentoML's per-path HTTP metrics
 ROUTES = frozenset({PREDICT, "/", "/docs.json", "/schema.json", "/metrics", "/healthz", "/livez", "/readyz"})
 _LOGGED_CHARS = 300
+_DRAIN_FACTOR = 4  # a refused body is read (and dropped) up to 4 x max_body_bytes; past that the socket is closed
 
 
 @dataclass
@@ -84,24 +88,37 @@ class RequestGuard:
         if scope["type"] != "http" or scope["path"] != PREDICT or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        limit = SETTINGS.limits.max_body_bytes
-        problem = _content_type_problem(headers.get("content-type"))
+        types = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"content-type"]
+        problem = _content_type_problem(types)
         if problem is not None:
             await _refuse(send, 415, problem, "content_type")
             return
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            await _refuse(send, 413, f"body: {int(declared):,} bytes, more than the limit of {limit:,}", "body_size")
+        limits = SETTINGS.limits
+        lengths = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"content-length"]
+        declared = int(lengths[0]) if len(lengths) == 1 and lengths[0].isascii() and lengths[0].isdigit() else 0
+        if declared > limits.max_body_bytes:
+            message = f"body: {declared:,} bytes, more than the limit of {limits.max_body_bytes:,}"
+            await _refuse(send, 413, message, "body_size", drain=receive if declared <= _drain_bound() else None)
             return
-        body = await _read_body(receive, limit)
+        body = await _read_body(receive, limits.max_body_bytes)
         if body is None:
-            await _refuse(send, 413, f"body: more than the limit of {limit:,} bytes", "body_size")
+            message = f"body: more than the limit of {limits.max_body_bytes:,} bytes"
+            await _refuse(send, 413, message, "body_size", drain=receive)
+            return
+        try:
+            parse_strict_json(body, max_number_chars=limits.max_text_chars)
+        except BodyError as exc:
+            await _refuse(send, 400, str(exc), "strict_json")
             return
         await self.app(scope, _replay(body, receive), send)
 
 
-def _content_type_problem(value: str | None) -> str | None:
+def _content_type_problem(values: list[str]) -> str | None:
+    """None for exactly one JSON Content-Type. Given twice, BentoML's parser read the first and this guard the
+    last (a multipart body behind a JSON one was a 500), so a repeated header is refused whatever it says."""
+    if len(values) > 1:
+        return f"Content-Type: expected application/json once, got {len(values)} Content-Type headers"
+    value = values[0] if values else None
     media = (value or "").split(";", 1)[0].strip().lower()
     if media == "application/json":
         return None
@@ -110,7 +127,7 @@ def _content_type_problem(value: str | None) -> str | None:
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None as soon as it passes ``limit`` bytes (the rest is never read)."""
+    """The whole body, or None as soon as it passes ``limit`` bytes (the rest is read by ``_refuse`` and dropped)."""
     chunks, size, more = [], 0, True
     while more:
         message = await receive()
@@ -123,6 +140,25 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)
+
+
+def _drain_bound() -> int:
+    """How many bytes of a refused body are read and dropped so that its sender receives the 413."""
+    return _DRAIN_FACTOR * SETTINGS.limits.max_body_bytes
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and drop the rest of a refused body, up to ``_drain_bound()`` bytes in all (nothing is kept).
+
+    A client that sends its whole body before reading (Python's http.client) got a connection reset instead of
+    the 413: closing a socket with unread data makes the kernel send RST, which discards the answer in flight.
+    """
+    left = _drain_bound()
+    while left > 0:
+        message = await receive()
+        left -= len(message.get("body", b""))
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -138,9 +174,12 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _refuse(send: Send, status: int, message: str, reason: str) -> None:
+async def _refuse(send: Send, status: int, message: str, reason: str, *, drain: Receive | None = None) -> None:
+    """Answer ``status`` with the one error shape and close; ``drain``: first read the rest of the body."""
     telemetry.REJECTED.labels(reason=reason).inc()
     log.warning("refused POST %s: %d %s", PREDICT, status, message)
+    if drain is not None:
+        await _drain(drain)
     body = json.dumps({"error": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
