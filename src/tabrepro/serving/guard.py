@@ -1,4 +1,4 @@
-"""The service's HTTP edge: what a request may be before BentoML reads it, and what a refused one leaves behind.
+"""The service's HTTP edge: what a request may be before BentoML reads it (what a refused one logs: ``refusal_log``).
 
 - ``RequestGuard`` (an ASGI middleware) refuses a ``POST /predict`` whose Content-Type is not JSON or is given more
   than once (415), a body over ``serve.limits.max_body_bytes`` (413), by its Content-Length or, for a streamed
@@ -9,9 +9,6 @@
   400); its JSON Schema carries the contract's record (``records.items``), so the OpenAPI document describes one.
 - ``bound_http_metrics`` keeps BentoML's per-path HTTP metrics to the service's own routes: any other path is
   answered (404) without a series of its own, and counted in ``tabrepro_unknown_path_requests_total``.
-- ``ClientErrorLog`` turns BentoML's "Exception on /predict" ERROR with a traceback, logged for every refused
-  request, into one WARNING line with the status and a truncated reason (and the 503 of an un-ready service into
-  one ERROR line: its reason was logged with the start-up fault).
 
 The limits and the record schema are set once per worker by the service (``configure``); until then the
 defaults of ``LimitsParams`` apply.
@@ -19,6 +16,7 @@ defaults of ``LimitsParams`` apply.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -26,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bentoml
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
 from tabrepro.artefacts import LimitsParams
 from tabrepro.serving import telemetry
@@ -42,7 +40,6 @@ Send = Callable[[Message], Awaitable[None]]
 PREDICT = "/predict"
 # every path the service answers; only these get BentoML's per-path HTTP metrics
 ROUTES = frozenset({PREDICT, "/", "/docs.json", "/schema.json", "/metrics", "/healthz", "/livez", "/readyz"})
-_LOGGED_CHARS = 300
 _DRAIN_FACTOR = 4  # a refused body is read (and dropped) up to 4 x max_body_bytes; past that the socket is closed
 
 
@@ -74,7 +71,10 @@ class PredictRequest(bentoml.IODescriptor):
         schema = super().model_json_schema(*args, **kwargs)
         records = schema.get("properties", {}).get("records")
         if records is not None and SETTINGS.record_schema is not None:
-            records |= {"items": SETTINGS.record_schema, "minItems": 1, "maxItems": SETTINGS.limits.max_records}
+            # a copy: BentoML's OpenAPI conversion edits the schema it is given in place (it cut every anyOf to its
+            # first member, so from the second document on the null and integer options were gone)
+            item = copy.deepcopy(SETTINGS.record_schema)
+            records |= {"items": item, "minItems": 1, "maxItems": SETTINGS.limits.max_records}
         return schema
 
 
@@ -208,49 +208,3 @@ def bound_http_metrics() -> None:
 
     bounded._tabrepro_bounded = True  # type: ignore[attr-defined]
     Metrics.__call__ = bounded
-
-
-class ClientErrorLog(logging.Filter):
-    """Rewrite BentoML's ERROR-with-traceback for a client error (a 4xx) as one WARNING line, value truncated, and
-    for the 503 of an un-ready service as one ERROR line; any other fault keeps its traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        status = client_status(error)
-        unready = status is None and getattr(getattr(error, "error_code", None), "value", None) == 503
-        if status is None and not unready:
-            return True
-        where = record.args if isinstance(record.args, tuple) and len(record.args) == 2 else ("?", "?")
-        status = 503 if unready else status
-        record.msg, record.args = "refused %s %s: %d %s", (where[1], where[0], status, describe_client_error(error))
-        if not unready:
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-        record.exc_info, record.exc_text, record.stack_info = None, None, None
-        return True
-
-
-def client_status(error: BaseException | None) -> int | None:
-    """The 4xx status BentoML answers ``error`` with; None for anything else (a server fault keeps its traceback)."""
-    if isinstance(error, ValidationError):
-        return 400
-    code = getattr(getattr(error, "error_code", None), "value", None)
-    return code if isinstance(code, int) and 400 <= code < 500 else None
-
-
-def describe_client_error(error: BaseException | None) -> str:
-    """One line, at most ~300 characters; a ValidationError without the values it refused."""
-    if isinstance(error, ValidationError):
-        text = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
-    else:
-        text = str(error)
-    text = " ".join(text.split())
-    return text if len(text) <= _LOGGED_CHARS else f"{text[:_LOGGED_CHARS]}... ({len(text):,} characters)"
-
-
-def install_client_error_log() -> None:
-    """Attach ``ClientErrorLog`` to the logger BentoML reports request exceptions on (idempotent)."""
-    from bentoml._internal.server import http_app
-
-    target = http_app.logger
-    if not any(isinstance(f, ClientErrorLog) for f in target.filters):
-        target.addFilter(ClientErrorLog())

@@ -35,7 +35,7 @@ from starlette.exceptions import HTTPException
 
 from tabrepro.artefacts import PredictionLogParams
 from tabrepro.contract.records import build_record_model, record_json_schema
-from tabrepro.serving import errors, guard, openapi, telemetry
+from tabrepro.serving import errors, guard, openapi, refusal_log, telemetry
 from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog, record_ids
 from tabrepro.serving.rollout import check_candidate, resolve_serve_settings, split_canary
 from tabrepro.serving.runtime import MANIFEST_FILE, ServingError, ServingModel, validate_records
@@ -140,7 +140,7 @@ class TabreproService:
         self.mode, self.canary_percent, self.problem = "off", 0.0, ""
         self.max_records = guard.SETTINGS.limits.max_records
         show_start_up_log()
-        guard.install_client_error_log()
+        refusal_log.install_client_error_log()
         guard.bound_http_metrics()
         try:
             self._start(os.environ)
