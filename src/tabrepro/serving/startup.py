@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tabrepro.errors import ConfigError, TabreproError
-from tabrepro.serving.body import BodyError, parse_strict_json
+from tabrepro.serving.body import MAX_DEPTH, BodyError, parse_strict_json
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a manifest is ~16 KB (its contract included)
 _INTEGER = re.compile(r"[0-9]{1,9}")
@@ -35,7 +35,7 @@ def read_bounded_json(path: Path, *, error: type[TabreproError], hint: str = "")
     if len(data) > MAX_FILE_BYTES:
         raise error(f"{path}: more than {MAX_FILE_BYTES:,} bytes, not a file the service reads{suffix}")
     try:
-        return parse_strict_json(data, max_number_chars=64)
+        return parse_strict_json(data, max_number_chars=64, max_depth=MAX_DEPTH)
     except BodyError as exc:
         reason = str(exc).removeprefix("body: ")
         raise error(f"{path}: {reason}, truncated or edited?{suffix}") from None
