@@ -21,6 +21,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
@@ -70,11 +71,17 @@ def _run(
         try:
             response = case.call_and_validate(base_url=url, session=session, checks=CHECKS, timeout=60)
             counts[f"HTTP {response.status_code}"] += 1
-        except Exception as exc:  # a check's failure (or a failure group): recorded, and the run goes on
+        except (Exception, FailureGroup) as exc:  # a check's failure (a FailureGroup is a BaseExceptionGroup)
             counts["failed"] += 1
-            failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {str(exc)[:1500]}")
+            failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {_first_lines(exc)}")
 
     check()
+
+
+def _first_lines(exc: BaseException) -> str:
+    """The failure's title and first lines (schemathesis repeats the whole schema in its message)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return " | ".join(lines[:4])[:600]
 
 
 def main() -> None:
