@@ -1,16 +1,20 @@
-"""Nothing phones home: the service (a real `bentoml serve`, answering over HTTP) and `tabrepro score` run in a
-network namespace with no route out (``unshare -n``, loopback only), under ``strace -f``, which records every
+"""Nothing phones home: the service (a real `bentoml serve`, answering over HTTP), started the two ways a BentoML
+user starts it (``bentoml serve tabrepro.serving.service:TabreproService`` and ``bentoml serve <bento tag>`` from
+the store) with every telemetry variable removed from its environment, and `tabrepro score`, run in a network
+namespace with no route out (``unshare -n``, loopback only), under ``strace -f``, which records every
 connect/sendto/sendmsg of every process; any name lookup (port 53, to any address) or any connection that is not
-loopback fails the test. The recorder is shown to catch one: with BentoML's usage tracking switched on
-(``BENTOML_DO_NOT_TRACK=False``) the same run resolves BentoML's tracking host, and the test sees it.
+loopback fails the test. Before ``serving.quiet``, both ways looked up BentoML's tracking host at start and at
+shutdown (BentoML's CLI had read its switch before the service module set it). The recorder is shown to catch a
+lookup planted in the service's worker processes (a ``sitecustomize`` on their path), so the tests can fail.
 
-ONNX Runtime 1.31's own telemetry (``mobile.events.data.microsoft.com``, stopped by ``ORT_DISABLE_TELEMETRY=1``,
-which the service module, the Makefile and the bento all set) was not seen here within the run, with or without
-the variable; the service is run without it in the environment, so the module's own default is what is tested.
+ONNX Runtime 1.31's own telemetry (``mobile.events.data.microsoft.com``, stopped by ``ORT_DISABLE_TELEMETRY=1``)
+was not seen here within the run, with or without the variable; the service is run without it in the environment,
+so the service's own default is what is tested.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -32,8 +36,11 @@ DRIVER = """
 import json, sys, time, httpx
 sys.path.insert(0, {repo!r})
 from tests.support.local_serve import start_server, stop_server
-serving, home, record, env = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
-proc, url = start_server(serving, bentoml_home=home, env=env)
+target, home, record, env = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+if target.startswith("/"):
+    proc, url = start_server(target, bentoml_home=home, env=env)
+else:  # a bento tag in the store at ``home``
+    proc, url = start_server(bento=target, bentoml_home=home, env=env)
 try:
     assert httpx.get(url + "/readyz", timeout=10).status_code == 200
     answer = httpx.post(url + "/predict", json={{"records": [record]}}, timeout=30)
@@ -44,6 +51,16 @@ finally:
     stop_server(proc)
 print("served", answer.json()["predictions"][0]["probability"])
 """
+# a lookup in every worker of the service, at its start: what the recorder must catch
+PLANTED = """
+import socket, sys
+if "_bentoml_impl.worker" in " ".join(sys.orig_argv):
+    try:
+        socket.getaddrinfo("planted.tabrepro.invalid", 443)
+    except OSError:
+        pass
+"""
+TELEMETRY = ("BENTOML_DO_NOT_TRACK", "ORT_DISABLE_TELEMETRY", "OTEL_SDK_DISABLED", "DO_NOT_TRACK")
 
 _CALL = re.compile(r"^\d+\s+(connect|sendto|sendmsg)\((.*)$")
 _INET = re.compile(r'sin6?_port=htons\((\d+)\).*?(?:sin_addr=inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)")')
@@ -85,26 +102,55 @@ def _first_record(packaged: Path) -> dict[str, str]:
     return raw.drop(columns="Churn").iloc[0].to_dict()
 
 
-def _serve_traced(packaged: Path, tmp_path: Path, name: str, service_env: dict[str, str]) -> tuple[str, str]:
-    import json
-
+def _serve_traced(
+    target: str, home: Path, packaged: Path, tmp_path: Path, name: str, *, extra: dict[str, str] | None = None
+) -> str:
+    """The strace of a driver that starts the service (a serving folder, or a bento tag in ``home``), with no
+    telemetry variable in its environment, asks it for a prediction and stops it."""
     (tmp_path / "driver.py").write_text(DRIVER.format(repo=str(REPO)))
-    env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "BENTOML_DO_NOT_TRACK")}
+    env = {k: v for k, v in os.environ.items() if k not in TELEMETRY} | (extra or {})
     trace = tmp_path / f"{name}.strace"
-    args = [str(packaged / "models" / "serving"), str(tmp_path / "home"), json.dumps(_first_record(packaged))]
-    done = _record([sys.executable, "driver.py", *args, json.dumps(service_env)], trace, env=env, cwd=tmp_path)
+    args = [target, str(home), json.dumps(_first_record(packaged)), json.dumps({})]
+    done = _record([sys.executable, "driver.py", *args], trace, env=env, cwd=tmp_path)
     assert done.returncode == 0 and "served" in done.stdout, done.stdout[-2000:] + done.stderr[-3000:]
-    return trace.read_text(), done.stdout
+    return trace.read_text()
 
 
-def test_the_service_and_batch_scoring_make_no_outbound_call(packaged: Path, tmp_path: Path):
-    trace, _ = _serve_traced(packaged, tmp_path, "serve", {})
+@pytest.fixture(scope="module")
+def bento(packaged: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A bento of the packaged model in its own store: (tag, BENTOML_HOME); built as the package stage builds it."""
+    work = tmp_path_factory.mktemp("bento")
+    (work / "bentos").mkdir()
+    shutil.copy(REPO / "bentos" / "bentofile.yaml", work / "bentos" / "bentofile.yaml")
+    build = (
+        "import sys; from pathlib import Path; from tabrepro.stages.package import build_bento; "
+        "print(build_bento(Path(sys.argv[1]), Path('bentos/t.bento'), labels={}, version='quiet0test0'))"
+    )
+    env = os.environ | {"BENTOML_HOME": str(work / "home")}
+    serving = str(packaged / "models" / "serving")
+    done = subprocess.run([sys.executable, "-c", build, serving], cwd=work, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1], work / "home"
+
+
+def test_the_service_started_from_its_module_makes_no_outbound_call(packaged: Path, tmp_path: Path):
+    serving = str(packaged / "models" / "serving")
+    trace = _serve_traced(serving, tmp_path / "home", packaged, tmp_path, "module")
     assert "127.0.0.1" in trace  # the recorder saw the driver's own requests to the service
     assert outbound_calls(trace) == []
 
+
+def test_the_service_started_from_a_bento_tag_makes_no_outbound_call(bento, packaged: Path, tmp_path: Path):
+    tag, home = bento
+    trace = _serve_traced(tag, home, packaged, tmp_path, "bento")
+    assert "127.0.0.1" in trace
+    assert outbound_calls(trace) == []
+
+
+def test_batch_scoring_makes_no_outbound_call(packaged: Path, tmp_path: Path):
     rows = pd.read_csv(packaged / "raw" / "telco.csv", dtype="str", keep_default_na=False).head(200)
     rows.drop(columns="Churn").to_csv(tmp_path / "in.csv", index=False)
-    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env = {k: v for k, v in os.environ.items() if k not in TELEMETRY}
     score = [sys.executable, "-m", "tabrepro.cli", "score", "--input", "in.csv", "--output", "out.csv"]
     score += ["--serving-dir", str(packaged / "models" / "serving"), "--no-progress"]
     done = _record(score, tmp_path / "score.strace", env=env, cwd=tmp_path)
@@ -113,9 +159,13 @@ def test_the_service_and_batch_scoring_make_no_outbound_call(packaged: Path, tmp
     assert outbound_calls((tmp_path / "score.strace").read_text()) == []
 
 
-def test_the_recorder_sees_a_lookup_when_tracking_is_on(packaged: Path, tmp_path: Path):
-    """The same run with BentoML's usage tracking on: its lookup is recorded, so the test above can fail."""
-    trace, _ = _serve_traced(packaged, tmp_path, "tracked", {"BENTOML_DO_NOT_TRACK": "False"})
+def test_the_recorder_catches_a_lookup_planted_in_the_workers(packaged: Path, tmp_path: Path):
+    """The module run again, with a name lookup planted in each worker: recorded, so the tests above can fail."""
+    (tmp_path / "planted").mkdir()
+    (tmp_path / "planted" / "sitecustomize.py").write_text(PLANTED)
+    serving = str(packaged / "models" / "serving")
+    planted = {"PYTHONPATH": str(tmp_path / "planted")}
+    trace = _serve_traced(serving, tmp_path / "home", packaged, tmp_path, "planted", extra=planted)
     calls = outbound_calls(trace)
     assert calls and all("htons(53)" in call for call in calls), calls[:5]
 

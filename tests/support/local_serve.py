@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 SERVICE = "tabrepro.serving.service:TabreproService"
+TELEMETRY_SWITCHES = ("BENTOML_DO_NOT_TRACK", "ORT_DISABLE_TELEMETRY", "OTEL_SDK_DISABLED", "DO_NOT_TRACK")
 
 
 def free_port() -> int:
@@ -49,18 +50,19 @@ def start_server(
 
     Serves ``serving_dir`` with the service class of this checkout, or, given ``bento`` (a tag such as
     ``tabrepro:0123abcd4567`` in ``bentoml_home``), that bento with its own code and model. ``env`` adds variables
-    (``TABREPRO_ROLLOUT_MODE``, ``TABREPRO_PREDICTION_LOG``, ...).
+    (``TABREPRO_ROLLOUT_MODE``, ``TABREPRO_PREDICTION_LOG``, ...); the telemetry switches of the caller's
+    environment are removed, so every test checks that the service switches them off itself.
     """
     if (serving_dir is None) == (bento is None):
         raise ValueError("start_server: give either a serving folder or a bento tag")
     port = port or free_port()
-    inherited = dict(os.environ)
+    # started as a user would: no telemetry switch in its environment (the service sets them itself: serving.quiet)
+    inherited = {k: v for k, v in os.environ.items() if k not in TELEMETRY_SWITCHES}
     if bento is not None:
         inherited.pop("TABREPRO_SERVING_DIR", None)  # the bento's own setting (its packaged models/serving) applies
     process_env = {
         **inherited,
         "BENTOML_HOME": str(bentoml_home),
-        "BENTOML_DO_NOT_TRACK": "True",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         **({"TABREPRO_SERVING_DIR": str(serving_dir)} if serving_dir is not None else {}),
         **(env or {}),

@@ -1,15 +1,14 @@
-"""The service's HTTP edge: what a request may be before BentoML reads it, and what a refused one leaves behind.
+"""The service's HTTP edge: what a request may be before BentoML reads it (what a refused one logs: ``refusal_log``).
 
-- ``RequestGuard`` (an ASGI middleware) refuses a ``POST /predict`` whose Content-Type is not JSON (415) and a body
-  over ``serve.limits.max_body_bytes`` (413), by its Content-Length or, for a streamed (chunked) body, as soon as
-  the bytes read pass the limit: nothing over the limit is ever parsed or held in memory.
+- ``RequestGuard`` (an ASGI middleware) refuses a ``POST /predict`` whose Content-Type is not JSON or is given more
+  than once (415), a body over ``serve.limits.max_body_bytes`` (413), by its Content-Length or, for a streamed
+  (chunked) body, as soon as the bytes read pass the limit: nothing over the limit is ever parsed or held in memory
+  (it is read and dropped, up to a bound, so that a client sending its whole body first still gets the 413), and a
+  body that is not strict JSON (``body.parse_strict_json``: a repeated key, an over-long number) with a 400.
 - ``PredictRequest`` is the request model: ``{"records": [...]}`` and nothing else (an unknown top-level key is a
   400); its JSON Schema carries the contract's record (``records.items``), so the OpenAPI document describes one.
 - ``bound_http_metrics`` keeps BentoML's per-path HTTP metrics to the service's own routes: any other path is
   answered (404) without a series of its own, and counted in ``tabrepro_unknown_path_requests_total``.
-- ``ClientErrorLog`` turns BentoML's "Exception on /predict" ERROR with a traceback, logged for every refused
-  request, into one WARNING line with the status and a truncated reason (and the 503 of an un-ready service into
-  one ERROR line: its reason was logged with the start-up fault).
 
 The limits and the record schema are set once per worker by the service (``configure``); until then the
 defaults of ``LimitsParams`` apply.
@@ -17,6 +16,7 @@ defaults of ``LimitsParams`` apply.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bentoml
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
 from tabrepro.artefacts import LimitsParams
 from tabrepro.serving import telemetry
+from tabrepro.serving.body import BodyError, parse_strict_json
 
 log = logging.getLogger("tabrepro.serving")
 
@@ -39,7 +40,7 @@ Send = Callable[[Message], Awaitable[None]]
 PREDICT = "/predict"
 # every path the service answers; only these get BentoML's per-path HTTP metrics
 ROUTES = frozenset({PREDICT, "/", "/docs.json", "/schema.json", "/metrics", "/healthz", "/livez", "/readyz"})
-_LOGGED_CHARS = 300
+_DRAIN_FACTOR = 4  # a refused body is read (and dropped) up to 4 x max_body_bytes; past that the socket is closed
 
 
 @dataclass
@@ -70,7 +71,10 @@ class PredictRequest(bentoml.IODescriptor):
         schema = super().model_json_schema(*args, **kwargs)
         records = schema.get("properties", {}).get("records")
         if records is not None and SETTINGS.record_schema is not None:
-            records |= {"items": SETTINGS.record_schema, "minItems": 1, "maxItems": SETTINGS.limits.max_records}
+            # a copy: BentoML's OpenAPI conversion edits the schema it is given in place (it cut every anyOf to its
+            # first member, so from the second document on the null and integer options were gone)
+            item = copy.deepcopy(SETTINGS.record_schema)
+            records |= {"items": item, "minItems": 1, "maxItems": SETTINGS.limits.max_records}
         return schema
 
 
@@ -84,24 +88,37 @@ class RequestGuard:
         if scope["type"] != "http" or scope["path"] != PREDICT or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        limit = SETTINGS.limits.max_body_bytes
-        problem = _content_type_problem(headers.get("content-type"))
+        types = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"content-type"]
+        problem = _content_type_problem(types)
         if problem is not None:
             await _refuse(send, 415, problem, "content_type")
             return
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            await _refuse(send, 413, f"body: {int(declared):,} bytes, more than the limit of {limit:,}", "body_size")
+        limits = SETTINGS.limits
+        lengths = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"content-length"]
+        declared = int(lengths[0]) if len(lengths) == 1 and lengths[0].isascii() and lengths[0].isdigit() else 0
+        if declared > limits.max_body_bytes:
+            message = f"body: {declared:,} bytes, more than the limit of {limits.max_body_bytes:,}"
+            await _refuse(send, 413, message, "body_size", drain=receive if declared <= _drain_bound() else None)
             return
-        body = await _read_body(receive, limit)
+        body = await _read_body(receive, limits.max_body_bytes)
         if body is None:
-            await _refuse(send, 413, f"body: more than the limit of {limit:,} bytes", "body_size")
+            message = f"body: more than the limit of {limits.max_body_bytes:,} bytes"
+            await _refuse(send, 413, message, "body_size", drain=receive)
+            return
+        try:
+            parse_strict_json(body, max_number_chars=limits.max_text_chars)
+        except BodyError as exc:
+            await _refuse(send, 400, str(exc), "strict_json")
             return
         await self.app(scope, _replay(body, receive), send)
 
 
-def _content_type_problem(value: str | None) -> str | None:
+def _content_type_problem(values: list[str]) -> str | None:
+    """None for exactly one JSON Content-Type. Given twice, BentoML's parser read the first and this guard the
+    last (a multipart body behind a JSON one was a 500), so a repeated header is refused whatever it says."""
+    if len(values) > 1:
+        return f"Content-Type: expected application/json once, got {len(values)} Content-Type headers"
+    value = values[0] if values else None
     media = (value or "").split(";", 1)[0].strip().lower()
     if media == "application/json":
         return None
@@ -110,7 +127,7 @@ def _content_type_problem(value: str | None) -> str | None:
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None as soon as it passes ``limit`` bytes (the rest is never read)."""
+    """The whole body, or None as soon as it passes ``limit`` bytes (the rest is read by ``_refuse`` and dropped)."""
     chunks, size, more = [], 0, True
     while more:
         message = await receive()
@@ -123,6 +140,25 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)
+
+
+def _drain_bound() -> int:
+    """How many bytes of a refused body are read and dropped so that its sender receives the 413."""
+    return _DRAIN_FACTOR * SETTINGS.limits.max_body_bytes
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and drop the rest of a refused body, up to ``_drain_bound()`` bytes in all (nothing is kept).
+
+    A client that sends its whole body before reading (Python's http.client) got a connection reset instead of
+    the 413: closing a socket with unread data makes the kernel send RST, which discards the answer in flight.
+    """
+    left = _drain_bound()
+    while left > 0:
+        message = await receive()
+        left -= len(message.get("body", b""))
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -138,9 +174,12 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _refuse(send: Send, status: int, message: str, reason: str) -> None:
+async def _refuse(send: Send, status: int, message: str, reason: str, *, drain: Receive | None = None) -> None:
+    """Answer ``status`` with the one error shape and close; ``drain``: first read the rest of the body."""
     telemetry.REJECTED.labels(reason=reason).inc()
     log.warning("refused POST %s: %d %s", PREDICT, status, message)
+    if drain is not None:
+        await _drain(drain)
     body = json.dumps({"error": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
@@ -169,49 +208,3 @@ def bound_http_metrics() -> None:
 
     bounded._tabrepro_bounded = True  # type: ignore[attr-defined]
     Metrics.__call__ = bounded
-
-
-class ClientErrorLog(logging.Filter):
-    """Rewrite BentoML's ERROR-with-traceback for a client error (a 4xx) as one WARNING line, value truncated, and
-    for the 503 of an un-ready service as one ERROR line; any other fault keeps its traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        status = client_status(error)
-        unready = status is None and getattr(getattr(error, "error_code", None), "value", None) == 503
-        if status is None and not unready:
-            return True
-        where = record.args if isinstance(record.args, tuple) and len(record.args) == 2 else ("?", "?")
-        status = 503 if unready else status
-        record.msg, record.args = "refused %s %s: %d %s", (where[1], where[0], status, describe_client_error(error))
-        if not unready:
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-        record.exc_info, record.exc_text, record.stack_info = None, None, None
-        return True
-
-
-def client_status(error: BaseException | None) -> int | None:
-    """The 4xx status BentoML answers ``error`` with; None for anything else (a server fault keeps its traceback)."""
-    if isinstance(error, ValidationError):
-        return 400
-    code = getattr(getattr(error, "error_code", None), "value", None)
-    return code if isinstance(code, int) and 400 <= code < 500 else None
-
-
-def describe_client_error(error: BaseException | None) -> str:
-    """One line, at most ~300 characters; a ValidationError without the values it refused."""
-    if isinstance(error, ValidationError):
-        text = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
-    else:
-        text = str(error)
-    text = " ".join(text.split())
-    return text if len(text) <= _LOGGED_CHARS else f"{text[:_LOGGED_CHARS]}... ({len(text):,} characters)"
-
-
-def install_client_error_log() -> None:
-    """Attach ``ClientErrorLog`` to the logger BentoML reports request exceptions on (idempotent)."""
-    from bentoml._internal.server import http_app
-
-    target = http_app.logger
-    if not any(isinstance(f, ClientErrorLog) for f in target.filters):
-        target.addFilter(ClientErrorLog())

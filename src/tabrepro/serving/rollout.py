@@ -9,12 +9,12 @@ first 8 bytes of sha256(id) modulo 10,000 put it in one of 10,000 buckets, and t
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, get_args
 
 from tabrepro.artefacts import RolloutParams, ServeParams
 from tabrepro.errors import ConfigError, parse_section
+from tabrepro.serving.startup import parse_number
 
 BUCKETS = 10_000
 ENV_MODE, ENV_CANDIDATE, ENV_PERCENT = "TABREPRO_ROLLOUT_MODE", "TABREPRO_CANDIDATE_DIR", "TABREPRO_CANARY_PERCENT"
@@ -84,13 +84,7 @@ def _parse_mode(raw: str) -> str:
 
 
 def _parse_percent(raw: str) -> float:
-    try:
-        percent = float(raw.strip().removesuffix("%"))
-    except ValueError:
-        percent = math.nan
-    if not 0 <= percent <= 100:  # also refuses NaN
-        raise ConfigError(f"{ENV_PERCENT}: expected a percentage from 0 to 100, got {raw!r}")
-    return percent
+    return parse_number(raw, name=ENV_PERCENT, low=0, high=100, kind="a percentage")
 
 
 def contract_differences(primary: Any, candidate: Any, *, where: str = "contract") -> list[str]:

@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from tabrepro.artefacts import ServingManifest, read_artefact, sha256_bytes
+from tabrepro.artefacts import ServingManifest, sha256_bytes, validate_artefact
 from tabrepro.contract.records import RecordError, RecordModel, build_record_model
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.errors import TabreproError
 from tabrepro.serving.placement import MODEL_FILE as MODEL_FILE  # the packaged graph's name, with the others there
 from tabrepro.serving.placement import Placement, graph_for, node_placement
+from tabrepro.serving.startup import read_bounded_json
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,9 @@ class ServingModel:
     def read_manifest(directory: str | Path) -> ServingManifest:
         """The folder's manifest, its layout, schema version and seal verified; a ServingError naming the file
         and the key when it is missing, truncated, of another version or edited after packaging."""
-        path = Path(directory) / MANIFEST_FILE
-        return read_artefact(path, ServingManifest, error=ServingError, hint="run `dvc repro` to package the model")
+        path, hint = Path(directory) / MANIFEST_FILE, "run `dvc repro` to package the model"
+        data = read_bounded_json(path, error=ServingError, hint=hint)  # bounded in size and depth: never a crash
+        return validate_artefact(data, ServingManifest, source=str(path), error=ServingError, hint=hint)
 
     @property
     def version(self) -> str:

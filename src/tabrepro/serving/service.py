@@ -9,26 +9,16 @@ a bad rollout setting, a candidate that does not fit the primary, an unwritable 
 not what it should be) keeps the worker up and the service un-ready: ``/readyz`` answers 503 with the reason, which
 names files by their name in the serving folder (never the server's absolute paths), and so does every prediction.
 
-Before anything imports ONNX Runtime or BentoML, this module sets ``ORT_DISABLE_TELEMETRY=1`` and
-``BENTOML_DO_NOT_TRACK=True`` unless the environment says otherwise (ONNX Runtime 1.31 otherwise resolves
-``mobile.events.data.microsoft.com`` at start and periodically), and ``OTEL_SDK_DISABLED=true`` (the Makefile and
-the bento set it too, since BentoML may set tracing up before this module is imported). ``serve.workers`` (or
+Importing it (``tabrepro.serving``) switches telemetry off before BentoML or ONNX Runtime act on it (``quiet``),
+however the service is started. ``serve.workers`` (or
 ``TABREPRO_WORKERS``) sets the number of worker processes; ``serve.limits`` what one request may carry (see
 ``guard``).
 """
 
 from __future__ import annotations
 
-import os
-
-# before onnxruntime and bentoml are imported (by the imports below): they read these once, at import
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
-# no in-process OpenTelemetry SDK: with it a BentoML 1.4.40 worker kept ~4.8 KB per request, any route (measured)
-os.environ.setdefault("OTEL_SDK_DISABLED", "true")
-
-import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -45,14 +35,16 @@ from starlette.exceptions import HTTPException
 
 from tabrepro.artefacts import PredictionLogParams
 from tabrepro.contract.records import build_record_model, record_json_schema
-from tabrepro.serving import guard, telemetry
+from tabrepro.serving import errors, guard, openapi, refusal_log, telemetry
 from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog, record_ids
 from tabrepro.serving.rollout import check_candidate, resolve_serve_settings, split_canary
 from tabrepro.serving.runtime import MANIFEST_FILE, ServingError, ServingModel, validate_records
+from tabrepro.serving.startup import parse_number, read_bounded_json
 
 log = logging.getLogger("tabrepro.serving")
 
 ENV_WORKERS = "TABREPRO_WORKERS"
+MAX_WORKERS = 64
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[^/\s'\"`,;:()\[\]{}]+/)*([^/\s'\"`,;:()\[\]{}]+)")
 
 
@@ -69,13 +61,19 @@ def configured_workers(env: Mapping[str, str]) -> int:
     only reads a number: a manifest that is missing or wrong here is refused, with its reason, by each worker.
     """
     raw = env.get(ENV_WORKERS, "").strip()
-    if not raw:
-        try:
+    try:
+        if not raw:
             manifest = Path(env.get("TABREPRO_SERVING_DIR", "models/serving")) / MANIFEST_FILE
-            raw = str(json.loads(manifest.read_text(encoding="utf-8"))["serve"]["workers"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return 1
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 64 else 1
+            raw = str(read_bounded_json(manifest, error=ServingError)["serve"]["workers"])
+        return int(parse_number(raw, name=ENV_WORKERS, low=1, high=MAX_WORKERS, integer=True))
+    except (ServingError, ValueError, KeyError, TypeError):  # ConfigError is a ValueError
+        return 1
+
+
+def check_workers(env: Mapping[str, str]) -> None:
+    """A ``TABREPRO_WORKERS`` that ``configured_workers`` could not read is a ConfigError (a 503 with its reason)."""
+    if env.get(ENV_WORKERS, "").strip():
+        parse_number(env[ENV_WORKERS], name=ENV_WORKERS, low=1, high=MAX_WORKERS, integer=True)
 
 
 def public_reason(text: str) -> str:
@@ -121,6 +119,15 @@ def open_prediction_log(settings: PredictionLogParams) -> PredictionLog:
     return prediction_log.start()
 
 
+def show_start_up_log() -> None:
+    """Let this package's INFO lines through: BentoML's server logging keeps the root logger at WARNING, so which
+    provider runs which graph, and the node placement, never reached the log (only ``Service tabrepro
+    initialized``). Only where nothing configured the ``tabrepro`` logger already."""
+    package = logging.getLogger("tabrepro")
+    if package.level == logging.NOTSET:
+        package.setLevel(logging.INFO)
+
+
 @bentoml.service(name="tabrepro", traffic={"timeout": 60}, workers=configured_workers(os.environ))
 class TabreproService:
     """Churn-style binary classifier served from the packaged, sha256-verified ONNX graph, with an optional
@@ -132,7 +139,8 @@ class TabreproService:
         self.prediction_log: PredictionLog | None = None
         self.mode, self.canary_percent, self.problem = "off", 0.0, ""
         self.max_records = guard.SETTINGS.limits.max_records
-        guard.install_client_error_log()
+        show_start_up_log()
+        refusal_log.install_client_error_log()
         guard.bound_http_metrics()
         try:
             self._start(os.environ)
@@ -144,6 +152,7 @@ class TabreproService:
             log.error("not ready: %s", exc, exc_info=not known)
 
     def _start(self, env: Mapping[str, str]) -> None:
+        check_workers(env)
         providers = _providers_from_env(env)
         self.model = ServingModel(env.get("TABREPRO_SERVING_DIR", "models/serving"), providers=providers)
         telemetry.observe_placement("primary", self.model)
@@ -263,3 +272,5 @@ class TabreproService:
 
 
 TabreproService.add_asgi_middleware(guard.RequestGuard)
+TabreproService.add_asgi_middleware(openapi.DocumentFix)
+TabreproService.add_asgi_middleware(errors.OneErrorShape)
