@@ -51,6 +51,7 @@ def _cmd_tune_worker(args: argparse.Namespace) -> int:
     from tabrepro.config.params import (
         ModelParams,
         PathsParams,
+        ReproducibilityParams,
         TrainParams,
         TuneParams,
         load_params,
@@ -83,6 +84,7 @@ def _cmd_tune_worker(args: argparse.Namespace) -> int:
         seed=read_seed(params),
         n_jobs=read_section(params, "train", TrainParams).n_jobs,
         worker=args.worker,
+        decimals=read_section(params, "reproducibility", ReproducibilityParams).decimals,  # as the tune stage rounds
     )
     for family, result in found.results.items():
         log.info("worker %d done: %s study best CV ROC-AUC %.4f", args.worker, family, result.cv_mean)
