@@ -46,7 +46,8 @@ def rounded_tree(data: Any, decimals: int = DEFAULT_DECIMALS) -> Any:
 
 def rounded_between(low: float, high: float, decimals: int = DEFAULT_DECIMALS) -> float:
     """The midpoint of ``low < high``, ``rounded`` to ``decimals`` places, or to as many more as it takes to lie
-    strictly between them (two scores closer than 10**-decimals); the exact midpoint when no rounding does."""
+    strictly between them (two scores closer than 10**-decimals); the exact midpoint when no rounding does, and
+    ``high`` when they are neighbouring floats (nothing lies between them)."""
     if not low < high:
         raise ValueError(f"need low < high, got {low!r} and {high!r}")
     middle = low + (high - low) / 2
@@ -54,4 +55,4 @@ def rounded_between(low: float, high: float, decimals: int = DEFAULT_DECIMALS) -
         candidate = rounded(middle, places)
         if low < candidate < high:
             return candidate
-    return middle
+    return middle if low < middle < high else high
