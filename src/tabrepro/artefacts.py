@@ -553,7 +553,8 @@ class ServingManifest(_ManifestContent):
 
 class Parity(_Record):
     max_abs_diff: float = Field(ge=0)
-    label_flips: Count
+    label_flips: Count  # among the rows farther from the threshold than the tolerance
+    near_threshold: Count = 0  # rows within the tolerance of the threshold: their side is not compared
     rows: int = Field(ge=1)
     tolerance: float = Field(gt=0)
 

@@ -62,7 +62,15 @@ def named_as(source: str) -> Iterator[None]:
 def _search(params: dict[str, Any], *, source: str, worker: int) -> None:
     import optuna
 
-    from tabrepro.config.params import ModelParams, PathsParams, TrainParams, TuneParams, read_section, read_seed
+    from tabrepro.config.params import (
+        ModelParams,
+        PathsParams,
+        ReproducibilityParams,
+        TrainParams,
+        TuneParams,
+        read_section,
+        read_seed,
+    )
     from tabrepro.contract.spec import load_contract
     from tabrepro.training.search import check_search, open_storage, read_search_data, study_names_for
     from tabrepro.training.selection import search_families
@@ -88,6 +96,7 @@ def _search(params: dict[str, Any], *, source: str, worker: int) -> None:
         seed=read_seed(params, source=source),
         n_jobs=read_section(params, "train", TrainParams).n_jobs,
         worker=worker,
+        decimals=read_section(params, "reproducibility", ReproducibilityParams).decimals,  # as the tune stage rounds
     )
     for family, result in found.results.items():
         log.info("worker %d done: %s study best CV ROC-AUC %.4f", worker, family, result.cv_mean)

@@ -95,7 +95,7 @@ def test_search_bounds_outside_the_allowed_range_are_refused(family, space, mess
 
 def test_logreg_solver_and_l1_ratio_that_a_fit_refuses_together():
     text = _refused(_model("logreg", {"l1_ratio": 0.5}))
-    assert "model.params.solver: solver 'lbfgs' takes l1_ratio 0 only" in text
+    assert "model.params.solver: solver 'newton-cholesky' takes l1_ratio 0 only" in text
     space = {"l1_ratio": {"distribution": "float", "low": 0.0, "high": 1.0}}
     text = _refused(_model("logreg", {"solver": "liblinear"}, space))
     assert "model.params.solver: solver 'liblinear' takes l1_ratio 0 or 1 only" in text

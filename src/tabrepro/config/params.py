@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tabrepro.config.precision import DEFAULT_DECIMALS
 from tabrepro.contract.policy import CostMatrix as CostMatrix  # re-exported: its home is the data policy
 from tabrepro.errors import ConfigError, parse_section
 
@@ -195,6 +196,14 @@ class TrainParams(_Section):
         if self.scheduler is not None and self.engine != "dask":
             raise ValueError(f"scheduler {self.scheduler!r} is set but engine is {self.engine!r}; set engine: dask")
         return self
+
+
+class ReproducibilityParams(_Section):
+    """The declared precision: every number written to a tracked file, and every number a decision compares (the
+    tuning objective, pruning, the family choice, the threshold), is rounded to ``decimals`` places
+    (``tabrepro.config.precision``), so last-digit differences between CPUs change neither."""
+
+    decimals: int = Field(default=DEFAULT_DECIMALS, ge=3, le=12)
 
 
 class BootstrapParams(_Section):

@@ -18,6 +18,8 @@ import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
+from tabrepro.config.precision import DEFAULT_DECIMALS, rounded
+
 BIAS = "(bias)"
 
 
@@ -67,17 +69,21 @@ def permutation_importance(
 
 
 def importance_table(
-    permutation: dict[str, tuple[float, float]], contributions: dict[str, np.ndarray] | None
+    permutation: dict[str, tuple[float, float]],
+    contributions: dict[str, np.ndarray] | None,
+    *,
+    decimals: int = DEFAULT_DECIMALS,
 ) -> list[dict[str, Any]]:
-    """One row per feature, most important first: permutation drop (and its std), mean |contribution|."""
+    """One row per feature, most important first: permutation drop (and its std), mean |contribution|, ``rounded``
+    (the order is taken on the rounded drops)."""
     rows = [
         {
             "feature": feature,
-            "importance": round(mean, 6),
-            "importance_std": round(std, 6),
+            "importance": rounded(mean, decimals),
+            "importance_std": rounded(std, decimals),
             "mean_abs_contribution": None
             if contributions is None
-            else round(float(np.abs(contributions[feature]).mean()), 6),
+            else rounded(np.abs(contributions[feature]).mean(), decimals),
         }
         for feature, (mean, std) in permutation.items()
     ]

@@ -33,7 +33,7 @@ def judge_gate(metrics: Mapping[str, Any], gate: GatePolicy) -> GateVerdict:
         if limit is None or value is None:
             continue
         passed = bool(compare(value, limit))
-        checks[criterion] = GateCheck(passed=passed, value=round(float(value), 6), limit=limit)
+        checks[criterion] = GateCheck(passed=passed, value=float(value), limit=limit)  # evaluate passes it rounded
         if not passed:
             reasons.append(f"{criterion}: {label} is {value:.4f}, must be {_SIGNS[compare]} {limit}")
     return GateVerdict(passed=not reasons, reasons=tuple(reasons), checks=checks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,30 +22,53 @@ from sklearn.metrics import (
 )
 
 from tabrepro.config.params import CostMatrix
+from tabrepro.config.precision import DEFAULT_DECIMALS, rounded, rounded_between
 
 
 def choose_threshold(
-    y_true: np.ndarray, proba: np.ndarray, *, policy: str = "max_f1", cost: CostMatrix | None = None
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    *,
+    policy: str = "max_f1",
+    cost: CostMatrix | None = None,
+    decimals: int = DEFAULT_DECIMALS,
 ) -> float:
     """The decision threshold for ``policy``, chosen on a validation split (never the test split).
 
-    ``max_f1``: the score with the highest F1. ``min_cost``: the score with the lowest expected cost per row
-    under ``cost`` (ties go to the highest threshold, the one that acts on fewest rows).
+    ``max_f1``: the cut (label ``proba >= cut`` positive) with the highest F1. ``min_cost``: the cut with the
+    lowest expected cost per row under ``cost`` (ties go to the highest cut, the one that acts on fewest rows).
+    Both criteria are exact functions of counts; the threshold returned labels the val rows as the cut does but
+    lies between two distinct scores (``threshold_between``), so no row sits on it.
     """
     _check_inputs(y_true, proba)
     if policy == "max_f1":
         precision, recall, thresholds = precision_recall_curve(y_true, proba)
         with np.errstate(divide="ignore", invalid="ignore"):
             f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-        return float(thresholds[int(np.argmax(f1[:-1]))])
+        return threshold_between(proba, float(thresholds[int(np.argmax(f1[:-1]))]), decimals=decimals)
     if policy == "min_cost":
         if cost is None:
             raise ValueError("threshold policy 'min_cost' needs a cost matrix")
         candidates = np.unique(np.append(proba, np.nextafter(proba.max(), np.inf)))
         costs = expected_costs(y_true, proba, candidates, cost)
         best = np.flatnonzero(costs == costs.min())[-1]
-        return float(candidates[best])
+        return threshold_between(proba, float(candidates[best]), decimals=decimals)
     raise ValueError(f"unknown threshold policy {policy!r}")
+
+
+def threshold_between(proba: np.ndarray, cut: float, *, decimals: int = DEFAULT_DECIMALS) -> float:
+    """A threshold that labels positive exactly the scores ``>= cut`` and equals none of them: the midpoint of the
+    lowest score at or above ``cut`` and the next distinct score below it, ``rounded_between`` them at ``decimals``
+    places. A threshold equal to a score puts every row tied with it (rows with the same features) on the edge,
+    where float32 (ONNX) and float64 (scikit-learn) disagree on its side. No score below: 0 (every row is
+    positive); none at or above: between the top score and 1 (or just above 1), so no row is positive."""
+    below, above = proba[proba < cut], proba[proba >= cut]
+    if below.size == 0:
+        return 0.0
+    top = float(below.max())
+    if above.size == 0:
+        return rounded_between(top, 1.0 if top < 1.0 else top + 2 * 10.0**-decimals, decimals)
+    return rounded_between(top, float(above.min()), decimals)
 
 
 def expected_costs(y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray, cost: CostMatrix) -> np.ndarray:
@@ -92,9 +116,15 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, *, threshold: 
 
 
 def curve_points(
-    y_true: np.ndarray, proba: np.ndarray, *, threshold: float, calibration_bins: int = 10
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    *,
+    threshold: float,
+    calibration_bins: int = 10,
+    decimals: int = DEFAULT_DECIMALS,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Rows for ``dvc plots``: ROC, precision-recall, calibration and per-row confusion pairs."""
+    """Rows for ``dvc plots``: ROC, precision-recall, calibration and per-row confusion pairs, ``rounded``."""
+    _r = partial(rounded, decimals=decimals)
     fpr, tpr, _ = roc_curve(y_true, proba)
     precision, recall, _ = precision_recall_curve(y_true, proba)
     frac_pos, mean_pred = calibration_curve(y_true, proba, n_bins=calibration_bins, strategy="quantile")
@@ -110,9 +140,17 @@ def curve_points(
 
 
 def cost_points(
-    y_val: np.ndarray, p_val: np.ndarray, y_test: np.ndarray, p_test: np.ndarray, cost: CostMatrix, *, steps: int = 101
+    y_val: np.ndarray,
+    p_val: np.ndarray,
+    y_test: np.ndarray,
+    p_test: np.ndarray,
+    cost: CostMatrix,
+    *,
+    steps: int = 101,
+    decimals: int = DEFAULT_DECIMALS,
 ) -> list[dict[str, float]]:
-    """Expected cost per row against the threshold, on val (where it is chosen) and on test."""
+    """Expected cost per row against the threshold, on val (where it is chosen) and on test, ``rounded``."""
+    _r = partial(rounded, decimals=decimals)
     grid = np.linspace(0.0, 1.0, steps)
     val, test = expected_costs(y_val, p_val, grid, cost), expected_costs(y_test, p_test, grid, cost)
     rows = zip(grid, val, test, strict=True)
@@ -128,7 +166,3 @@ def _check_inputs(y_true: np.ndarray, proba: np.ndarray) -> None:
         raise ValueError(f"need equal, non-zero lengths; got {len(y_true)} labels, {len(proba)} scores")
     if len(np.unique(y_true)) < 2:
         raise ValueError("metrics need both classes in y_true")
-
-
-def _r(x: float) -> float:
-    return round(float(x), 6)

@@ -17,7 +17,8 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from tabrepro.artefacts import EvaluationMetrics, sha256_file
-from tabrepro.config.params import EvaluateParams, PathsParams, read_section
+from tabrepro.config.params import EvaluateParams, PathsParams, ReproducibilityParams, read_section
+from tabrepro.config.precision import DEFAULT_DECIMALS, rounded_tree
 from tabrepro.contract.policy import CostMatrix, Policy
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.evaluation.baselines import fit_baseline_scores
@@ -57,12 +58,14 @@ def score_test_split(
     params: EvaluateParams,
     *,
     cost: CostMatrix,
+    decimals: int = DEFAULT_DECIMALS,
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """Metrics of the test scores (with CIs) at the threshold chosen on val, the baselines, and the plot points.
+    """Metrics of the test scores (with CIs) at the threshold chosen on val, the baselines, and the plot points,
+    every number ``rounded`` to ``decimals`` places (the threshold lies between two distinct val scores).
 
     ``cost`` is the data set's cost matrix (``policy.cost``).
     """
-    threshold = choose_threshold(y_val, p_val, policy=params.threshold_policy, cost=cost)
+    threshold = choose_threshold(y_val, p_val, policy=params.threshold_policy, cost=cost, decimals=decimals)
     point = classification_metrics(y_test, p_test, threshold=threshold)
     boot = params.bootstrap
     stacked = np.column_stack([p_test, baselines["logistic"]])
@@ -91,9 +94,17 @@ def score_test_split(
         "baselines": {name: _baseline_metrics(y_test, scores) for name, scores in baselines.items()},
         "bootstrap": {"n": boot.n, "seed": boot.seed, "level": boot.level},
     }
-    points = curve_points(y_test, p_test, threshold=threshold, calibration_bins=params.calibration_bins)
-    points["cost"] = cost_points(y_val, p_val, y_test, p_test, cost)
-    return metrics, points
+    points = curve_points(
+        y_test, p_test, threshold=threshold, calibration_bins=params.calibration_bins, decimals=decimals
+    )
+    points["cost"] = cost_points(y_val, p_val, y_test, p_test, cost, decimals=decimals)
+    return at_precision(metrics, threshold=threshold, decimals=decimals), points
+
+
+def at_precision(metrics: dict[str, Any], *, threshold: float, decimals: int) -> dict[str, Any]:
+    """``metrics`` with every number ``rounded``, but the threshold as chosen: ``rounded_between`` gave it more
+    places where two val scores are closer than 10**-decimals, and rounding it again could put it on a score."""
+    return {**rounded_tree(metrics, decimals), "threshold": threshold}
 
 
 def _baseline_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -105,8 +116,16 @@ def _baseline_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     }
 
 
-def run(paths: PathsParams, contract: DataContract, params: EvaluateParams, policy: Policy | None = None) -> None:
-    """``policy`` is the data set's gate and cost matrix (the ``policy`` params section; defaults if absent)."""
+def run(
+    paths: PathsParams,
+    contract: DataContract,
+    params: EvaluateParams,
+    policy: Policy | None = None,
+    *,
+    decimals: int = DEFAULT_DECIMALS,
+) -> None:
+    """``policy`` is the data set's gate and cost matrix (the ``policy`` params section; defaults if absent);
+    ``decimals`` the declared precision (``reproducibility.decimals``) of every number written and judged."""
     policy = policy or Policy()
     model, meta = load_model(paths.model)
     features, prepared = read_splits(paths.features), read_splits(paths.prepared)
@@ -114,8 +133,9 @@ def run(paths: PathsParams, contract: DataContract, params: EvaluateParams, poli
         split_xy(features[s], contract) for s in ("train", "val", "test")
     )
     p_val, p_test = model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
+    baselines = fit_baseline_scores(x_train, y_train, x_test)
     metrics, points = score_test_split(
-        y_val, p_val, y_test, p_test, fit_baseline_scores(x_train, y_train, x_test), params, cost=policy.cost
+        y_val, p_val, y_test, p_test, baselines, params, cost=policy.cost, decimals=decimals
     )
     test_ids = features["test"][contract.key_column]
     test_rows = prepared["test"].set_index(contract.key_column).loc[test_ids].reset_index()
@@ -127,10 +147,11 @@ def run(paths: PathsParams, contract: DataContract, params: EvaluateParams, poli
         threshold=metrics["threshold"],
         min_rows=params.segment_min_rows,
     )
-    single = single_feature_auc(prepared["train"], prepared["test"], contract)
+    single = rounded_tree(single_feature_auc(prepared["train"], prepared["test"], contract), decimals)
     top = next(iter(single))
     metrics["leakage"] = {"max_single_feature": top, "max_single_feature_auc": single[top]}
-    metrics["gate"] = judge_gate(metrics, policy.gate)
+    metrics = at_precision(metrics, threshold=metrics["threshold"], decimals=decimals)  # the segments too
+    metrics["gate"] = judge_gate(metrics, policy.gate)  # judged on the numbers written
     metrics |= {"model": meta.family, "model_sha256": meta.sha256}
     record = EvaluationMetrics.model_validate(metrics)  # the layout package and `tabrepro report` read
     metrics = record.model_dump(mode="json")
@@ -140,7 +161,7 @@ def run(paths: PathsParams, contract: DataContract, params: EvaluateParams, poli
     permutation = permutation_importance(
         model, x_test, y_test, groups, repeats=params.permutation_repeats, seed=params.bootstrap.seed
     )
-    importance = importance_table(permutation, contributions)
+    importance = importance_table(permutation, contributions, decimals=decimals)
     predictions = pd.DataFrame(
         {
             contract.key_column: test_ids.to_numpy(),
@@ -201,6 +222,7 @@ def _main(params: dict[str, Any]) -> None:
         load_contract(params.get("data")),
         read_section(params, "evaluate", EvaluateParams),
         read_section(params, "policy", Policy),
+        decimals=read_section(params, "reproducibility", ReproducibilityParams).decimals,
     )
 
 

@@ -9,6 +9,7 @@ statistics computed there; the saved model is the same kind of file either way.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,15 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import log_loss, roc_auc_score
 
 from tabrepro.artefacts import BestParams, TuningProvenance, read_artefact
-from tabrepro.config.params import ModelParams, PathsParams, TrainParams, read_section, read_seed
+from tabrepro.config.params import (
+    ModelParams,
+    PathsParams,
+    ReproducibilityParams,
+    TrainParams,
+    read_section,
+    read_seed,
+)
+from tabrepro.config.precision import DEFAULT_DECIMALS, rounded, rounded_tree
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.errors import ConfigError, DataError
 from tabrepro.io.persistence import load_skops
@@ -112,7 +121,13 @@ def fit_on_dask(
 
 
 def run(
-    paths: PathsParams, contract: DataContract, model_params: ModelParams, train: TrainParams, *, seed: int
+    paths: PathsParams,
+    contract: DataContract,
+    model_params: ModelParams,
+    train: TrainParams,
+    *,
+    seed: int,
+    decimals: int = DEFAULT_DECIMALS,
 ) -> None:
     tuned = read_best_params(paths.best_params, model=model_params)
     family = model_params.family(tuned.model)
@@ -121,10 +136,11 @@ def run(
         result, feature_names, y_val, p_val = fit_on_dask(paths, contract, family, model, train)
     else:
         result, feature_names, y_val, p_val = fit_in_memory(paths, contract, family, model)
-    scores = {
-        "model_val_roc_auc": float(roc_auc_score(y_val, p_val)),
-        "model_val_log_loss": float(log_loss(y_val, p_val)),
+    scores = {  # written at the declared precision, like the per-round curves
+        "model_val_roc_auc": rounded(roc_auc_score(y_val, p_val), decimals),
+        "model_val_log_loss": rounded(log_loss(y_val, p_val), decimals),
     }
+    result = replace(result, curves=rounded_tree(result.curves, decimals))
     with staged_outputs(paths.model, paths.train_live) as (model_dir, live_dir):
         meta = save_model(
             result.model,
@@ -156,6 +172,7 @@ def _main(params: dict[str, Any]) -> None:
         read_section(params, "model", ModelParams),
         read_section(params, "train", TrainParams),
         seed=read_seed(params),
+        decimals=read_section(params, "reproducibility", ReproducibilityParams).decimals,
     )
 
 

@@ -17,7 +17,16 @@ import optuna
 import pandas as pd
 
 from tabrepro.artefacts import BestParams, TuneChoice, TuneMetrics
-from tabrepro.config.params import ModelParams, PathsParams, TrainParams, TuneParams, read_section, read_seed
+from tabrepro.config.params import (
+    ModelParams,
+    PathsParams,
+    ReproducibilityParams,
+    TrainParams,
+    TuneParams,
+    read_section,
+    read_seed,
+)
+from tabrepro.config.precision import DEFAULT_DECIMALS
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.evaluation.figures import save_tune_figures
 from tabrepro.io.runs import record_folder, write_run_record
@@ -49,15 +58,15 @@ def summarise_search(found: FamilySearch, model: ModelParams, tune: TuneParams) 
         "model": choice.family,
         "source": "search" if tune.n_trials > 0 else "config",
         "params": result.params,
-        "cv_roc_auc": round(result.cv_mean, 6),
-        "cv_roc_auc_std": round(result.cv_std, 6),
+        "cv_roc_auc": result.cv_mean,  # rounded to reproducibility.decimals by the search, like every score below
+        "cv_roc_auc_std": result.cv_std,
         "cv_best_rounds": result.best_rounds,
         "search": search,
     }
     metrics = {
         "model": choice.family,
-        "best_cv_roc_auc": round(result.cv_mean, 6),
-        "best_cv_roc_auc_std": round(result.cv_std, 6),
+        "best_cv_roc_auc": result.cv_mean,
+        "best_cv_roc_auc_std": result.cv_std,
         "cv_folds": tune.cv_folds,
         # the size of the search: a budget that bound (fewer finished than requested) fails the stage instead
         "n_trials_requested": tune.n_trials,
@@ -83,10 +92,10 @@ def search_timings(found: FamilySearch) -> dict[str, Any]:
 def _family_metrics(found: FamilySearch, family: str) -> dict[str, Any]:
     result, c = found.results[family], found.choice.comparisons[family]
     return {
-        "cv_roc_auc_mean": round(c.mean, 6),
-        "cv_roc_auc_std": round(c.std, 6),
-        "diff_to_best": round(c.diff, 6),
-        "diff_se": round(c.se, 6),
+        "cv_roc_auc_mean": c.mean,
+        "cv_roc_auc_std": c.std,
+        "diff_to_best": c.diff,
+        "diff_se": c.se,
         "within_one_se": c.within_one_se,
         "n_trials_complete": result.completed,
         "n_trials_pruned": result.pruned,
@@ -98,10 +107,10 @@ def _choice_report(found: FamilySearch, tune: TuneParams) -> dict[str, Any]:
         f: {
             "params": r.params,
             "best_rounds": r.best_rounds,
-            "fold_scores": [round(v, 6) for v in r.fold_scores],
-            "fold_diffs_to_best": [round(v, 6) for v in found.choice.comparisons[f].fold_diffs],
-            "diff_to_best": round(found.choice.comparisons[f].diff, 6),
-            "diff_se": round(found.choice.comparisons[f].se, 6),
+            "fold_scores": list(r.fold_scores),
+            "fold_diffs_to_best": list(found.choice.comparisons[f].fold_diffs),
+            "diff_to_best": found.choice.comparisons[f].diff,
+            "diff_se": found.choice.comparisons[f].se,
             "within_one_se": found.choice.comparisons[f].within_one_se,
         }
         for f, r in found.results.items()
@@ -163,6 +172,7 @@ def run(
     train: TrainParams,
     *,
     seed: int,
+    decimals: int = DEFAULT_DECIMALS,
 ) -> None:
     started = datetime.now(UTC)
     check_search(model, tune)
@@ -175,7 +185,9 @@ def run(
         # gets trials.csv) and is kept with the run record once the search is done.
         journal = dirs[1].parent / "journal.log"
         storage = open_storage(tune, str(journal))
-        found = search_families(model, tune, x, y, storage=storage, study_names=names, seed=seed, n_jobs=train.n_jobs)
+        found = search_families(
+            model, tune, x, y, storage=storage, study_names=names, seed=seed, n_jobs=train.n_jobs, decimals=decimals
+        )
         write_tune_outputs(found, model, tune, dirs, names=names, seed=seed)
         if journal.exists():
             shutil.move(journal, record_folder(paths.runs, "tune") / "journal.log")
@@ -201,6 +213,7 @@ def _main(params: dict[str, Any]) -> None:
         read_section(params, "tune", TuneParams),
         read_section(params, "train", TrainParams),
         seed=read_seed(params),
+        decimals=read_section(params, "reproducibility", ReproducibilityParams).decimals,
     )
 
 

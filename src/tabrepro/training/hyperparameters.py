@@ -210,7 +210,7 @@ def combination_problems(
     """Values that are each allowed but that a fit refuses together; every value the search may pick counts."""
     if family != "logreg":
         return []
-    solvers, solver_key = _possible(params, space, "solver", "lbfgs")
+    solvers, solver_key = _possible(params, space, "solver", "newton-cholesky")  # modeling.LOGREG_DEFAULTS
     ratios, ratio_key = _possible(params, space, "l1_ratio", 0.0)
     dim = space.get("l1_ratio")
     continuous = dim is not None and dim.distribution in ("float", "log_float")

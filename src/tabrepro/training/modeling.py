@@ -28,6 +28,12 @@ from tabrepro.training.hyperparameters import check_hyperparameters
 
 # Fixed settings of each family that are not searched: determinism and the metrics logged per round.
 _XGB_FIXED = {"tree_method": "hist", "eval_metric": ["logloss", "auc"]}
+# Logistic regression solved to the optimum, not to lbfgs' default tolerance (1e-4, where it stops depends on
+# the last digits of BLAS sums and so on the CPU: fold ROC-AUC moved in the 5th digit between AVX2 and AVX-512
+# kernels). Newton-Cholesky converges quadratically to max |gradient| <= tol in a few steps: one-ulp changes of
+# the features then move the coefficients by about 1e-12 relative (tests/unit/test_numerics.py). A configured
+# solver or tol overrides these.
+LOGREG_DEFAULTS = {"solver": "newton-cholesky", "tol": 1e-10, "max_iter": 1000}
 META_FILE = "meta.json"
 
 
@@ -52,7 +58,13 @@ def build_model(family: str, params: dict[str, Any], *, seed: int, n_jobs: int =
     if family == "random_forest":
         return RandomForestClassifier(**params, random_state=seed, n_jobs=n_jobs)
     # Linear models need scaled inputs; the scaler is part of the model so the whole pipeline exports as one.
-    return Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(**params, random_state=seed))])
+    return Pipeline([("scale", StandardScaler()), ("clf", build_logistic(params, seed=seed))])
+
+
+def build_logistic(params: dict[str, Any], *, seed: int) -> LogisticRegression:
+    """An UNFITTED logistic regression solved tightly (``LOGREG_DEFAULTS`` under ``params``); the logreg family and
+    the logistic baseline of evaluate both use it."""
+    return LogisticRegression(**{**LOGREG_DEFAULTS, **params}, random_state=seed)
 
 
 def fit_model(
@@ -67,7 +79,7 @@ def fit_model(
     """Fit ``model``. XGBoost early-stops on val, then is refit with exactly the best number of rounds,
     so the saved model holds only the trees it predicts with (and converts to ONNX unchanged)."""
     if not isinstance(model, XGBClassifier):
-        return FitResult(model=model.fit(x_train, y_train))
+        return FitResult(model=fit_for_prediction(model, x_train, y_train))
     if early_stopping_rounds is None:
         model.fit(x_train, y_train, eval_set=[(x_train, y_train), (x_val, y_val)], verbose=False)
         return FitResult(model=model, curves=eval_curves(model))
@@ -77,6 +89,25 @@ def fit_model(
     final = clone(model).set_params(n_estimators=best + 1)
     final.fit(x_train, y_train, verbose=False)
     return FitResult(model=final, curves=eval_curves(probe), best_iteration=best)
+
+
+def fit_for_prediction(model: BaseEstimator, x: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    """``model.fit(x, y)``, made reproducible. A logistic pipeline's scaler is fitted on ``x`` as it comes (float32
+    features: what the ONNX graph computes), its regression on the scaled rows in float64: on float32 the solver
+    cannot reach its tolerance (measured: Newton-Cholesky gave up after 60 to 380 steps and fell back to lbfgs).
+    A random forest then predicts on one thread: with several, its trees' probabilities are summed in the order
+    the threads finish, so two calls on the same rows differ in the last digit (measured: 20 distinct results in
+    20 calls with n_jobs=2). Fitting on several threads gives the same trees."""
+    if isinstance(model, Pipeline) and isinstance(model.steps[-1][1], LogisticRegression):
+        scaled = x
+        for _, step in model.steps[:-1]:
+            scaled = step.fit_transform(scaled, y)
+        model.steps[-1][1].fit(np.asarray(scaled, dtype=np.float64), y)
+        return model
+    model.fit(x, y)
+    if isinstance(model, RandomForestClassifier):
+        model.set_params(n_jobs=1)
+    return model
 
 
 def eval_curves(model: Any) -> dict[str, dict[str, list[float]]]:

@@ -5,6 +5,11 @@ folds in lockstep with ``xgboost.cv`` and is pruned per boosting round; other fa
 Everything that can be wrong with the configuration (names, types and ranges of the configured hyper-parameters and
 of the search space's bounds, distributions, storage) is checked by ``check_search`` before any trial runs.
 
+Every score the search compares or records (each fold's ROC-AUC, their mean and std, the values reported to the
+pruner, the objective returned to Optuna) is ``rounded`` to the declared precision (``reproducibility.decimals``)
+first, so a last-digit difference between two CPUs cannot change which trial is best, which is pruned, or what
+TPE samples next.
+
 Each family is one study (``model: auto`` searches several, each with the budget; see ``selection``). Every
 trial records its per-fold scores, so families can be compared fold by fold on the same folds.
 
@@ -30,11 +35,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from tabrepro.config.params import ModelParams, SearchDimension, TuneParams
+from tabrepro.config.precision import DEFAULT_DECIMALS, rounded
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import ConfigError, DataError
 from tabrepro.training.features import split_xy
 from tabrepro.training.hyperparameters import check_model_section
-from tabrepro.training.modeling import build_model
+from tabrepro.training.modeling import build_model, fit_for_prediction
 from tabrepro.training.study_storage import open_storage as open_storage  # re-exported: its home is study_storage
 from tabrepro.training.study_storage import settle_trials, storage_errors
 
@@ -46,12 +52,18 @@ _WARMUP = {"xgboost": 50}  # pruning waits this many steps (rounds for boosting,
 
 @dataclass(frozen=True)
 class CVScore:
-    """ROC-AUC of each fold, their mean and std, and (xgboost) the best number of rounds."""
+    """ROC-AUC of each fold, their mean and std (all ``rounded``), and (xgboost) the best number of rounds."""
 
     mean: float
     std: float
     rounds: int | None
     folds: tuple[float, ...]
+
+    @classmethod
+    def of_folds(cls, folds: list[float], *, rounds: int | None, decimals: int) -> CVScore:
+        """The score of per-fold ROC-AUCs, each rounded before the mean and std are taken (and rounded)."""
+        kept = tuple(rounded(f, decimals) for f in folds)
+        return cls(rounded(np.mean(kept), decimals), rounded(np.std(kept), decimals), rounds, kept)
 
 
 @dataclass(frozen=True)
@@ -118,19 +130,21 @@ def cv_score(
     seed: int,
     n_jobs: int,
     trial: optuna.Trial | None = None,
+    decimals: int = DEFAULT_DECIMALS,
 ) -> CVScore:
     """Fold ROC-AUC of ``params`` (mean, std, each fold's), and (xgboost) the best number of rounds."""
     if model.name == "xgboost":
-        return _xgb_cv(model, params, x, y, folds=folds, seed=seed, n_jobs=n_jobs, trial=trial)
-    scores = []
+        return _xgb_cv(model, params, x, y, folds=folds, seed=seed, n_jobs=n_jobs, trial=trial, decimals=decimals)
+    scores: list[float] = []
     for i, (fit_idx, held_idx) in enumerate(folds):
-        estimator = build_model(model.name, params, seed=seed, n_jobs=n_jobs).fit(x[fit_idx], y[fit_idx])
-        scores.append(roc_auc_score(y[held_idx], estimator.predict_proba(x[held_idx])[:, 1]))
+        unfitted = build_model(model.name, params, seed=seed, n_jobs=n_jobs)
+        estimator = fit_for_prediction(unfitted, x[fit_idx], y[fit_idx])
+        scores.append(float(roc_auc_score(y[held_idx], estimator.predict_proba(x[held_idx])[:, 1])))
         if trial is not None:
-            trial.report(float(np.mean(scores)), i)
+            trial.report(CVScore.of_folds(scores, rounds=None, decimals=decimals).mean, i)
             if trial.should_prune():
                 raise optuna.TrialPruned()
-    return CVScore(float(np.mean(scores)), float(np.std(scores)), None, tuple(float(s) for s in scores))
+    return CVScore.of_folds(scores, rounds=None, decimals=decimals)
 
 
 class _KeepFolds(xgb.callback.TrainingCallback):
@@ -153,14 +167,14 @@ def _fold_aucs(folds: list[Any], rounds: int) -> tuple[float, ...]:
 
 
 class _PruneOnRound(xgb.callback.TrainingCallback):
-    def __init__(self, trial: optuna.Trial) -> None:
+    def __init__(self, trial: optuna.Trial, decimals: int) -> None:
         super().__init__()
-        self.trial = trial
+        self.trial, self.decimals = trial, decimals
 
     def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
         if epoch % _REPORT_EVERY == 0:
             last = evals_log["test"]["auc"][-1]
-            self.trial.report(float(last[0] if isinstance(last, tuple) else last), epoch)
+            self.trial.report(rounded(last[0] if isinstance(last, tuple) else last, self.decimals), epoch)
             if self.trial.should_prune():
                 raise optuna.TrialPruned()
         return False
@@ -176,6 +190,7 @@ def _xgb_cv(
     seed: int,
     n_jobs: int,
     trial: optuna.Trial | None,
+    decimals: int,
 ) -> CVScore:
     estimator = build_model("xgboost", params, seed=seed, n_jobs=n_jobs)
     kept = _KeepFolds()
@@ -187,12 +202,14 @@ def _xgb_cv(
         num_boost_round=int(estimator.n_estimators),
         folds=folds,
         early_stopping_rounds=model.early_stopping_rounds,
-        callbacks=[kept, _PruneOnRound(trial)] if trial is not None else [kept],
+        callbacks=[kept, _PruneOnRound(trial, decimals)] if trial is not None else [kept],
         as_pandas=True,
     )
-    best = int(history["test-auc-mean"].to_numpy().argmax())
-    mean, std = float(history["test-auc-mean"].iloc[best]), float(history["test-auc-std"].iloc[best])
-    return CVScore(mean, std, best + 1, _fold_aucs(kept.folds, best + 1))
+    means = [rounded(m, decimals) for m in history["test-auc-mean"]]
+    best = int(np.argmax(means))  # the first round with the best rounded mean
+    std = rounded(history["test-auc-std"].iloc[best], decimals)
+    folds_at_best = tuple(rounded(f, decimals) for f in _fold_aucs(kept.folds, best + 1))
+    return CVScore(means[best], std, best + 1, folds_at_best)
 
 
 def make_folds(y: np.ndarray, *, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -222,6 +239,7 @@ def run_search(
     n_jobs: int,
     worker: int = 0,
     folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    decimals: int = DEFAULT_DECIMALS,
 ) -> tuple[SearchResult, optuna.Study | None]:
     """Search one family's ``model.search_space`` (or, with ``n_trials == 0``, just score the configured params).
 
@@ -231,13 +249,13 @@ def run_search(
     started = time.perf_counter()
     folds = folds if folds is not None else make_folds(y, k=tune.cv_folds, seed=seed)
     if tune.n_trials == 0:
-        cv = cv_score(model, model.params, x, y, folds=folds, seed=seed, n_jobs=n_jobs)
+        cv = cv_score(model, model.params, x, y, folds=folds, seed=seed, n_jobs=n_jobs, decimals=decimals)
         log.info("%s: tune.n_trials is 0, no search; configured params: CV ROC-AUC %.4f", model.name, cv.mean)
         seconds = time.perf_counter() - started
         return SearchResult(dict(model.params), cv.mean, cv.std, cv.rounds, 0, 0, seconds, 0, cv.folds), None
     with storage_errors(tune, study_name):
         study = _optimize(model, tune, x, y, storage=storage, study_name=study_name, seed=seed, n_jobs=n_jobs,
-                          worker=worker, folds=folds)  # fmt: skip
+                          worker=worker, folds=folds, decimals=decimals)  # fmt: skip
         trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
     completed, pruned = states.count(optuna.trial.TrialState.COMPLETE), states.count(optuna.trial.TrialState.PRUNED)
@@ -271,6 +289,7 @@ def _optimize(
     n_jobs: int,
     worker: int,
     folds: list[tuple[np.ndarray, np.ndarray]],
+    decimals: int,
 ) -> optuna.Study:
     """Run trials until the study (shared or not) has ``tune.n_trials`` finished ones, then wait for the trials
     other processes still run (``settle_trials``), so that the study's best is the best of all that finished."""
@@ -281,11 +300,11 @@ def _optimize(
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", worker)  # first, so a trial that dies is traced to its worker
         params = {**model.params, **suggest(trial, model.search_space)}
-        cv = cv_score(model, params, x, y, folds=folds, seed=seed, n_jobs=n_jobs, trial=trial)
+        cv = cv_score(model, params, x, y, folds=folds, seed=seed, n_jobs=n_jobs, trial=trial, decimals=decimals)
         trial.set_user_attr("cv_std", cv.std)
         trial.set_user_attr("best_rounds", cv.rounds)
         trial.set_user_attr("fold_scores", list(cv.folds))
-        return cv.mean
+        return cv.mean  # rounded: what TPE and the best trial are decided on
 
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     # a process joining a study that is already done (a late worker, a rerun) adds no trial after the result

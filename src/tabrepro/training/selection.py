@@ -4,7 +4,9 @@ Every family is scored on the SAME stratified folds, so fold k's scores are pair
 one fold is free of how hard that fold happens to be. The family with the best mean CV ROC-AUC wins, except that a
 simpler family is preferred when its paired difference to the best is within one standard error of zero (the SE of
 the mean of the per-fold differences): a lead smaller than its own noise is not evidence that the more complex
-model is better, and the simpler one is cheaper to serve, to explain and to keep.
+model is better, and the simpler one is cheaper to serve, to explain and to keep. Every number the rule compares
+(the means, the differences, their SE) is ``rounded`` to the declared precision first, so last-digit differences
+between CPUs cannot change the choice.
 
 Simplicity order, ``logreg < random_forest < xgboost``: by how many hyper-parameters the search tunes (2, 3 and 7 in
 ``conf/model/``) and how much the fitted model depends on choices made while fitting. The more dimensions a search
@@ -26,6 +28,7 @@ import numpy as np
 import optuna
 
 from tabrepro.config.params import ModelParams, TuneParams
+from tabrepro.config.precision import DEFAULT_DECIMALS, rounded
 from tabrepro.training.search import SearchResult, folds_digest, make_folds, run_search
 
 log = logging.getLogger(__name__)
@@ -60,16 +63,18 @@ class Choice:
     reason: str
 
 
-def paired_difference(best: Sequence[float], other: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error of the fold-by-fold differences ``best - other`` (SE 0 with one fold)."""
+def paired_difference(
+    best: Sequence[float], other: Sequence[float], *, decimals: int = DEFAULT_DECIMALS
+) -> tuple[float, float]:
+    """Mean and standard error of the fold-by-fold differences ``best - other`` (SE 0 with one fold), rounded."""
     diffs = np.asarray(best, dtype=float) - np.asarray(other, dtype=float)
-    if len(diffs) < 2:
-        return float(diffs.mean()), 0.0
-    return float(diffs.mean()), float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
+    se = float(diffs.std(ddof=1) / math.sqrt(len(diffs))) if len(diffs) >= 2 else 0.0
+    return rounded(diffs.mean(), decimals), rounded(se, decimals)
 
 
-def choose_family(fold_scores: Mapping[str, Sequence[float]]) -> Choice:
-    """Apply the rule to each family's per-fold CV ROC-AUC (the same folds, in the same order, for every family)."""
+def choose_family(fold_scores: Mapping[str, Sequence[float]], *, decimals: int = DEFAULT_DECIMALS) -> Choice:
+    """Apply the rule to each family's per-fold CV ROC-AUC (the same folds, in the same order, for every family),
+    each score ``rounded`` to ``decimals`` places first."""
     if not fold_scores:
         raise ValueError("no family to choose from")
     lengths = {len(s) for s in fold_scores.values()}
@@ -78,9 +83,10 @@ def choose_family(fold_scores: Mapping[str, Sequence[float]]) -> Choice:
     unknown = sorted(set(fold_scores) - set(SIMPLEST_FIRST))
     if unknown:
         raise ValueError(f"unknown family {unknown}; known: {list(SIMPLEST_FIRST)}")
-    # equal means: the simpler family counts as the best
-    best = max(fold_scores, key=lambda f: (float(np.mean(fold_scores[f])), -SIMPLEST_FIRST.index(f)))
-    comparisons = {f: _compare(f, fold_scores[best], fold_scores[f]) for f in _simplest_first(fold_scores)}
+    scores = {f: [rounded(v, decimals) for v in s] for f, s in fold_scores.items()}
+    # equal (rounded) means: the simpler family counts as the best
+    best = max(scores, key=lambda f: (rounded(np.mean(scores[f]), decimals), -SIMPLEST_FIRST.index(f)))
+    comparisons = {f: _compare(f, scores[best], scores[f], decimals) for f in _simplest_first(scores)}
     chosen = next(f for f, c in comparisons.items() if c.within_one_se)
     return Choice(family=chosen, best=best, comparisons=comparisons, reason=_reason(chosen, best, comparisons))
 
@@ -89,13 +95,13 @@ def _simplest_first(families: Mapping[str, object]) -> list[str]:
     return sorted(families, key=SIMPLEST_FIRST.index)
 
 
-def _compare(family: str, best: Sequence[float], scores: Sequence[float]) -> Comparison:
-    diff, se = paired_difference(best, scores)
+def _compare(family: str, best: Sequence[float], scores: Sequence[float], decimals: int) -> Comparison:
+    diff, se = paired_difference(best, scores, decimals=decimals)
     return Comparison(
         family=family,
-        mean=float(np.mean(scores)),
-        std=float(np.std(scores)),
-        fold_diffs=tuple(float(b - s) for b, s in zip(best, scores, strict=True)),
+        mean=rounded(np.mean(scores), decimals),
+        std=rounded(np.std(scores), decimals),
+        fold_diffs=tuple(rounded(b - s, decimals) for b, s in zip(best, scores, strict=True)),
         diff=diff,
         se=se,
     )
@@ -146,6 +152,7 @@ def search_families(
     seed: int,
     n_jobs: int,
     worker: int = 0,
+    decimals: int = DEFAULT_DECIMALS,
 ) -> FamilySearch:
     """Search each of ``model.families`` (one study each, ``tune.n_trials`` trials each, simplest first) on ONE set
     of folds, then choose. A pinned family is a choice of one."""
@@ -156,8 +163,9 @@ def search_families(
     for family in sorted(model.families, key=lambda f: SIMPLEST_FIRST.index(f.name)):
         name = study_names[family.name]
         results[family.name], studies[family.name] = run_search(
-            family, tune, x, y, storage=storage, study_name=name, seed=seed, n_jobs=n_jobs, worker=worker, folds=folds
-        )
-    choice = choose_family({f: r.fold_scores for f, r in results.items()})
+            family, tune, x, y, storage=storage, study_name=name, seed=seed, n_jobs=n_jobs, worker=worker, folds=folds,
+            decimals=decimals,
+        )  # fmt: skip
+    choice = choose_family({f: r.fold_scores for f, r in results.items()}, decimals=decimals)
     log.info("model choice: %s", choice.reason)
     return FamilySearch(results, studies, choice, folds_digest(folds), time.perf_counter() - started)
