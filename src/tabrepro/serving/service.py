@@ -4,10 +4,11 @@ Configuration comes from the environment (set by the bento, or by `make serve`):
 (default ``models/serving``), ``TABREPRO_PROVIDERS`` (comma-separated ONNX Runtime execution providers, default
 from the packaged manifest), and the overrides of the packaged ``serve`` section read by
 ``rollout.resolve_serve_settings`` (``TABREPRO_ROLLOUT_MODE``, ``TABREPRO_CANDIDATE_DIR``,
-``TABREPRO_CANARY_PERCENT``, ``TABREPRO_PREDICTION_LOG``). Anything wrong at start-up (a missing or altered model,
-a bad rollout setting, a candidate that does not fit the primary, an unwritable prediction log, a file that is
-not what it should be) keeps the worker up and the service un-ready: ``/readyz`` answers 503 with the reason, which
-names files by their name in the serving folder (never the server's absolute paths), and so does every prediction.
+``TABREPRO_CANARY_PERCENT``, ``TABREPRO_PREDICTION_LOG``, ``TABREPRO_FALLBACK_DIR``: see ``fallback``). Anything
+wrong at start-up (a missing or altered model, a bad rollout setting, a candidate or fallback that does not fit the
+primary, an unwritable prediction log, a file that is not what it should be) keeps the worker up and the service
+un-ready: ``/readyz`` answers 503 with the reason, which names files by their name in the serving folder (never the
+server's absolute paths), and so does every prediction.
 
 Importing it (``tabrepro.serving``) switches telemetry off before BentoML or ONNX Runtime act on it (``quiet``),
 however the service is started. ``serve.workers`` (or
@@ -36,6 +37,7 @@ from starlette.exceptions import HTTPException
 from tabrepro.artefacts import PredictionLogParams
 from tabrepro.contract.records import build_record_model, record_json_schema
 from tabrepro.serving import errors, guard, openapi, refusal_log, telemetry
+from tabrepro.serving.fallback import DEGRADATION, DegradedReadiness, ScoringFailed, load_fallback
 from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog, record_ids
 from tabrepro.serving.rollout import check_candidate, resolve_serve_settings, split_canary
 from tabrepro.serving.runtime import MANIFEST_FILE, ServingError, ServingModel, validate_records
@@ -131,11 +133,12 @@ def show_start_up_log() -> None:
 @bentoml.service(name="tabrepro", traffic={"timeout": 60}, workers=configured_workers(os.environ))
 class TabreproService:
     """Churn-style binary classifier served from the packaged, sha256-verified ONNX graph, with an optional
-    shadow or canary candidate and an optional prediction log."""
+    shadow or canary candidate, an optional fallback model and an optional prediction log."""
 
     def __init__(self) -> None:
         self.model: ServingModel | None = None
         self.candidate: ServingModel | None = None
+        self.fallback: ServingModel | None = None
         self.prediction_log: PredictionLog | None = None
         self.mode, self.canary_percent, self.problem = "off", 0.0, ""
         self.max_records = guard.SETTINGS.limits.max_records
@@ -146,7 +149,7 @@ class TabreproService:
             self._start(os.environ)
         except Exception as exc:  # any fault at start-up: the worker stays up, un-ready, and says why
             known = isinstance(exc, ServingError | OSError | ValueError)  # ConfigError is a ValueError
-            self.model, self.candidate = None, None
+            self.model, self.candidate, self.fallback = None, None, None
             self.problem = public_reason(str(exc) if known else f"{type(exc).__name__}: {exc}")
             self.close_prediction_log()
             log.error("not ready: %s", exc, exc_info=not known)
@@ -174,6 +177,16 @@ class TabreproService:
                 self.candidate.version,
                 f", {self.canary_percent:g} % of ids to the candidate" if self.mode == "canary" else "",
             )
+        if settings.fallback.serving_dir:
+            self.fallback = load_fallback(settings.fallback.serving_dir, self.model, providers=providers)
+            DEGRADATION.window_seconds = settings.fallback.degraded_seconds
+            telemetry.observe_placement("fallback", self.fallback)
+            log.info(
+                "fallback %s %s: %s",
+                self.fallback.version,
+                self.fallback.graph_file,
+                self.fallback.placement.describe(),
+            )
         if settings.prediction_log.enabled:
             self.prediction_log = open_prediction_log(settings.prediction_log)
             log.info("prediction log: %s", self.prediction_log.path.resolve())
@@ -190,8 +203,9 @@ class TabreproService:
             self.prediction_log.close()
 
     @bentoml.api(route="/predict", input_spec=guard.PredictRequest)
-    def predict(self, records: list[Any]) -> dict[str, Any]:
-        """Probability and label (at the answering model's threshold chosen on val) for each record."""
+    def predict(self, records: list[Any], ctx: bentoml.Context) -> dict[str, Any]:
+        """Probability and label (at the answering model's threshold chosen on val) for each record; a 503 in the
+        one error shape when no model could score them (``fallback.ScoringFailed``)."""
         if self.model is None:
             raise ServiceUnavailable(f"model not loaded: {self.problem}")
         if len(records) > self.max_records:
@@ -207,14 +221,21 @@ class TabreproService:
             more = f"; and {len(errors) - 20} more" if len(errors) > 20 else ""
             raise InvalidArgument(f"{len(errors)} problem(s) in the request: {shown}{more}")
         request_id, received = uuid.uuid4().hex, datetime.now(UTC)
-        answers = self._score(parsed)
+        try:
+            answers = self._score(parsed)
+        except ScoringFailed as exc:
+            ctx.response.status_code = HTTPStatus.SERVICE_UNAVAILABLE
+            return {"error": f"{exc} (request {request_id}: the server's log has the errors)"}
         if self.prediction_log is not None:
             id_column = self.model.contract.id_column
             self.prediction_log.submit(LoggedRequest(received, request_id, id_column, parsed, answers))
+        fell_back = next((a for a in answers if a.role == "fallback"), None)  # then the top level names it
+        top = self.model if fell_back is None else self.fallback
         return {
-            "model_version": self.model.version,
-            "model_sha256": self.model.sha256,
-            "threshold": self.model.threshold,
+            "model_version": top.version,
+            "model_sha256": top.sha256,
+            "threshold": top.threshold,
+            "answered_by": "primary" if fell_back is None else "fallback",
             "request_id": request_id,
             "predictions": self._predictions(parsed, answers),
         }
@@ -244,12 +265,37 @@ class TabreproService:
         except Exception:
             telemetry.MODEL_ERRORS.labels(role=role, model_version=model.version).inc()
             if served:
-                raise
+                return self._answer_instead(model, role, indices, subset)
             # a shadow model must never cost a caller its answer; the failure is logged and counted instead
             log.exception("shadow candidate %s failed on %d records", model.version, len(subset))
             return None
         telemetry.observe_scoring(role, model.version, time.perf_counter() - started, probabilities)
         return ModelAnswers(model.version, model.sha256, role, served, model.threshold, indices, probabilities)
+
+    def _answer_instead(
+        self, failed: ServingModel, role: str, indices: Sequence[int], subset: list[dict[str, Any]]
+    ) -> ModelAnswers:
+        """The fallback's answers for the records a served model's graph failed on (called while handling that
+        failure); ScoringFailed when there is no fallback or it fails too."""
+        what = f"the {role} model {failed.version} failed on {len(subset)} record(s)"
+        log.exception("%s", what)
+        fallback = self.fallback
+        if fallback is None:
+            raise ScoringFailed(f"{what} and there is no fallback") from None
+        started = time.perf_counter()
+        try:
+            probabilities = fallback.predict_proba(subset)
+        except Exception:
+            telemetry.MODEL_ERRORS.labels(role="fallback", model_version=fallback.version).inc()
+            log.exception("the fallback %s failed too", fallback.version)
+            DEGRADATION.note(f"{what}, and the fallback {fallback.version} too", records=len(subset))
+            raise ScoringFailed(f"{what}, and the fallback {fallback.version} too") from None
+        telemetry.observe_scoring("fallback", fallback.version, time.perf_counter() - started, probabilities)
+        telemetry.FALLBACK_RECORDS.labels(failed_role=role, model_version=fallback.version).inc(len(subset))
+        DEGRADATION.note(f"{what}; the fallback {fallback.version} answered", records=len(subset))
+        return ModelAnswers(
+            fallback.version, fallback.sha256, "fallback", True, fallback.threshold, indices, probabilities
+        )
 
     def _predictions(self, parsed: list[dict[str, Any]], answers: list[ModelAnswers]) -> list[dict[str, Any]]:
         """One answer per record, in request order: its ``id`` (null when it has none, as every record of a
@@ -273,4 +319,5 @@ class TabreproService:
 
 TabreproService.add_asgi_middleware(guard.RequestGuard)
 TabreproService.add_asgi_middleware(openapi.DocumentFix)
+TabreproService.add_asgi_middleware(DegradedReadiness)
 TabreproService.add_asgi_middleware(errors.OneErrorShape)
