@@ -78,16 +78,18 @@ DEGRADATION = Degradation()
 
 class DegradedReadiness:
     """ASGI middleware: a 200 from ``GET /readyz`` becomes ``{"status": "degraded", "reason": ...}`` (still 200)
-    while ``DEGRADATION`` says so; every other answer passes unchanged."""
+    while ``state`` (the worker's ``DEGRADATION``) says so; every other answer passes unchanged."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
-        self.app = app
+    def __init__(
+        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *, state: Degradation | None = None
+    ) -> None:
+        self.app, self.state = app, state or DEGRADATION
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != READY_PATH:
             await self.app(scope, receive, send)
             return
-        reason = DEGRADATION.reason()
+        reason = self.state.reason()
         held: list[Message] = []
 
         async def rewrite(message: Message) -> None:
