@@ -33,6 +33,7 @@ from typing import Any
 import bentoml
 from bentoml.exceptions import BentoMLException, InvalidArgument, ServiceUnavailable
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 
 from tabrepro.artefacts import PredictionLogParams
 from tabrepro.contract.records import build_record_model, record_json_schema
@@ -100,6 +101,12 @@ def load_candidate(directory: str, primary: ServingModel, *, providers: list[str
     if candidate.sha256 == primary.sha256:
         log.warning("the rollout candidate is the primary model itself (%s)", primary.version)
     return candidate
+
+
+def unavailable(message: str) -> Any:
+    """A 503 ``{"error": message}``: BentoML sends a starlette Response an API returns as it is (a 5xx it raises
+    itself would say only "An unexpected error has occurred")."""
+    return JSONResponse({"error": message}, status_code=HTTPStatus.SERVICE_UNAVAILABLE)
 
 
 def open_prediction_log(settings: PredictionLogParams) -> PredictionLog:
@@ -203,7 +210,7 @@ class TabreproService:
             self.prediction_log.close()
 
     @bentoml.api(route="/predict", input_spec=guard.PredictRequest)
-    def predict(self, records: list[Any], ctx: bentoml.Context) -> dict[str, Any]:
+    def predict(self, records: list[Any]) -> dict[str, Any]:
         """Probability and label (at the answering model's threshold chosen on val) for each record; a 503 in the
         one error shape when no model could score them (``fallback.ScoringFailed``)."""
         if self.model is None:
@@ -224,8 +231,7 @@ class TabreproService:
         try:
             answers = self._score(parsed)
         except ScoringFailed as exc:
-            ctx.response.status_code = HTTPStatus.SERVICE_UNAVAILABLE
-            return {"error": f"{exc} (request {request_id}: the server's log has the errors)"}
+            return unavailable(f"{exc} (request {request_id}: the server's log has the errors)")
         if self.prediction_log is not None:
             id_column = self.model.contract.id_column
             self.prediction_log.submit(LoggedRequest(received, request_id, id_column, parsed, answers))
