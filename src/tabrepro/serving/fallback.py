@@ -18,9 +18,12 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
+from tabrepro.serving import telemetry
 from tabrepro.serving.errors import Message, Receive, Scope, Send
+from tabrepro.serving.predlog import ModelAnswers
 from tabrepro.serving.rollout import check_candidate
 from tabrepro.serving.runtime import ServingError, ServingModel
 
@@ -46,6 +49,29 @@ def load_fallback(directory: str, primary: ServingModel, *, providers: list[str]
             "the fallback runs the primary's own graph (%s): it will fail where the primary fails", fallback.version
         )
     return fallback
+
+
+def answer_instead(
+    fallback: ServingModel | None, *, failed: tuple[str, str], indices: Sequence[int], records: list[dict[str, Any]]
+) -> ModelAnswers:
+    """The fallback's answers (role ``fallback``, served) for ``records``, which the served model ``failed`` (its
+    role and version) could not score; ScoringFailed when there is no fallback or it fails too."""
+    role, version = failed
+    what = f"the {role} model {version} failed on {len(records)} record(s)"
+    if fallback is None:
+        raise ScoringFailed(f"{what} and there is no fallback")
+    started = time.perf_counter()
+    try:
+        probabilities = fallback.predict_proba(records)
+    except Exception:
+        telemetry.MODEL_ERRORS.labels(role="fallback", model_version=fallback.version).inc()
+        log.exception("the fallback %s failed too", fallback.version)
+        DEGRADATION.note(f"{what}, and the fallback {fallback.version} too", records=len(records))
+        raise ScoringFailed(f"{what}, and the fallback {fallback.version} too") from None
+    telemetry.observe_scoring("fallback", fallback.version, time.perf_counter() - started, probabilities)
+    telemetry.FALLBACK_RECORDS.labels(failed_role=role, model_version=fallback.version).inc(len(records))
+    DEGRADATION.note(f"{what}; the fallback {fallback.version} answered", records=len(records))
+    return ModelAnswers(fallback.version, fallback.sha256, "fallback", True, fallback.threshold, indices, probabilities)
 
 
 class Degradation:

@@ -38,7 +38,7 @@ from starlette.responses import JSONResponse
 from tabrepro.artefacts import PredictionLogParams
 from tabrepro.contract.records import build_record_model, record_json_schema
 from tabrepro.serving import errors, guard, openapi, refusal_log, telemetry
-from tabrepro.serving.fallback import DEGRADATION, DegradedReadiness, ScoringFailed, load_fallback
+from tabrepro.serving.fallback import DEGRADATION, DegradedReadiness, ScoringFailed, answer_instead, load_fallback
 from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog, record_ids
 from tabrepro.serving.rollout import check_candidate, resolve_serve_settings, split_canary
 from tabrepro.serving.runtime import MANIFEST_FILE, ServingError, ServingModel, validate_records
@@ -271,37 +271,13 @@ class TabreproService:
         except Exception:
             telemetry.MODEL_ERRORS.labels(role=role, model_version=model.version).inc()
             if served:
-                return self._answer_instead(model, role, indices, subset)
+                log.exception("the %s model %s failed on %d record(s)", role, model.version, len(subset))
+                return answer_instead(self.fallback, failed=(role, model.version), indices=indices, records=subset)
             # a shadow model must never cost a caller its answer; the failure is logged and counted instead
             log.exception("shadow candidate %s failed on %d records", model.version, len(subset))
             return None
         telemetry.observe_scoring(role, model.version, time.perf_counter() - started, probabilities)
         return ModelAnswers(model.version, model.sha256, role, served, model.threshold, indices, probabilities)
-
-    def _answer_instead(
-        self, failed: ServingModel, role: str, indices: Sequence[int], subset: list[dict[str, Any]]
-    ) -> ModelAnswers:
-        """The fallback's answers for the records a served model's graph failed on (called while handling that
-        failure); ScoringFailed when there is no fallback or it fails too."""
-        what = f"the {role} model {failed.version} failed on {len(subset)} record(s)"
-        log.exception("%s", what)
-        fallback = self.fallback
-        if fallback is None:
-            raise ScoringFailed(f"{what} and there is no fallback") from None
-        started = time.perf_counter()
-        try:
-            probabilities = fallback.predict_proba(subset)
-        except Exception:
-            telemetry.MODEL_ERRORS.labels(role="fallback", model_version=fallback.version).inc()
-            log.exception("the fallback %s failed too", fallback.version)
-            DEGRADATION.note(f"{what}, and the fallback {fallback.version} too", records=len(subset))
-            raise ScoringFailed(f"{what}, and the fallback {fallback.version} too") from None
-        telemetry.observe_scoring("fallback", fallback.version, time.perf_counter() - started, probabilities)
-        telemetry.FALLBACK_RECORDS.labels(failed_role=role, model_version=fallback.version).inc(len(subset))
-        DEGRADATION.note(f"{what}; the fallback {fallback.version} answered", records=len(subset))
-        return ModelAnswers(
-            fallback.version, fallback.sha256, "fallback", True, fallback.threshold, indices, probabilities
-        )
 
     def _predictions(self, parsed: list[dict[str, Any]], answers: list[ModelAnswers]) -> list[dict[str, Any]]:
         """One answer per record, in request order: its ``id`` (null when it has none, as every record of a
