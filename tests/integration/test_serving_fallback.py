@@ -147,6 +147,7 @@ def test_fallback_answers_where_the_primary_graph_fails(packaged: Path, previous
 
     response = docs["components"]["schemas"]["PredictResponse"]
     assert "answered_by" in response["required"] and response["properties"]["answered_by"]["enum"][-1] == "fallback"
+    assert "degraded" in docs["paths"]["/readyz"]["get"]["responses"]["200"]["description"]
 
 
 def test_a_fallback_with_another_contract_is_refused_at_start(packaged: Path, tmp_path: Path):

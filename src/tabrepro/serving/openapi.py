@@ -109,8 +109,13 @@ def fix_docs(doc: dict[str, Any], request_schema: dict[str, Any]) -> dict[str, A
         predict["responses"] = responses
     ready = doc.get("paths", {}).get("/readyz", {}).get("get")
     if ready is not None:
-        ready.setdefault("responses", {})["503"] = {
-            "description": PREDICT_ERRORS["503"],
+        answers = ready.setdefault("responses", {})
+        answers.setdefault("200", {})["description"] = (
+            "Ready. While the fallback model answers for a failing graph (and serve.fallback.degraded_seconds "
+            'after), still 200, with {"status": "degraded", "reason": ...}: the replica answers, keep it in rotation'
+        )
+        answers["503"] = {
+            "description": "The service is not ready: the reason is given (a start-up fault)",
             "content": {"application/json": {"schema": ERROR_REF}},
         }
     return doc
