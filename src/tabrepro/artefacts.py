@@ -140,6 +140,14 @@ class RolloutParams(_Record):
     canary_percent: float = Field(default=0, ge=0, le=100, allow_inf_nan=False)
 
 
+class FallbackParams(_Record):
+    """A second verified serving folder that answers a request the served model's graph fails on
+    (``serve.fallback``); ``/readyz`` says degraded for ``degraded_seconds`` after it last answered."""
+
+    serving_dir: str | None = None
+    degraded_seconds: float = Field(default=300, ge=0, le=86_400, allow_inf_nan=False)
+
+
 class LimitsParams(_Record):
     """What one request may carry (``serve.limits``): a bigger body is refused with 413 before it is parsed, more
     records with 413 before any is validated, a longer text value (an id, a level) with 400 naming the field."""
@@ -157,13 +165,14 @@ class ServeParams(_Record):
     limits: LimitsParams = LimitsParams()
     prediction_log: PredictionLogParams = PredictionLogParams()
     rollout: RolloutParams = RolloutParams()
+    fallback: FallbackParams = FallbackParams()
 
     @model_serializer(mode="wrap")
     def _omit_defaults_added_later(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """``workers`` and ``limits`` are left out while at their defaults, so a manifest sealed before they existed
-        keeps its seal, and one packaged with the defaults is byte for byte what it was."""
+        """``workers``, ``limits`` and ``fallback`` are left out while at their defaults, so a manifest sealed before
+        they existed keeps its seal, and one packaged with the defaults is byte for byte what it was."""
         data = handler(self)
-        for key in ("workers", "limits"):
+        for key in ("workers", "limits", "fallback"):
             if getattr(self, key) == type(self).model_fields[key].default:
                 data.pop(key, None)
         return data

@@ -25,7 +25,8 @@ PREDICT_ERRORS = {
     "400": "Not JSON, not strict JSON, or a record the data contract refuses (the message names record and field)",
     "413": "A body over serve.limits.max_body_bytes, or more records than serve.limits.max_records",
     "415": "A Content-Type other than application/json, or more than one Content-Type header",
-    "503": "The service is not ready: the reason is given (a start-up fault)",
+    "503": "The service is not ready (a start-up fault), or no model could score the request (the served model's "
+    "graph failed on it and there is no fallback, or it failed too): the reason is given",
     "500": "An unexpected fault; the server's log has it",
 }
 _PREDICTION = {
@@ -36,7 +37,11 @@ _PREDICTION = {
         "probability": {"type": "number", "minimum": 0, "maximum": 1},
         "label": {"type": "integer", "enum": [0, 1]},
         "model_version": {"type": "string"},
-        "role": {"type": "string", "enum": ["primary", "candidate"]},
+        "role": {
+            "type": "string",
+            "enum": ["primary", "candidate", "fallback"],
+            "description": "the model that answered this record: fallback where the served model's graph failed",
+        },
     },
     "required": ["id", "index", "probability", "label", "model_version", "role"],
     "additionalProperties": False,
@@ -47,10 +52,16 @@ PREDICT_RESPONSE: dict[str, Any] = {
         "model_version": {"type": "string"},
         "model_sha256": {"type": "string"},
         "threshold": {"type": "number"},
+        "answered_by": {
+            "type": "string",
+            "enum": ["primary", "fallback"],
+            "description": "fallback when the fallback model answered any record (the served model's graph failed "
+            "on them); model_version, model_sha256 and threshold are then the fallback's",
+        },
         "request_id": {"type": "string"},
         "predictions": {"type": "array", "items": _PREDICTION},
     },
-    "required": ["model_version", "model_sha256", "threshold", "request_id", "predictions"],
+    "required": ["model_version", "model_sha256", "threshold", "answered_by", "request_id", "predictions"],
     "additionalProperties": False,
 }
 
@@ -98,8 +109,13 @@ def fix_docs(doc: dict[str, Any], request_schema: dict[str, Any]) -> dict[str, A
         predict["responses"] = responses
     ready = doc.get("paths", {}).get("/readyz", {}).get("get")
     if ready is not None:
-        ready.setdefault("responses", {})["503"] = {
-            "description": PREDICT_ERRORS["503"],
+        answers = ready.setdefault("responses", {})
+        answers.setdefault("200", {})["description"] = (
+            "Ready. While the fallback model answers for a failing graph (and serve.fallback.degraded_seconds "
+            'after), still 200, with {"status": "degraded", "reason": ...}: the replica answers, keep it in rotation'
+        )
+        answers["503"] = {
+            "description": "The service is not ready: the reason is given (a start-up fault)",
             "content": {"application/json": {"schema": ERROR_REF}},
         }
     return doc

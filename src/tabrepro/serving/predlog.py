@@ -49,7 +49,7 @@ class ModelAnswers:
 
     model_version: str
     model_sha256: str
-    role: str  # "primary" | "candidate"
+    role: str  # "primary" | "candidate" | "fallback" (it answered records the served model's graph failed on)
     served: bool  # whether these answers were the ones returned to the caller
     threshold: float
     indices: Sequence[int]

@@ -18,7 +18,7 @@ from tabrepro.serving.startup import parse_number
 
 BUCKETS = 10_000
 ENV_MODE, ENV_CANDIDATE, ENV_PERCENT = "TABREPRO_ROLLOUT_MODE", "TABREPRO_CANDIDATE_DIR", "TABREPRO_CANARY_PERCENT"
-ENV_PREDICTION_LOG = "TABREPRO_PREDICTION_LOG"
+ENV_PREDICTION_LOG, ENV_FALLBACK = "TABREPRO_PREDICTION_LOG", "TABREPRO_FALLBACK_DIR"
 MODES = get_args(RolloutParams.model_fields["mode"].annotation)
 
 
@@ -66,7 +66,11 @@ def resolve_serve_settings(packaged: Mapping[str, Any] | None, env: Mapping[str,
         log["enabled"] = False
     elif switch:
         log |= {"enabled": True, "path": switch}
-    merged = {**settings.model_dump(), "rollout": rollout, "prediction_log": log}
+    fallback = settings.fallback.model_dump()
+    declared = env.get(ENV_FALLBACK, "").strip()
+    if declared:
+        fallback["serving_dir"] = None if declared.lower() == "off" else declared
+    merged = {**settings.model_dump(), "rollout": rollout, "prediction_log": log, "fallback": fallback}
     settings = parse_section(ServeParams, merged, where="serve")
     if settings.rollout.mode != "off" and not settings.rollout.candidate_dir:
         raise ConfigError(
@@ -87,33 +91,39 @@ def _parse_percent(raw: str) -> float:
     return parse_number(raw, name=ENV_PERCENT, low=0, high=100, kind="a percentage")
 
 
-def contract_differences(primary: Any, candidate: Any, *, where: str = "contract") -> list[str]:
-    """Every place where two JSON-like contracts differ, as ``key.path: primary ... vs candidate ...``."""
+def contract_differences(
+    primary: Any, candidate: Any, *, where: str = "contract", other: str = "candidate"
+) -> list[str]:
+    """Every place where two JSON-like contracts differ, as ``key.path: primary ... vs candidate ...`` (``other``
+    names the second model's role)."""
     if isinstance(primary, Mapping) and isinstance(candidate, Mapping):
         found = []
         for key in list(primary) + [k for k in candidate if k not in primary]:
             if key not in candidate:
                 found.append(f"{where}.{key}: only in the primary")
             elif key not in primary:
-                found.append(f"{where}.{key}: only in the candidate")
+                found.append(f"{where}.{key}: only in the {other}")
             else:
-                found += contract_differences(primary[key], candidate[key], where=f"{where}.{key}")
+                found += contract_differences(primary[key], candidate[key], where=f"{where}.{key}", other=other)
         return found
     if primary != candidate:
-        return [f"{where}: primary {_short(primary)} vs candidate {_short(candidate)}"]
+        return [f"{where}: primary {_short(primary)} vs {other} {_short(candidate)}"]
     return []
 
 
-def check_candidate(primary_manifest: Mapping[str, Any], candidate_manifest: Mapping[str, Any]) -> None:
-    """Refuse a candidate that does not take exactly the primary's records (its data contract differs)."""
+def check_candidate(
+    primary_manifest: Mapping[str, Any], candidate_manifest: Mapping[str, Any], *, role: str = "candidate"
+) -> None:
+    """Refuse a candidate (or the fallback: ``role``) that does not take exactly the primary's records: its data
+    contract (features, target, task, id) differs."""
     # Where the raw table was read from and which segments evaluate reported do not change what a record is.
     ignored = {"source", "format", "description", "segments"}
     first = {k: v for k, v in primary_manifest.get("contract", {}).items() if k not in ignored}
     second = {k: v for k, v in candidate_manifest.get("contract", {}).items() if k not in ignored}
-    found = contract_differences(first, second)
+    found = contract_differences(first, second, other=role)
     if found:
         shown = "; ".join(found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else "")
-        raise ConfigError(f"the candidate's data contract differs from the primary's: {shown}")
+        raise ConfigError(f"the {role}'s data contract differs from the primary's: {shown}")
 
 
 def _short(value: Any) -> str:

@@ -4,10 +4,11 @@ Configuration comes from the environment (set by the bento, or by `make serve`):
 (default ``models/serving``), ``TABREPRO_PROVIDERS`` (comma-separated ONNX Runtime execution providers, default
 from the packaged manifest), and the overrides of the packaged ``serve`` section read by
 ``rollout.resolve_serve_settings`` (``TABREPRO_ROLLOUT_MODE``, ``TABREPRO_CANDIDATE_DIR``,
-``TABREPRO_CANARY_PERCENT``, ``TABREPRO_PREDICTION_LOG``). Anything wrong at start-up (a missing or altered model,
-a bad rollout setting, a candidate that does not fit the primary, an unwritable prediction log, a file that is
-not what it should be) keeps the worker up and the service un-ready: ``/readyz`` answers 503 with the reason, which
-names files by their name in the serving folder (never the server's absolute paths), and so does every prediction.
+``TABREPRO_CANARY_PERCENT``, ``TABREPRO_PREDICTION_LOG``, ``TABREPRO_FALLBACK_DIR``: see ``fallback``). Anything
+wrong at start-up (a missing or altered model, a bad rollout setting, a candidate or fallback that does not fit the
+primary, an unwritable prediction log, a file that is not what it should be) keeps the worker up and the service
+un-ready: ``/readyz`` answers 503 with the reason, which names files by their name in the serving folder (never the
+server's absolute paths), and so does every prediction.
 
 Importing it (``tabrepro.serving``) switches telemetry off before BentoML or ONNX Runtime act on it (``quiet``),
 however the service is started. ``serve.workers`` (or
@@ -32,10 +33,12 @@ from typing import Any
 import bentoml
 from bentoml.exceptions import BentoMLException, InvalidArgument, ServiceUnavailable
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 
 from tabrepro.artefacts import PredictionLogParams
 from tabrepro.contract.records import build_record_model, record_json_schema
 from tabrepro.serving import errors, guard, openapi, refusal_log, telemetry
+from tabrepro.serving.fallback import DEGRADATION, DegradedReadiness, ScoringFailed, answer_instead, load_fallback
 from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog, record_ids
 from tabrepro.serving.rollout import check_candidate, resolve_serve_settings, split_canary
 from tabrepro.serving.runtime import MANIFEST_FILE, ServingError, ServingModel, validate_records
@@ -100,6 +103,12 @@ def load_candidate(directory: str, primary: ServingModel, *, providers: list[str
     return candidate
 
 
+def unavailable(message: str) -> Any:
+    """A 503 ``{"error": message}``: BentoML sends a starlette Response an API returns as it is (a 5xx it raises
+    itself would say only "An unexpected error has occurred")."""
+    return JSONResponse({"error": message}, status_code=HTTPStatus.SERVICE_UNAVAILABLE)
+
+
 def open_prediction_log(settings: PredictionLogParams) -> PredictionLog:
     """The log, open and its writer running; a path it cannot write is a ServingError that names it."""
 
@@ -131,11 +140,12 @@ def show_start_up_log() -> None:
 @bentoml.service(name="tabrepro", traffic={"timeout": 60}, workers=configured_workers(os.environ))
 class TabreproService:
     """Churn-style binary classifier served from the packaged, sha256-verified ONNX graph, with an optional
-    shadow or canary candidate and an optional prediction log."""
+    shadow or canary candidate, an optional fallback model and an optional prediction log."""
 
     def __init__(self) -> None:
         self.model: ServingModel | None = None
         self.candidate: ServingModel | None = None
+        self.fallback: ServingModel | None = None
         self.prediction_log: PredictionLog | None = None
         self.mode, self.canary_percent, self.problem = "off", 0.0, ""
         self.max_records = guard.SETTINGS.limits.max_records
@@ -146,7 +156,7 @@ class TabreproService:
             self._start(os.environ)
         except Exception as exc:  # any fault at start-up: the worker stays up, un-ready, and says why
             known = isinstance(exc, ServingError | OSError | ValueError)  # ConfigError is a ValueError
-            self.model, self.candidate = None, None
+            self.model, self.candidate, self.fallback = None, None, None
             self.problem = public_reason(str(exc) if known else f"{type(exc).__name__}: {exc}")
             self.close_prediction_log()
             log.error("not ready: %s", exc, exc_info=not known)
@@ -174,6 +184,16 @@ class TabreproService:
                 self.candidate.version,
                 f", {self.canary_percent:g} % of ids to the candidate" if self.mode == "canary" else "",
             )
+        if settings.fallback.serving_dir:
+            self.fallback = load_fallback(settings.fallback.serving_dir, self.model, providers=providers)
+            DEGRADATION.window_seconds = settings.fallback.degraded_seconds
+            telemetry.observe_placement("fallback", self.fallback)
+            log.info(
+                "fallback %s %s: %s",
+                self.fallback.version,
+                self.fallback.graph_file,
+                self.fallback.placement.describe(),
+            )
         if settings.prediction_log.enabled:
             self.prediction_log = open_prediction_log(settings.prediction_log)
             log.info("prediction log: %s", self.prediction_log.path.resolve())
@@ -191,7 +211,8 @@ class TabreproService:
 
     @bentoml.api(route="/predict", input_spec=guard.PredictRequest)
     def predict(self, records: list[Any]) -> dict[str, Any]:
-        """Probability and label (at the answering model's threshold chosen on val) for each record."""
+        """Probability and label (at the answering model's threshold chosen on val) for each record; a 503 in the
+        one error shape when no model could score them (``fallback.ScoringFailed``)."""
         if self.model is None:
             raise ServiceUnavailable(f"model not loaded: {self.problem}")
         if len(records) > self.max_records:
@@ -207,14 +228,20 @@ class TabreproService:
             more = f"; and {len(errors) - 20} more" if len(errors) > 20 else ""
             raise InvalidArgument(f"{len(errors)} problem(s) in the request: {shown}{more}")
         request_id, received = uuid.uuid4().hex, datetime.now(UTC)
-        answers = self._score(parsed)
+        try:
+            answers = self._score(parsed)
+        except ScoringFailed as exc:
+            return unavailable(f"{exc} (request {request_id}: the server's log has the errors)")
         if self.prediction_log is not None:
             id_column = self.model.contract.id_column
             self.prediction_log.submit(LoggedRequest(received, request_id, id_column, parsed, answers))
+        fell_back = next((a for a in answers if a.role == "fallback"), None)  # then the top level names it
+        top = self.model if fell_back is None else self.fallback
         return {
-            "model_version": self.model.version,
-            "model_sha256": self.model.sha256,
-            "threshold": self.model.threshold,
+            "model_version": top.version,
+            "model_sha256": top.sha256,
+            "threshold": top.threshold,
+            "answered_by": "primary" if fell_back is None else "fallback",
             "request_id": request_id,
             "predictions": self._predictions(parsed, answers),
         }
@@ -244,7 +271,8 @@ class TabreproService:
         except Exception:
             telemetry.MODEL_ERRORS.labels(role=role, model_version=model.version).inc()
             if served:
-                raise
+                log.exception("the %s model %s failed on %d record(s)", role, model.version, len(subset))
+                return answer_instead(self.fallback, failed=(role, model.version), indices=indices, records=subset)
             # a shadow model must never cost a caller its answer; the failure is logged and counted instead
             log.exception("shadow candidate %s failed on %d records", model.version, len(subset))
             return None
@@ -273,4 +301,5 @@ class TabreproService:
 
 TabreproService.add_asgi_middleware(guard.RequestGuard)
 TabreproService.add_asgi_middleware(openapi.DocumentFix)
+TabreproService.add_asgi_middleware(DegradedReadiness)
 TabreproService.add_asgi_middleware(errors.OneErrorShape)

@@ -1,6 +1,6 @@
 """The service's Prometheus metrics (served on ``/metrics`` with BentoML's own), per model where it matters.
 
-Per model, labelled by ``role`` (primary / candidate) and ``model_version``: requests and records scored, the
+Per model, labelled by ``role`` (primary / candidate / fallback) and ``model_version``: requests and records scored, the
 scoring latency (the ONNX call, validation excluded) and the score distribution, so that a shadow or canary
 candidate can be compared with the primary on one dashboard.
 """
@@ -47,6 +47,12 @@ MODEL_SCORE = bentoml.metrics.Histogram(
     documentation="Probability of the positive class given by the model, per record scored (served or not)",
     labelnames=_MODEL,
     buckets=_SCORES,
+)
+FALLBACK_RECORDS = bentoml.metrics.Counter(
+    name="tabrepro_fallback_records",
+    documentation="Records answered by the fallback because the served model's graph failed on them, by the role "
+    "of the model that failed and the fallback's version",
+    labelnames=["failed_role", "model_version"],
 )
 UNKNOWN_PATHS = bentoml.metrics.Counter(
     name="tabrepro_unknown_path_requests",
