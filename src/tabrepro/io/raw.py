@@ -161,19 +161,27 @@ def _csv_error(path: Path, exc: pa.ArrowInvalid) -> DataError:
 def _open_parquet(path: Path, wanted: _Header, chunk_rows: int) -> RawChunks:
     try:
         schema = pq.read_schema(path)
+        check_names(str(path), schema.names)
         dictionary = [n for n in wanted.coded if n in schema.names and pa.types.is_string(schema.field(n).type)]
         parquet = pq.ParquetFile(path, read_dictionary=dictionary, buffer_size=1 << 20, pre_buffer=False)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         raise DataError(f"{path}: cannot be read as Parquet: {exc}") from None
-    check_names(str(path), parquet.schema_arrow.names)
     read = wanted.read(path, parquet.schema_arrow.names)
     if parquet.metadata.num_rows == 0:
         raise DataError(f"{path}: the file has no data rows")
-    booleans = boolean_tokens(wanted.contract)
-    batches = (
-        as_text(path, b, booleans) for b in parquet.iter_batches(batch_size=min(chunk_rows, 1 << 20), columns=read)
-    )
+    batches = _parquet_batches(path, parquet, read, boolean_tokens(wanted.contract), min(chunk_rows, 1 << 20))
     return RawChunks(_rechunk(batches, chunk_rows), "row", 1, parquet.metadata.num_rows)
+
+
+def _parquet_batches(
+    path: Path, parquet: pq.ParquetFile, columns: list[str], booleans: dict[str, tuple[str, str]], size: int
+) -> Iterator[pa.RecordBatch]:
+    """The file's batches as text; a damaged page (cut short, overwritten) is a ``DataError`` naming the file."""
+    try:
+        for batch in parquet.iter_batches(batch_size=size, columns=columns):
+            yield as_text(path, batch, booleans)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        raise DataError(f"{path}: cannot be read as Parquet: {exc}") from None
 
 
 def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
