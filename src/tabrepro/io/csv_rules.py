@@ -170,6 +170,8 @@ def too_long(batch: pa.RecordBatch) -> bool:
     """Whether any value of ``batch`` (text or dictionary-encoded text) is longer than ``FIELD_LIMIT`` bytes."""
     for column in batch.columns:
         values = column.dictionary if pa.types.is_dictionary(column.type) else column
+        if values.nbytes <= FIELD_LIMIT:  # no value can be longer than all of them: most batches stop here
+            continue
         longest = pc.max(pc.binary_length(values)).as_py() if len(values) else None
         if longest is not None and longest > FIELD_LIMIT:
             return True
