@@ -63,6 +63,13 @@ def check_names(where: str, names: list[str]) -> None:
 
 def locate_breach(path: Path) -> DataError | None:
     """The first line of ``path`` that breaks the rule, as a ``DataError`` naming it; None when none does."""
+    try:
+        return _first_breach(path)
+    except DataError as exc:  # a line too long or not UTF-8, met while reading
+        return exc
+
+
+def _first_breach(path: Path) -> DataError | None:
     with path.open("rb") as fh:
         records = _records(path, fh)
         header = next(records).fields
