@@ -80,8 +80,8 @@ class SearchDimension(_Section):
     """One searched hyper-parameter: a distribution and its bounds (or choices)."""
 
     distribution: Literal["int", "float", "log_float", "categorical"]
-    low: float | None = None
-    high: float | None = None
+    low: float | None = Field(default=None, allow_inf_nan=False)
+    high: float | None = Field(default=None, allow_inf_nan=False)
     step: float | None = Field(default=None, gt=0)
     choices: tuple[Any, ...] | None = None
 
