@@ -59,6 +59,7 @@ def test_a_file_that_keeps_the_rule_has_no_breach(tmp_path):
         ("id,age,id\n", "line 1 (the header): repeated column names: 'id' in columns 1, 3"),
         ('id,"a\nge"\n', "line 1 (the header), column 2: a quoted value runs over onto line 2"),
         ("", "the file is empty"),
+        ("\nid,age\n", "line 1 is empty; the header (the column names) must be the first line"),
     ],
 )
 def test_a_header_that_breaks_the_rule(tmp_path, header, message):

@@ -45,6 +45,8 @@ def read_header(path: Path) -> list[str]:
         header = next(records, None)
         if header is None:
             raise DataError(f"{path}: the file is empty (no header, no rows)")
+        if not header.fields:
+            raise DataError(f"{path}: line 1 is empty; the header (the column names) must be the first line")
         problem = _field_problem(header, None) or _span_problem(header, None)
     if problem:
         raise DataError(f"{path}: line 1 (the header){problem}")
@@ -177,7 +179,9 @@ def too_long(batch: pa.RecordBatch) -> bool:
     """Whether any value of ``batch`` (text or dictionary-encoded text) is longer than ``FIELD_LIMIT`` bytes."""
     for column in batch.columns:
         values = column.dictionary if pa.types.is_dictionary(column.type) else column
-        if values.nbytes <= FIELD_LIMIT:  # no value can be longer than all of them: most batches stop here
+        if (
+            not pa.types.is_string(values.type) or values.nbytes <= FIELD_LIMIT
+        ):  # only text is read; short: done  # no value can be longer than all of them: most batches stop here
             continue
         longest = pc.max(pc.binary_length(values)).as_py() if len(values) else None
         if longest is not None and longest > FIELD_LIMIT:
