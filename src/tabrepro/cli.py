@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tabrepro.batch.cli import add_cluster_options, add_score_parser, cluster_client
 from tabrepro.config.compose import write_params
-from tabrepro.errors import EXIT_BAD_INPUT, EXIT_UNEXPECTED, ConfigError, TabreproError
+from tabrepro.errors import EXIT_BAD_INPUT, EXIT_UNEXPECTED, ConfigError, TabreproError, configure_logging
 from tabrepro.io.staging import check_output_path
 from tabrepro.outcomes.cli import add_outcomes_parser
 from tabrepro.reporting.report import make_report
@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(force=False)
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)

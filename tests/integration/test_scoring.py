@@ -172,17 +172,18 @@ def test_missing_column_fails_before_writing(packaged, test_rows, tmp_path):
 
 
 def test_invalid_utf8_midway_keeps_previous_output_and_the_partial_rows(packaged, test_rows, tmp_path):
-    rows = test_rows.sample(3000, replace=True, random_state=0).reset_index(drop=True)
+    # 12,000 rows (~2 MB): the reader parses 1 MiB blocks, so the rows of the first block are scored before the bad byte
+    rows = test_rows.sample(12_000, replace=True, random_state=0).reset_index(drop=True)
     rows["customerID"] = [f"c{i:05d}" for i in range(len(rows))]
     data = rows.to_csv(index=False).encode()
-    at = data.index(b"c02400,")  # data row 2401 is line 2402
+    at = data.index(b"c09600,")  # data row 9601 is line 9602
     (tmp_path / "in.csv").write_bytes(data[:at] + b"\xff" + data[at:])
     (tmp_path / "out.csv").write_bytes(PREVIOUS)
-    with pytest.raises(DataError, match=r"not valid UTF-8 at line 2402 \(byte offset \d+\)") as err:
+    with pytest.raises(DataError, match=r"not valid UTF-8 at line 9602 \(byte offset \d+\)") as err:
         _score(packaged, tmp_path / "in.csv", tmp_path / "out.csv", chunk_rows=100)
     assert (tmp_path / "out.csv").read_bytes() == PREVIOUS
     scored = int(re.search(r"rows 1\.\.(\d+) were scored and kept in \S+out\.csv\.partial", str(err.value))[1])
-    assert 0 < scored <= 2400 and scored % 100 == 0
+    assert 0 < scored <= 9600 and scored % 100 == 0
     partial = _read(tmp_path / "out.csv.partial")
     assert partial["customerID"].tolist() == rows["customerID"][:scored].tolist()
     assert (tmp_path / "out.rejects.csv.partial").is_file() and not (tmp_path / "out.rejects.csv").exists()

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabrepro.config.params import load_params
-from tabrepro.errors import DataError
-from tabrepro.io.staging import check_output_path, write_json
+from tabrepro.errors import EXIT_BAD_INPUT, EXIT_OK, DataError
+from tabrepro.io.staging import OutputPathError, check_output_path, write_json
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,9 +40,11 @@ twice (a lost worker) cannot write a row twice. Workers must see the paths (one 
 --drift-report: each worker tallies its file, the tallies are merged exactly (the one-process numbers).
 
 exit status: 0 scored (even with rejects: see the summary); 2 bad input, with one message naming the file, option or
-key (unreadable or empty input, missing columns, a serving folder that is missing, truncated or altered, an output
-option that names a folder or an unwritable place, a bad params file), nothing written; 3 an unexpected failure
-(a bug, or a fault of the machine), with its traceback.
+key (unreadable or empty input, a CSV line that breaks the one-row-per-line rule, missing or repeated columns, a
+serving folder that is missing, truncated or altered, an output option that names a folder, a device or an
+unwritable place, a bad params file), nothing written; also 2 when every row was rejected (both files are written:
+the rejects say why) and when an output cannot be written (a full disk: the .partial files are removed); 3 an
+unexpected failure (a bug, or a fault of the machine), with its traceback.
 """
 
 
@@ -141,7 +143,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         write_json(args.summary, summary.to_dict())
     if drift:
         drift.write(summary)
-    return 0
+    return _verdict(summary)
 
 
 def _score_on_dask(args: argparse.Namespace) -> int:
@@ -151,7 +153,7 @@ def _score_on_dask(args: argparse.Namespace) -> int:
     rejects = args.rejects or args.output.with_name(f"{args.output.name}.rejects.csv")
     check_output_path(rejects, option="--rejects")
     if args.summary:
-        check_output_path(args.summary, option="--summary")
+        _check_file(args.summary, option="--summary")
     _check_drift_outputs(args)
     serving_dir = args.serving_dir or _default_serving_dir(Path(args.params))
     drift = _DriftFeed(args, serving_dir) if args.drift_report else None
@@ -171,7 +173,21 @@ def _score_on_dask(args: argparse.Namespace) -> int:
         write_json(args.summary, summary.to_dict())
     if drift:
         drift.write(summary)
-    return 0
+    return _verdict(summary)
+
+
+def _verdict(summary: Any) -> int:
+    """0, or 2 when every row read was rejected: a run that scored nothing is not a success (the files are written,
+    the rejects name why)."""
+    if summary.rows_read and not summary.rows_scored:
+        log.error(
+            "every one of the %d rows of %s was rejected; nothing was scored (the reasons are in %s)",
+            summary.rows_read,
+            summary.input,
+            summary.rejects,
+        )
+        return EXIT_BAD_INPUT
+    return EXIT_OK
 
 
 class _DriftFeed:
@@ -215,16 +231,27 @@ def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse, before reading anything, an output option that names a folder or a place that cannot be written."""
     from tabrepro.batch.scoring import default_rejects_path
 
-    check_output_path(args.output, option="--output")
-    check_output_path(args.rejects or default_rejects_path(args.output), option="--rejects")
+    _check_file(args.output, option="--output")
+    _check_file(args.rejects or default_rejects_path(args.output), option="--rejects")
     if args.summary:
-        check_output_path(args.summary, option="--summary")
+        _check_file(args.summary, option="--summary")
     _check_drift_outputs(args)
+
+
+def _check_file(path: Path, *, option: str) -> None:
+    """``check_output_path``, and refuse a path that is not a regular file (a device such as /dev/null, a pipe):
+    an output is written to <file>.partial and renamed over it, which would replace the node with a file."""
+    check_output_path(path, option=option)
+    if path.exists() and not path.is_file():
+        raise OutputPathError(
+            f"{option} {path}: not a regular file (a device, pipe or socket); outputs are renamed into place, "
+            "which would replace it: name a file"
+        )
 
 
 def _check_drift_outputs(args: argparse.Namespace) -> None:
     if args.drift_report:
-        check_output_path(args.drift_report, option="--drift-report")
+        _check_file(args.drift_report, option="--drift-report")
         check_output_path(args.drift_report.parent / "figures", option="--drift-report (its figures)", kind="folder")
 
 

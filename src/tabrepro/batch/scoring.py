@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from tabrepro.batch.tables import StagedWriter, open_chunks, table_format
+from tabrepro.batch.tables import OutputWriteError, StagedWriter, open_chunks, table_format
 from tabrepro.contract.rows import SeenIds, check_rows
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
@@ -208,16 +209,33 @@ def _score_chunks(
             _tally(summary, chunk.num_rows, checked.rejects_by_column, len(checked.rejects))
             bar.update(chunk.num_rows)
             del chunk, checked, scored  # before the next chunk is read: one chunk in memory at a time
+    except OutputWriteError as exc:  # a full disk: what was written cannot be trusted, so nothing is kept
+        _discard(writers)
+        raise DataError(f"{exc}\nNothing was kept; {summary.output} was not changed.") from None
     except DataError as exc:
         raise DataError(f"{exc}\n{_kept(summary, writers)}") from None
     finally:
         bar.close()
         for writer in writers:
-            writer.close()
+            with suppress(OutputWriteError):
+                writer.close()
     if not writers:
         raise DataError(f"{summary.input}: the file has no data rows")
+    _commit(writers, summary)
+
+
+def _commit(writers: list[StagedWriter], summary: ScoreSummary) -> None:
+    try:
+        for writer in writers:
+            writer.commit()
+    except OutputWriteError as exc:
+        _discard(writers)
+        raise DataError(f"{exc}\nNothing was kept; {summary.output} was not changed.") from None
+
+
+def _discard(writers: list[StagedWriter]) -> None:
     for writer in writers:
-        writer.commit()
+        writer.discard()
 
 
 def _open_writers(summary: ScoreSummary, contract: DataContract, number_label: str) -> list[StagedWriter]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+from contextlib import suppress
 from pathlib import Path
 
 import pyarrow as pa
@@ -63,8 +64,13 @@ def open_chunks(path: Path, contract: DataContract, *, chunk_rows: int) -> RawCh
     return open_raw(path, contract, fmt=fmt, required=needed, columns=needed, coded=True, chunk_rows=chunk_rows)
 
 
+class OutputWriteError(DataError):
+    """An output could not be written (a full disk, a quota, an I/O error): its ``.partial`` file is removed."""
+
+
 class StagedWriter:
-    """Writes tables to ``<path>.partial`` (CSV or Parquet by ``path``'s extension); ``commit`` renames it."""
+    """Writes tables to ``<path>.partial`` (CSV or Parquet by ``path``'s extension); ``commit`` renames it. A write
+    that fails (e.g. a full disk) is an ``OutputWriteError`` naming the file; ``discard`` removes the partial file."""
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path, self.partial = path, path.with_name(path.name + ".partial")
@@ -79,13 +85,31 @@ class StagedWriter:
         self._schema, self._closed = schema, False
 
     def write(self, table: pa.Table) -> None:
-        self._writer.write_table(table.cast(self._schema))
+        try:
+            self._writer.write_table(table.cast(self._schema))
+        except OSError as exc:
+            raise self._failed(exc) from None
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._writer.close()
+            try:
+                self._writer.close()
+            except OSError as exc:
+                raise self._failed(exc) from None
 
     def commit(self) -> None:
         self.close()
-        os.replace(self.partial, self.path)
+        try:
+            os.replace(self.partial, self.path)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def discard(self) -> None:
+        """Close (ignoring a failure: the file is dropped) and remove the partial file."""
+        with suppress(OutputWriteError):
+            self.close()
+        self.partial.unlink(missing_ok=True)
+
+    def _failed(self, exc: OSError) -> OutputWriteError:
+        return OutputWriteError(f"{self.path}: cannot write {self.partial}: {exc.strerror or exc}")

@@ -21,6 +21,8 @@ from tabrepro.errors import ConfigError, parse_section
 M = TypeVar("M", bound=BaseModel)
 
 MODEL_FAMILIES = ("xgboost", "logreg", "random_forest")
+# every seed feeds NumPy's and the tuners' generators, which take [0, 2**32 - 1]: checked here, before any work
+SEED_MAX = 2**32 - 1
 
 
 class _Section(BaseModel):
@@ -59,7 +61,7 @@ class SplitParams(_Section):
     train: float = Field(gt=0, lt=1)
     val: float = Field(gt=0, lt=1)
     test: float = Field(gt=0, lt=1)
-    seed: int = Field(ge=0)
+    seed: int = Field(ge=0, le=SEED_MAX)
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> SplitParams:
@@ -81,8 +83,8 @@ class SearchDimension(_Section):
     """One searched hyper-parameter: a distribution and its bounds (or choices)."""
 
     distribution: Literal["int", "float", "log_float", "categorical"]
-    low: float | None = None
-    high: float | None = None
+    low: float | None = Field(default=None, allow_inf_nan=False)
+    high: float | None = Field(default=None, allow_inf_nan=False)
     step: float | None = Field(default=None, gt=0)
     choices: tuple[Any, ...] | None = None
 
@@ -157,7 +159,7 @@ class TuneParams(_Section):
     """The hyper-parameter search: budget, cross-validation, pruning and where the study is stored."""
 
     n_trials: int = Field(ge=0)
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     cv_folds: int = Field(default=5, ge=2, le=20)
     n_startup_trials: int = Field(default=10, ge=0)
     pruning: bool = True
@@ -210,7 +212,7 @@ class BootstrapParams(_Section):
     """Seeded percentile bootstrap over the test rows."""
 
     n: int = Field(default=1000, ge=1, le=100_000)
-    seed: int = Field(default=42, ge=0)
+    seed: int = Field(default=42, ge=0, le=SEED_MAX)
     level: float = Field(default=0.95, gt=0.5, lt=1)
 
 
@@ -240,7 +242,7 @@ class EvaluateParams(_Section):
 class PackageParams(_Section):
     """How closely ONNX must reproduce the fitted pipeline, and what the package stage builds."""
 
-    tolerance: float = Field(default=1e-5, gt=0, lt=1)
+    tolerance: float = Field(default=1e-5, gt=0, lt=1, allow_inf_nan=False)
     latency_rows: int = Field(default=500, ge=10)
     build_bento: bool = True
     # The graph the CPU provider serves. A fixed file keeps the sealed manifest reproducible; "measured" lets this
@@ -310,6 +312,6 @@ def read_section(params: dict[str, Any], key: str, model: type[M], *, source: st
 
 def read_seed(params: dict[str, Any], *, source: str = "params.yaml") -> int:
     seed = params.get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"{source}: seed: expected a non-negative integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
+        raise ConfigError(f"{source}: seed: expected a whole number in [0, 2**32 - 1], got {seed!r}")
     return seed

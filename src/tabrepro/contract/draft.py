@@ -74,7 +74,8 @@ def check_name(name: str) -> str:
 
 def draft_contract(raw: pd.DataFrame, *, target: str, positive: str, name: str, source: str, fmt: str) -> Draft:
     """Infer a contract from ``raw`` (every column text, as ``read_raw`` gives it) with ``target``'s ``positive``
-    label; a ``DataError`` names a target column that is not in ``raw``, or has not exactly two labels."""
+    label; a ``DataError`` names a target column that is not in ``raw``, or has not exactly two labels, or a table
+    with no column that can be a feature (only the target, or ids and constants besides it)."""
     check_name(name)
     if raw.empty:
         raise DataError(f"{source}: the table has no data rows; a contract is drafted from data")
@@ -86,6 +87,9 @@ def draft_contract(raw: pd.DataFrame, *, target: str, positive: str, name: str, 
     for column, values in tokens.items():
         if column != target:
             _add_column(draft, column, values[~values.isin(missing)].value_counts(sort=False), len(raw))
+    if not draft.features:
+        why = "; ".join(f"{c!r}: {reason}" for c, reason in draft.ignored.items()) or "it has no other column"
+        raise DataError(f"{source}: no feature to draft besides the target {target!r} ({why}); a contract needs one")
     return draft
 
 

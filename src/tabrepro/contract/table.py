@@ -35,14 +35,17 @@ class Problem:
     rows: tuple[object, ...] = ()
     values: tuple[object, ...] = ()
     messages: tuple[str, ...] = ()
+    firsts: tuple[object, ...] = ()  # a repeated id: the row that had it first, for each of ``rows``
 
     def describe(self, row_label: str) -> str:
         head = f"column {self.column!r}: {self.check}"
         if not self.rows:
             return head
+        firsts = self.firsts or (None,) * len(self.rows)
         examples = ", ".join(
             f"{row_label} {r}: {show(v) if isinstance(v, str | None) else repr(v)}"
-            for r, v in zip(self.rows[:_MAX_EXAMPLES], self.values[:_MAX_EXAMPLES], strict=True)
+            + (f" (first at {row_label} {f})" if f is not None else "")
+            for r, v, f in zip(self.rows[:_MAX_EXAMPLES], self.values[:_MAX_EXAMPLES], firsts, strict=False)
         )
         more = "" if len(self.rows) <= _MAX_EXAMPLES else ", ..."
         return f"{head} ({len(self.rows)} rows; {examples}{more})"
@@ -130,10 +133,12 @@ def _arrow(column: pd.Series) -> pa.Array:
 
 
 def _problem(name: str, failure: Failure, index: pd.Index, row_label: str) -> Problem:
-    rows = index[failure.rows]
+    rows, firsts = index[failure.rows], ()
     if failure.firsts is not None:  # positions of the first rows: named by their labels
         failure = Failure(failure.check, failure.rows, failure.tokens, index[failure.firsts].to_numpy())
-    return Problem(name, failure.check.summary, tuple(rows), tuple(failure.tokens), tuple(failure.messages(row_label)))
+        firsts = tuple(failure.firsts.tolist())
+    messages = tuple(failure.messages(row_label))
+    return Problem(name, failure.check.summary, tuple(rows), tuple(failure.tokens), messages, firsts)
 
 
 def build_schema(contract: DataContract) -> pandera.DataFrameSchema:

@@ -10,8 +10,6 @@ that is not UTF-8 and missing columns.
 
 from __future__ import annotations
 
-import codecs
-import csv
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +22,21 @@ import pyarrow.parquet as pq
 from tabrepro.contract.grammar import require_columns
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
+from tabrepro.io.csv_rules import (
+    FIELD_LIMIT,
+    check_names,
+    count_rows,
+    first_invalid_utf8,
+    locate_breach,
+    read_header,
+    too_long,
+)
+from tabrepro.io.parquet_tokens import CODED, as_text, boolean_tokens
 
 CHUNK_ROWS = 100_000
 _WHOLE = 1 << 62  # chunk_rows of a whole-table read: one chunk
 _SAMPLE_BYTES = 1 << 20
-_MIN_BLOCK, _MAX_BLOCK = 1 << 16, 1 << 20
-_CODED = pa.dictionary(pa.int32(), pa.string())
+_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -72,10 +79,11 @@ def open_raw(
     return opener(path, header, chunk_rows)
 
 
-def read_raw(path: str | Path, *, fmt: str, contract: DataContract | None = None) -> pd.DataFrame:
+def read_raw(path: str | Path, *, fmt: str, contract: DataContract | None = None, require: bool = True) -> pd.DataFrame:
     """The whole table as one frame of text, indexed by its rows' numbers (CSV: their lines). With ``contract``,
-    every column it declares (the target too) is required."""
-    required = contract.columns if contract is not None else ()
+    every column it declares (the target too) is required, unless ``require`` is False (prepare names the missing
+    ones in its contract report), and native Parquet booleans read as its tokens."""
+    required = contract.columns if contract is not None and require else ()
     frames = list(open_raw(path, contract, fmt=fmt, required=required, chunk_rows=_WHOLE).frames())
     if not frames:
         raise DataError(f"{path}: the file has no data rows")
@@ -103,22 +111,21 @@ def _coded_columns(contract: DataContract) -> set[str]:
 
 
 def _open_csv(path: Path, wanted: _Header, chunk_rows: int) -> RawChunks:
-    names, sample, header, body = _csv_header(path)
+    names = read_header(path)
     read = wanted.read(path, names)
-    if not body.strip() and len(sample) < _SAMPLE_BYTES:
+    with path.open("rb") as fh:
+        sample = fh.read(_SAMPLE_BYTES)
+    if not sample.partition(b"\n")[2].strip() and len(sample) < _SAMPLE_BYTES:
         raise DataError(f"{path}: the file has a header but no data rows")
-    # Arrow's reader parses a block at a time and reads up to 32 blocks ahead: blocks of at most 1 MiB keep that
-    # window small whatever the file size (rows are regrouped into chunks of chunk_rows); a block holds whole rows.
-    lines = body.split(b"\n")
-    longest = max(len(line) for line in [header, *lines])
-    block = max(min(chunk_rows * len(body) // len(lines), _MAX_BLOCK), _MIN_BLOCK, 2 * longest)
+    # Arrow's reader parses a block at a time and reads ahead a few blocks: 1 MiB blocks keep that window small
+    # whatever the file size (rows are regrouped into chunks of chunk_rows), and hold any row the rule allows.
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=block),
+            read_options=pacsv.ReadOptions(block_size=_BLOCK),
             convert_options=pacsv.ConvertOptions(
                 include_columns=read,
-                column_types={c: _CODED if c in wanted.coded else pa.string() for c in read},
+                column_types={c: CODED if c in wanted.coded else pa.string() for c in read},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -128,76 +135,53 @@ def _open_csv(path: Path, wanted: _Header, chunk_rows: int) -> RawChunks:
     return RawChunks(_rechunk(_csv_batches(path, reader), chunk_rows), "line", 2, None)
 
 
-def _csv_header(path: Path) -> tuple[list[str], bytes, bytes, bytes]:
-    """The column names, and the first MiB of the file split into its header line and the rest."""
-    with path.open("rb") as fh:
-        sample = fh.read(_SAMPLE_BYTES)
-    if not sample.strip():
-        raise DataError(f"{path}: the file is empty (no header, no rows)")
-    header, _, body = sample.partition(b"\n")
-    try:
-        names = next(csv.reader([header.rstrip(b"\r").decode("utf-8-sig")]))
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not valid UTF-8 at line 1 (the header); save it as UTF-8 and retry") from None
-    return names, sample, header, body
-
-
 def _csv_batches(path: Path, reader: pacsv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
+    """Arrow's batches, checked against the one CSV rule: a breach is named by its physical line."""
+    rows = 0
     try:
-        yield from reader
+        for batch in reader:
+            if too_long(batch):
+                raise locate_breach(path) or DataError(f"{path}: a value is longer than {FIELD_LIMIT:,} bytes")
+            rows += batch.num_rows
+            yield batch
     except pa.ArrowInvalid as exc:
         raise _csv_error(path, exc) from None
     finally:
         reader.close()
+    if rows != count_rows(path):  # a blank or a quoted line break moved the rows off their lines
+        raise locate_breach(path) or DataError(f"{path}: {rows} rows read from {count_rows(path)} lines")
 
 
 def _csv_error(path: Path, exc: pa.ArrowInvalid) -> DataError:
     if "UTF8" in str(exc):
-        return DataError(f"{path}: not valid UTF-8{_first_invalid_utf8(path)}; save it as UTF-8 and retry")
-    return DataError(f"{path}: cannot be read as CSV: {exc}")
-
-
-def _first_invalid_utf8(path: Path) -> str:
-    """Where the first byte that is not UTF-8 is ("at line L (byte offset B)"); read only on the error path."""
-    decoder, offset, newlines = codecs.getincrementaldecoder("utf-8")(), 0, 0
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(_SAMPLE_BYTES), b""):
-            carried = len(decoder.getstate()[0])  # an unfinished character from the previous block
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                bad = offset - carried + exc.start
-                newlines += block[: max(bad - offset, 0)].count(b"\n")
-                return f" at line {newlines + 1} (byte offset {bad})"
-            newlines += block.count(b"\n")
-            offset += len(block)
-    return ""
+        return DataError(f"{path}: not valid UTF-8{first_invalid_utf8(path)}; save it as UTF-8 and retry")
+    return locate_breach(path) or DataError(f"{path}: cannot be read as CSV: {exc}")
 
 
 def _open_parquet(path: Path, wanted: _Header, chunk_rows: int) -> RawChunks:
     try:
         schema = pq.read_schema(path)
+        check_names(str(path), schema.names)
         dictionary = [n for n in wanted.coded if n in schema.names and pa.types.is_string(schema.field(n).type)]
         parquet = pq.ParquetFile(path, read_dictionary=dictionary, buffer_size=1 << 20, pre_buffer=False)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         raise DataError(f"{path}: cannot be read as Parquet: {exc}") from None
     read = wanted.read(path, parquet.schema_arrow.names)
     if parquet.metadata.num_rows == 0:
         raise DataError(f"{path}: the file has no data rows")
-    batches = (_as_text(path, b) for b in parquet.iter_batches(batch_size=min(chunk_rows, 1 << 20), columns=read))
+    batches = _parquet_batches(path, parquet, read, boolean_tokens(wanted.contract), min(chunk_rows, 1 << 20))
     return RawChunks(_rechunk(batches, chunk_rows), "row", 1, parquet.metadata.num_rows)
 
 
-def _as_text(path: Path, batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Every column as text: string or dictionary<string> kept, anything else cast (a Parquet 1.0 reads "1")."""
-    columns = []
-    for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        keep = column.type == pa.string() or column.type == _CODED
-        try:
-            columns.append(column if keep else column.cast(pa.string()))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise DataError(f"{path}: column {name!r} ({column.type}) cannot be read as text: {exc}") from None
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+def _parquet_batches(
+    path: Path, parquet: pq.ParquetFile, columns: list[str], booleans: dict[str, tuple[str, str]], size: int
+) -> Iterator[pa.RecordBatch]:
+    """The file's batches as text; a damaged page (cut short, overwritten) is a ``DataError`` naming the file."""
+    try:
+        for batch in parquet.iter_batches(batch_size=size, columns=columns):
+            yield as_text(path, batch, booleans)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        raise DataError(f"{path}: cannot be read as Parquet: {exc}") from None
 
 
 def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:

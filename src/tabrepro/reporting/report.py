@@ -148,12 +148,25 @@ class _GateOf(BaseModel):
 def read_gate_record(file: str, base: str) -> GateRecord:
     """A metrics file's gate in the workspace and, from git, at ``base``."""
     path = Path(file)
-    workspace = parse_metrics_text(path.read_text(encoding="utf-8"), source=file) if path.is_file() else {}
     shown = _run(["git", "show", f"{base}:./{path.as_posix()}"])  # ./ : relative to this folder, not git's root
     at_base = parse_metrics_text(shown.stdout, source=f"{base}:{file}") if shown.returncode == 0 else {}
+    workspace = parse_metrics_text(read_metrics_file(path), source=file) if path.exists() or at_base else {}
     return GateRecord(
         file=file, workspace=parse_gate(workspace, source=file), base=parse_gate(at_base, source=f"{base}:{file}")
     )
+
+
+def read_metrics_file(path: Path) -> str:
+    """A workspace metrics file's text; a ``ReportError`` (bad input, not a verdict) when it is missing (the
+    workspace is not reproduced), unreadable or not UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"{path}: missing from the workspace; run `dvc repro` (or `dvc pull`) first") from None
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"{path}: not valid UTF-8 at byte offset {exc.start}; it is not a metrics file") from None
 
 
 def read_figures_dir(params_file: Path = Path("params.yaml")) -> Path:

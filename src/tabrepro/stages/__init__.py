@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tabrepro.config.params import load_params
-from tabrepro.errors import EXIT_BAD_INPUT, EXIT_UNEXPECTED, TabreproError
+from tabrepro.errors import EXIT_BAD_INPUT, EXIT_UNEXPECTED, TabreproError, configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def run_stage(name: str, body: Callable[[dict[str, Any]], None], argv: Sequence[
     )
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    configure_logging(force=True)
     try:
         body(load_params(args.params))
     except TabreproError as exc:

@@ -137,7 +137,7 @@ def run(
 
     ``cv_folds`` (``tune.cv_folds``) sizes the smallest class the table may have; nothing is written otherwise.
     """
-    raw = read_raw(contract.source, fmt=contract.format)
+    raw = read_raw(contract.source, fmt=contract.format, contract=contract, require=False)
     row_label = "line" if contract.format == "csv" else "row"
     clean, dropped = clean_table(raw, contract, source=contract.source, row_label=row_label)
     check_class_counts(clean, contract, source=contract.source, split=split, cv_folds=cv_folds)

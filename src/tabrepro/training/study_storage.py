@@ -28,7 +28,7 @@ from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
 from tabrepro.config.params import TuneParams
-from tabrepro.errors import ConfigError, TabreproError
+from tabrepro.errors import ConfigError, TabreproError, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +43,8 @@ class StudyStorageError(TabreproError):
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (also in a string SQLAlchemy cannot parse)."""
-    try:
-        parsed = sqlalchemy.engine.make_url(url)
-        if "password" in parsed.query:  # libpq also takes it as a query parameter
-            parsed = parsed.update_query_dict({"password": "***"})
-        return parsed.render_as_string(hide_password=True)
-    except Exception:  # not a URL: mask what looks like ``user:password@``
-        head, sep, tail = url.partition("@")
-        if not sep or "://" not in head:
-            return url
-        scheme, _, creds = head.partition("://")
-        return f"{scheme}://{creds.split(':')[0]}:***@{tail}" if ":" in creds else url
+    """``url`` with any password replaced by ``***`` (the project's one mask, ``tabrepro.errors.mask_url``)."""
+    return mask_url(url)
 
 
 def database_url(storage: str) -> str:
