@@ -260,3 +260,12 @@ def test_rounded_between_keeps_more_places_only_when_two_scores_are_closer_than_
     low, high = 0.5, float(np.nextafter(0.5, 1.0))
     assert rounded_between(low, high) == high  # nothing lies between two neighbouring floats: the upper one
     assert rounded(-1e-9) == 0.0 and str(rounded(-1e-9)) == "0.0"  # no "-0.0" in a metrics file
+
+
+def test_a_tiny_written_difference_keeps_two_significant_digits_and_drops_its_noise():
+    from tabrepro.config.precision import significant
+
+    assert significant(4.172325134277344e-07) == 4.2e-07
+    assert significant(4.172325134277344e-07) == significant(4.1723251342e-07 * (1 + 1e-9))
+    assert significant(0.0) == 0.0
+    assert significant(1.0e-5) == 1.0e-5

@@ -28,6 +28,15 @@ def rounded(value: float, decimals: int = DEFAULT_DECIMALS) -> float:
     return round(value, decimals) + 0.0
 
 
+def significant(value: float, digits: int = 2) -> float:
+    """``value`` to ``digits`` significant digits: for a written number that is tiny by nature (ONNX's max |Δp|,
+    ~1e-7), where ``rounded``'s fixed places would write 0.0 and all of its digits would be float noise."""
+    value = float(value)
+    if value == 0 or not math.isfinite(value):
+        return value + 0.0
+    return float(f"{value:.{digits - 1}e}") + 0.0
+
+
 def rounded_tree(data: Any, decimals: int = DEFAULT_DECIMALS) -> Any:
     """``data`` (JSON-like: mappings, lists, tuples, numbers) with every float ``rounded`` and numpy integers made
     ``int``; other values as they are."""
