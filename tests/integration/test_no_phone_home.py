@@ -123,8 +123,9 @@ def bento(packaged: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str
     (work / "bentos").mkdir()
     shutil.copy(REPO / "bentos" / "bentofile.yaml", work / "bentos" / "bentofile.yaml")
     build = (
-        "import sys; from pathlib import Path; from tabrepro.stages.package import build_bento; "
-        "print(build_bento(Path(sys.argv[1]), Path('bentos/t.bento'), labels={}, version='quiet0test0'))"
+        "import sys; from pathlib import Path; from tabrepro.packaging.store import build_bento; "
+        "print(build_bento(Path(sys.argv[1]), Path('bentos/t.bento'), template=Path('bentos/bentofile.yaml'), "
+        "labels={}, version='quiet0test0', receipt=Path('bentos/published.json')))"
     )
     env = os.environ | {"BENTOML_HOME": str(work / "home")}
     serving = str(packaged / "models" / "serving")
