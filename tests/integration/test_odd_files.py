@@ -206,6 +206,24 @@ def test_score_onto_a_device_or_a_pipe_is_refused(bench, tmp_path):
     assert Path("/dev/null").is_char_device() and fifo.is_fifo()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("drift", "--current", "raw/telco.csv", "--report"),
+        ("contract", "draft", "raw/telco.csv", "--target", "Churn", "--positive", "Yes", "--output"),
+        ("outcomes", "--labels", "raw/telco.csv", "--predictions", "raw", "--report"),
+    ],
+    ids=["drift", "contract draft", "outcomes"],
+)
+def test_every_command_refuses_a_device_or_a_pipe_as_its_output_file(bench, tmp_path, command):
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    for output in ("/dev/null", fifo):
+        done = _run(*command, output, cwd=bench.work)
+        _refused(done, f"{output}: not a regular file")
+    assert Path("/dev/null").is_char_device() and fifo.is_fifo()
+
+
 def _small_files() -> None:  # in the child: a file may grow to 16 KiB, then writes fail as on a full disk
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (16_384, 16_384))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tabrepro.config.params import load_params
 from tabrepro.errors import EXIT_BAD_INPUT, EXIT_OK, DataError
-from tabrepro.io.staging import OutputPathError, check_output_path, write_json
+from tabrepro.io.staging import check_output_path, write_json
 
 if TYPE_CHECKING:
     import numpy as np
@@ -153,7 +153,7 @@ def _score_on_dask(args: argparse.Namespace) -> int:
     rejects = args.rejects or args.output.with_name(f"{args.output.name}.rejects.csv")
     check_output_path(rejects, option="--rejects")
     if args.summary:
-        _check_file(args.summary, option="--summary")
+        check_output_path(args.summary, option="--summary")
     _check_drift_outputs(args)
     serving_dir = args.serving_dir or _default_serving_dir(Path(args.params))
     drift = _DriftFeed(args, serving_dir) if args.drift_report else None
@@ -231,27 +231,16 @@ def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse, before reading anything, an output option that names a folder or a place that cannot be written."""
     from tabrepro.batch.scoring import default_rejects_path
 
-    _check_file(args.output, option="--output")
-    _check_file(args.rejects or default_rejects_path(args.output), option="--rejects")
+    check_output_path(args.output, option="--output")
+    check_output_path(args.rejects or default_rejects_path(args.output), option="--rejects")
     if args.summary:
-        _check_file(args.summary, option="--summary")
+        check_output_path(args.summary, option="--summary")
     _check_drift_outputs(args)
-
-
-def _check_file(path: Path, *, option: str) -> None:
-    """``check_output_path``, and refuse a path that is not a regular file (a device such as /dev/null, a pipe):
-    an output is written to <file>.partial and renamed over it, which would replace the node with a file."""
-    check_output_path(path, option=option)
-    if path.exists() and not path.is_file():
-        raise OutputPathError(
-            f"{option} {path}: not a regular file (a device, pipe or socket); outputs are renamed into place, "
-            "which would replace it: name a file"
-        )
 
 
 def _check_drift_outputs(args: argparse.Namespace) -> None:
     if args.drift_report:
-        _check_file(args.drift_report, option="--drift-report")
+        check_output_path(args.drift_report, option="--drift-report")
         check_output_path(args.drift_report.parent / "figures", option="--drift-report (its figures)", kind="folder")
 
 

@@ -168,12 +168,18 @@ def _replace(src: Path, dest: Path) -> None:
 
 def check_output_path(path: str | Path, *, option: str, kind: Literal["file", "folder"] = "file") -> Path:
     """Refuse, before any work, an output path that cannot be written: a folder where a file goes (or the
-    reverse), or a parent that is a file or not writable. Missing parent folders are fine (they are created)."""
+    reverse), a device, pipe or socket where a file goes, or a parent that is a file or not writable. Missing
+    parent folders are fine (they are created)."""
     path = Path(path)
     if kind == "file" and path.is_dir():
         raise OutputPathError(f"{option} {path}: is a folder; expected the path of a file to write")
     if kind == "folder" and path.exists() and not path.is_dir():
         raise OutputPathError(f"{option} {path}: is a file; expected a folder (it is replaced on each run)")
+    if kind == "file" and path.exists() and not path.is_file():
+        raise OutputPathError(
+            f"{option} {path}: not a regular file (a device, pipe or socket); outputs are written beside it and "
+            "renamed into place, which would replace it: name a file"
+        )
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
