@@ -145,3 +145,14 @@ def test_the_configured_params_are_checked_before_trial_0():
     )
     with pytest.raises(ConfigError, match=r"params\.yaml: model\.params\.subsample: expected a number in \(0, 1\]"):
         check_search(model, TuneParams(**TUNE))
+
+
+def test_a_worker_of_the_last_seed_wraps_instead_of_overflowing(xy):
+    """Seeds are checked to lie in [0, 2**32 - 1]; a tune worker adds its number, which must not leave that range
+    (numpy refused seed 2**32 inside the sampler: an exit 3 after the params had been accepted)."""
+    model = _model(max_depth={"distribution": "int", "low": 2, "high": 6})
+    tune = TuneParams(**{**TUNE, "n_trials": 2})
+    storage = optuna.storages.InMemoryStorage()
+    result, study = run_search(model, tune, *xy, storage=storage, study_name="s", seed=2**32 - 1, n_jobs=1, worker=1)
+    assert study is not None and len(study.trials) == 2
+    assert result.completed + result.pruned == 2

@@ -294,7 +294,8 @@ def _optimize(
     """Run trials until the study (shared or not) has ``tune.n_trials`` finished ones, then wait for the trials
     other processes still run (``settle_trials``), so that the study's best is the best of all that finished."""
     warmup = _WARMUP.get(model.name, 1)
-    study = create_study(tune, storage=storage, study_name=study_name, seed=seed + worker, warmup=warmup)
+    # seeds live in [0, 2**32 - 1] (numpy), so a worker's offset wraps rather than overflows past the last one
+    study = create_study(tune, storage=storage, study_name=study_name, seed=(seed + worker) % 2**32, warmup=warmup)
     _enqueue_configured(study, model)
 
     def objective(trial: optuna.Trial) -> float:
