@@ -16,7 +16,7 @@ from pathlib import Path
 from tabrepro.batch.cli import add_cluster_options, add_score_parser, cluster_client
 from tabrepro.config.compose import write_params
 from tabrepro.errors import EXIT_BAD_INPUT, EXIT_UNEXPECTED, ConfigError, TabreproError, configure_logging
-from tabrepro.io.staging import check_output_path
+from tabrepro.io.staging import check_output_path, check_report_paths
 from tabrepro.outcomes.cli import add_outcomes_parser
 from tabrepro.reporting.report import make_report
 
@@ -108,9 +108,7 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     from tabrepro.config.params import DriftParams, PathsParams, load_params, read_section
     from tabrepro.monitoring.check import check_drift, format_summary, write_drift_outputs
 
-    figures_dir = args.figures or args.report.parent / "figures"
-    check_output_path(args.report, option="--report")
-    check_output_path(figures_dir, option="--figures", kind="folder")
+    figures_dir = check_report_paths(args.report, args.figures)
     params = load_params(args.params)
     drift, paths = read_section(params, "drift", DriftParams), read_section(params, "paths", PathsParams)
     with cluster_client(args) as client:  # None: one process

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tabrepro.config.params import load_params
 from tabrepro.errors import EXIT_BAD_INPUT, EXIT_OK, DataError
-from tabrepro.io.staging import check_output_path, write_json
+from tabrepro.io.staging import check_output_path, check_report_paths, write_json
 
 if TYPE_CHECKING:
     import numpy as np
@@ -240,8 +240,9 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def _check_drift_outputs(args: argparse.Namespace) -> None:
     if args.drift_report:
-        check_output_path(args.drift_report, option="--drift-report")
-        check_output_path(args.drift_report.parent / "figures", option="--drift-report (its figures)", kind="folder")
+        check_report_paths(
+            args.drift_report, None, option="--drift-report", figures_option="--drift-report (its figures)"
+        )
 
 
 def _default_serving_dir(params: Path) -> Path:

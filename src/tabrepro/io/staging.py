@@ -190,6 +190,17 @@ def check_output_path(path: str | Path, *, option: str, kind: Literal["file", "f
     return path
 
 
+def check_report_paths(
+    report: Path, figures: Path | None, *, option: str = "--report", figures_option: str = "--figures"
+) -> Path:
+    """``check_output_path`` of a JSON report and its PNG folder (``figures``, by default ``figures/`` beside the
+    report), the pair ``drift``, ``outcomes`` and ``score --drift-report`` write; the figures folder to use."""
+    figures_dir = figures or report.parent / "figures"
+    check_output_path(report, option=option)
+    check_output_path(figures_dir, option=figures_option, kind="folder")
+    return figures_dir
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """Write JSON in insertion order (reports read top-down); NaN is refused, not written as invalid JSON."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)

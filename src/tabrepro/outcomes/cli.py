@@ -65,14 +65,12 @@ def run_outcomes(args: argparse.Namespace) -> int:
     from tabrepro.batch.cli import cluster_client
     from tabrepro.config.params import PathsParams, load_params, read_section
     from tabrepro.contract.spec import load_contract
-    from tabrepro.io.staging import check_output_path
+    from tabrepro.io.staging import check_report_paths
     from tabrepro.outcomes.labels import clean_labels, read_labels
     from tabrepro.outcomes.report import build_report, format_summary, write_outputs
     from tabrepro.outcomes.settings import OutcomesParams
 
-    figures_dir = args.figures or args.report.parent / "figures"
-    check_output_path(args.report, option="--report")
-    check_output_path(figures_dir, option="--figures", kind="folder")
+    figures_dir = check_report_paths(args.report, args.figures)
     params = load_params(args.params)
     settings, paths = read_section(params, "outcomes", OutcomesParams), read_section(params, "paths", PathsParams)
     contract = load_contract(params.get("data"))
