@@ -7,7 +7,9 @@ been written. A stage that raises before that point has changed nothing on disk.
 A stage killed outright (SIGKILL, out of memory, power) cannot clean up: it leaves its ``.staging-<pid>-*``
 folder, and if it died while swapping a folder into place, the previous one as ``.<name>.<pid>.old``. Both names
 carry the writer's process id, so the next ``staged_outputs`` next to them removes those whose process is gone
-(restoring an ``.old`` folder whose destination is missing) and leaves those of a process still running.
+(restoring an ``.old`` folder whose destination is missing) and leaves those of a process still running. The
+commit (``_commit``) ends with one rename and keeps an output missing until then, so a killed run always leaves
+DVC a reason to run the stage again: no leftover outlives a ``dvc repro`` that finds nothing to do.
 
 ``check_output_path`` is the up-front check of the commands' output options (``--output``, ``--report``...): a
 folder where a file is expected, or a parent that is a file or not writable, is refused before any work is done.
@@ -40,21 +42,77 @@ class OutputPathError(TabreproError, ValueError):
 
 
 @contextmanager
-def staged_outputs(*destinations: str | Path) -> Iterator[list[Path]]:
+def staged_outputs(*destinations: str | Path, withhold: bool = False) -> Iterator[list[Path]]:
     """Yield one staging path per destination; on success replace each destination with it.
 
     A destination may be a file or a folder. On an exception nothing is replaced and the staging area is removed.
     What a killed earlier run left next to the destinations is cleared first (``remove_stale``).
+
+    ``withhold`` (the DVC stages): the key output (``_key``) is set aside for the whole run, so a run killed at any
+    point leaves it missing and ``dvc repro`` runs the stage again, clearing what the killed run left (without it,
+    a re-run whose outputs are byte-identical to those in ``dvc.lock`` finds nothing to do and the leftovers stay).
+    An exception puts it back; so does the next run in the same folder after a kill, before it writes anew.
     """
     dests = [Path(d) for d in destinations]
-    with staging_folder(_common_parent(dests), replacing=dests) as root:
+    parent = _common_parent(dests)
+    remove_stale(parent, dests)
+    root = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent))
+    key = _key(dests)
+    try:
+        if withhold and _present(dests[key]):
+            set_aside(dests[key], root=root)
         staged = [root / f"{i}-{d.name}" for i, d in enumerate(dests)]
         yield staged
         missing = [str(d) for d, s in zip(dests, staged, strict=True) if not s.exists()]
         if missing:
             raise RuntimeError(f"stage did not write its outputs: {missing}")
-        for dest, src in zip(dests, staged, strict=True):
+        _commit(list(zip(dests, staged, strict=True)), root, key=key)
+    except BaseException:
+        if _present(root / "set-aside") and not _present(dests[key]):
+            put_in_place(root / "set-aside", dests[key], root=root)
+        raise
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _key(dests: list[Path]) -> int:
+    """The output renamed last: the first that is a file now, else the first that exists, else the first."""
+    return next(
+        (i for i, d in enumerate(dests) if d.is_file()), next((i for i, d in enumerate(dests) if d.exists()), 0)
+    )
+
+
+def _present(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def _commit(pairs: list[tuple[Path, Path]], root: Path, *, key: int) -> None:
+    """Move the staged outputs into place so that a kill at any moment leaves either no leftover or the key output
+    missing. The last step is one rename, of the key output: it is staged beside its destination
+    (``.staging-<pid>-key-<name>``) and its previous version is set aside in the staging folder (if not already)
+    before the others are replaced and every leftover is removed. A run killed before that rename has left its
+    key output missing, so ``dvc repro`` runs the stage again even when the new outputs are byte-identical to the
+    recorded ones, and that run clears the leftovers (``remove_stale``)."""
+    dest_key, src_key = pairs[key]
+    final = dest_key.parent / f"{STAGING_PREFIX}{os.getpid()}-key-{dest_key.name}"
+    os.replace(src_key, final)
+    try:
+        if _present(dest_key):
+            set_aside(dest_key, root=root)
+        for dest, src in pairs[:key] + pairs[key + 1 :]:
             _replace(src, dest)
+    except BaseException:
+        _remove(final)
+        raise
+    shutil.rmtree(root, ignore_errors=True)
+    os.replace(final, dest_key)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -70,15 +128,18 @@ def staging_folder(parent: Path, *, replacing: Sequence[Path] = ()) -> Iterator[
 
 
 def remove_stale(parent: Path, destinations: list[Path]) -> None:
-    """Remove the staging folders in ``parent`` and the ``.old`` copies of ``destinations`` whose writer is gone.
+    """Remove the staging folders in ``parent`` (and staged key outputs beside ``destinations``) and the ``.old``
+    copies of ``destinations`` whose writer is gone.
 
     An ``.old`` copy whose destination is missing (killed between the two renames of ``_replace``) is put back.
     """
-    for folder in parent.glob(f"{STAGING_PREFIX}*"):
-        if folder.is_dir() and not _writer_alive(folder.name):
-            _put_back(folder)
-            log.warning("removing %s, left by a run that was killed", folder)
-            shutil.rmtree(folder, ignore_errors=True)
+    folders = {parent.resolve(), *(d.parent.resolve() for d in destinations)}  # key outputs: beside their dest
+    for leftover in sorted(p for f in folders for p in f.glob(f"{STAGING_PREFIX}*")):
+        if not _writer_alive(leftover.name):
+            if leftover.is_dir():
+                _put_back(leftover)
+            log.warning("removing %s, left by a run that was killed", leftover)
+            _remove(leftover)
     for dest in destinations:
         for old in _old_copies(dest):
             if _writer_alive(old.name):

@@ -181,7 +181,14 @@ def run(
         importance=importance,
     )
     outputs = (paths.metrics, paths.plots, paths.figures, paths.predictions, paths.explain, paths.model_card)
-    with staged_outputs(*outputs) as (metrics_path, plots_dir, figures_dir, predictions_path, explain_dir, card_path):
+    with staged_outputs(*outputs, withhold=True) as (
+        metrics_path,
+        plots_dir,
+        figures_dir,
+        predictions_path,
+        explain_dir,
+        card_path,
+    ):
         plots_dir.mkdir()
         for name, rows in points.items():
             write_json(Path(plots_dir) / f"{name}.json", rows)

@@ -47,7 +47,7 @@ def run(paths: PathsParams, contract: DataContract, params: FeaturesParams) -> N
         compute_reference_stats(splits["train"], contract, bins=params.reference_bins)
     )
     outputs = (paths.features, paths.preprocessor, paths.reference_stats)
-    with staged_outputs(*outputs) as (features_dir, preprocessor_path, reference_path):
+    with staged_outputs(*outputs, withhold=True) as (features_dir, preprocessor_path, reference_path):
         features_dir.mkdir()
         for name, frame in matrices.items():
             frame.to_parquet(features_dir / f"{name}.parquet", index=False)

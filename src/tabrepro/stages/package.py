@@ -96,7 +96,7 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
         "gate": "overridden" if gate.overridden else "passed",
     }
     outputs = (paths.serving, paths.package_report, paths.bento, paths.bento_receipt)
-    with staged_outputs(*outputs) as (serving_dir, report_path, bento_path, receipt_path):
+    with staged_outputs(*outputs, withhold=True) as (serving_dir, report_path, bento_path, receipt_path):
         serving_dir.mkdir()
         for name, data in graphs.files.items():  # model.onnx and model_tensor.onnx
             (serving_dir / name).write_bytes(data)

@@ -155,7 +155,7 @@ def run(
             "source_sha256": sha256_file(contract.source),
         }
     )
-    with staged_outputs(paths.prepared, paths.data_quality) as (prepared_dir, report_path):
+    with staged_outputs(paths.prepared, paths.data_quality, withhold=True) as (prepared_dir, report_path):
         prepared_dir.mkdir()
         for name, part in splits.items():
             part.to_parquet(prepared_dir / f"{name}.parquet", index=False)

@@ -141,7 +141,7 @@ def run(
         "model_val_log_loss": rounded(log_loss(y_val, p_val), decimals),
     }
     result = replace(result, curves=rounded_tree(result.curves, decimals))
-    with staged_outputs(paths.model, paths.train_live) as (model_dir, live_dir):
+    with staged_outputs(paths.model, paths.train_live, withhold=True) as (model_dir, live_dir):
         meta = save_model(
             result.model,
             family.name,

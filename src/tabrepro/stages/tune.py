@@ -179,7 +179,7 @@ def run(
     x, y = read_search_data(paths.features, contract)
     outputs = (paths.best_params, paths.tune_study, paths.tune_reports)
     names = study_names_for(contract, model, tune)
-    with staged_outputs(*outputs) as dirs:
+    with staged_outputs(*outputs, withhold=True) as dirs:
         dirs[1].mkdir()
         # The journal holds wall-clock times and random worker ids: it stays out of the hashed study folder (which
         # gets trials.csv) and is kept with the run record once the search is done.
