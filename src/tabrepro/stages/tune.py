@@ -72,7 +72,6 @@ def summarise_search(found: FamilySearch, model: ModelParams, tune: TuneParams) 
         "n_trials_requested": tune.n_trials,
         "n_trials_complete": result.completed,
         "n_trials_pruned": result.pruned,
-        "budget_bound": result.budget_bound,
         "timeout_s": tune.timeout,
         "selection": "auto" if model.name == "auto" else "pinned",
         "best_family": choice.best,
