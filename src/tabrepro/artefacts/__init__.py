@@ -32,6 +32,8 @@ from tabrepro.artefacts.data import (
     ScoreReference,
 )
 from tabrepro.artefacts.evaluate import (
+    BaselineMetrics,
+    Baselines,
     BootstrapSettings,
     EvaluationMetrics,
     GateCheck,
@@ -39,6 +41,7 @@ from tabrepro.artefacts.evaluate import (
     Interval,
     Leakage,
     PackagedGate,
+    ScoredMetrics,
     SegmentColumn,
     VsBaseline,
 )
@@ -62,6 +65,8 @@ from tabrepro.artefacts.tune import BestParams, FamilyCV, FamilyFolds, SearchSum
 __all__ = [
     "MANIFEST_SCHEMA_VERSION",
     "ArtefactError",
+    "BaselineMetrics",
+    "Baselines",
     "BentoReceipt",
     "BentoRecord",
     "BestParams",
@@ -93,6 +98,7 @@ __all__ = [
     "RolloutParams",
     "RowCounts",
     "ScoreReference",
+    "ScoredMetrics",
     "SearchSummary",
     "SegmentColumn",
     "ServeParams",

@@ -76,8 +76,23 @@ class Leakage(Record):
     max_single_feature_auc: Share
 
 
-class EvaluationMetrics(Record):
-    """``reports/metrics.json`` (a DVC metrics file: nested mappings of numbers, no lists of numbers)."""
+class BaselineMetrics(Record):
+    roc_auc: Share
+    pr_auc: Share
+    brier: Share
+    log_loss: float = Field(ge=0)
+
+
+class Baselines(Record):
+    """The reference models scored on the same test rows (``tabrepro.evaluation.baselines``)."""
+
+    majority: BaselineMetrics  # the train split's positive rate for everyone: ROC-AUC 0.5 by construction
+    logistic: BaselineMetrics  # a plain logistic regression: what the gate compares the model with
+
+
+class ScoredMetrics(Record):
+    """The test split's scores as the promotion gate judges them: ``reports/metrics.json`` but its verdict and the
+    model's identity (``EvaluationMetrics`` adds them)."""
 
     roc_auc: Share
     roc_auc_ci: Interval
@@ -97,10 +112,16 @@ class EvaluationMetrics(Record):
     n: int = Field(ge=1)
     positive_rate: Share
     vs_logistic: VsBaseline
-    baselines: dict[str, dict[str, float]]
+    baselines: Baselines
     bootstrap: BootstrapSettings
     segments: dict[str, SegmentColumn]
     leakage: Leakage
+
+
+class EvaluationMetrics(ScoredMetrics):
+    """``reports/metrics.json`` (a DVC metrics file: nested mappings of numbers, no lists of numbers): the scores,
+    then the gate's verdict on them and the model they are of."""
+
     gate: GateVerdict
     model: str
     model_sha256: Sha256
