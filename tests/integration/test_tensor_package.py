@@ -49,7 +49,8 @@ def test_graph_by_provider_and_placement_on_cpu(packaged, caplog):
     serving = _serving(packaged)
     manifest = ServingModel.read_manifest(serving)
     assert graph_for(manifest, "CUDAExecutionProvider")[0] == TENSOR_FILE
-    assert graph_for(manifest.model_copy(update={"graphs": None}), "CUDAExecutionProvider")[0] == MODEL_FILE  # old
+    # a provider the manifest gives no graph (nor the CPU one) runs model.onnx
+    assert graph_for(manifest.model_copy(update={"graphs": {}}), "CUDAExecutionProvider")[0] == MODEL_FILE
     placement = node_placement((serving / TENSOR_FILE).read_bytes(), ["CPUExecutionProvider"])
     assert placement.provider == "CPUExecutionProvider" and set(placement.nodes) == {"CPUExecutionProvider"}
     assert placement.total >= 20 and placement.off_provider == {}

@@ -156,7 +156,7 @@ def test_manifest_round_trip_into_the_service(chain):
     _, paths, contract = chain
     served = ServingModel(paths.serving)
     metrics = read_artefact(paths.metrics, EvaluationMetrics)
-    assert served.packaged.schema_version == MANIFEST_SCHEMA_VERSION == 1
+    assert served.packaged.schema_version == MANIFEST_SCHEMA_VERSION == 2
     assert served.threshold == metrics.threshold and served.contract == contract
     assert served.version == f"{contract.name}-logreg-{served.sha256[:12]}"
     assert served.manifest == json.loads((Path(paths.serving) / "manifest.json").read_text())
@@ -300,7 +300,7 @@ def test_a_manifest_edited_anywhere_is_refused_but_not_for_its_formatting(chain,
     assert ServingModel(reformatted).threshold == read_artefact(paths.metrics, EvaluationMetrics).threshold
 
 
-@pytest.mark.parametrize(("version", "shown"), [(2, "2"), ("1", "'1'"), (None, "missing")])
+@pytest.mark.parametrize(("version", "shown"), [(1, "1"), (3, "3"), ("2", "'2'"), (None, "missing")])
 def test_another_schema_version_is_refused_naming_the_supported_one(chain, tmp_path, version, shown):
     def change(data: dict[str, Any]) -> None:
         data.pop("schema_version")
@@ -308,7 +308,7 @@ def test_another_schema_version_is_refused_naming_the_supported_one(chain, tmp_p
             data["schema_version"] = version
 
     error = _refused(chain, tmp_path, "manifest", lambda p: _edit(p, change))
-    assert f"schema_version: {shown}" in str(error) and "reads schema_version 1 only" in str(error)
+    assert f"schema_version: {shown}" in str(error) and "reads schema_version 2 only" in str(error)
 
 
 def test_a_resealed_manifest_is_accepted(chain, tmp_path):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tabrepro.artefacts import GateVerdict, PackagedGate
+from tabrepro.artefacts import GateVerdict, PackagedGate, ScoredMetrics, validate_artefact
 from tabrepro.contract.policy import GatePolicy
 from tabrepro.evaluation.gate import GateError, enforce_gate, judge_gate
 from tests.conftest import GATE_OFF
+from tests.support.metrics import scored_metrics
 
 METRICS = {
     "roc_auc": 0.85,
@@ -37,7 +38,7 @@ def only(**limits) -> GatePolicy:
 
 
 def test_a_good_model_passes_every_check():
-    gate = judge_gate(METRICS, ALL_ON)
+    gate = judge_gate(scored_metrics(METRICS), ALL_ON)
     assert gate.passed is True and gate.reasons == ()
     assert set(gate.checks) == set(ALL_ON.model_fields)
     assert gate.checks["max_segment_roc_auc_gap"].value == 0.11
@@ -55,26 +56,36 @@ def test_a_good_model_passes_every_check():
     ],
 )
 def test_each_failed_criterion_is_named(change, criterion, text):
-    gate = judge_gate(METRICS, ALL_ON.model_copy(update=change))
+    gate = judge_gate(scored_metrics(METRICS), ALL_ON.model_copy(update=change))
     assert gate.passed is False
     assert len(gate.reasons) == 1
     assert gate.reasons[0].startswith(f"{criterion}: ") and text in gate.reasons[0]
     assert gate.checks[criterion].passed is False
 
 
+def test_the_gate_judges_complete_metrics_only_with_no_default_for_a_missing_number():
+    """No ``.get(..., 0.5)``: metrics without the majority baseline or the bootstrap settings are refused where they
+    are read, naming the key, instead of being judged against a made-up value."""
+    data = scored_metrics(METRICS).model_dump(mode="json")
+    del data["baselines"]["majority"], data["bootstrap"]
+    with pytest.raises(ValueError, match=r"baselines\.majority: missing") as error:
+        validate_artefact(data, ScoredMetrics, source="reports/metrics.json")
+    assert "bootstrap: missing" in str(error.value) and "reports/metrics.json" in str(error.value)
+
+
 def test_switched_off_criteria_are_not_checked():
-    gate = judge_gate(METRICS, only(min_roc_auc=0.99))
+    gate = judge_gate(scored_metrics(METRICS), only(min_roc_auc=0.99))
     assert list(gate.checks) == ["min_roc_auc"] and gate.passed is False
 
 
 def test_enforce_refuses_a_failed_gate_naming_the_criterion():
-    failed = judge_gate(METRICS, only(min_roc_auc=0.99))
+    failed = judge_gate(scored_metrics(METRICS), only(min_roc_auc=0.99))
     with pytest.raises(GateError, match=r"failed the promotion gate.*\n  min_roc_auc: test ROC-AUC is 0.8500"):
         enforce_gate(failed, override=None, source="reports/metrics.json")
 
 
 def test_override_packages_a_failed_gate_and_records_why(caplog):
-    failed = judge_gate(METRICS, only(min_roc_auc=0.99))
+    failed = judge_gate(scored_metrics(METRICS), only(min_roc_auc=0.99))
     record = enforce_gate(failed, override="hotfix approved by alice", source="m.json")
     assert record.overridden is True and record.override_reason == "hotfix approved by alice"
     assert record.passed is False and record.reasons == failed.reasons and record.checks == failed.checks
@@ -82,7 +93,7 @@ def test_override_packages_a_failed_gate_and_records_why(caplog):
 
 
 def test_a_passed_gate_is_recorded_as_judged_and_not_overridden():
-    verdict = judge_gate(METRICS, ALL_ON)
+    verdict = judge_gate(scored_metrics(METRICS), ALL_ON)
     record = enforce_gate(verdict, override="an override nobody needed", source="m.json")
     assert record == PackagedGate(**verdict.model_dump()) and record.overridden is False
     assert record.override_reason is None
@@ -103,7 +114,7 @@ def test_an_inconsistent_verdict_is_refused(gate, problem):
 
 
 def test_the_verdict_evaluate_records_has_no_override_fields():
-    verdict = judge_gate(METRICS, only(min_roc_auc=0.99))
+    verdict = judge_gate(scored_metrics(METRICS), only(min_roc_auc=0.99))
     assert set(verdict.model_dump()) == {"passed", "reasons", "checks"}
     assert isinstance(verdict, GateVerdict) and not isinstance(verdict, PackagedGate)
 
@@ -111,23 +122,27 @@ def test_the_verdict_evaluate_records_has_no_override_fields():
 # --- the relative default policy --------------------------------------------------------------------------------
 
 
-def _scored(roc_auc: float, ci: tuple[float, float], diff: float, diff_ci: tuple[float, float], **extra) -> dict:
+def _scored(
+    roc_auc: float, ci: tuple[float, float], diff: float, diff_ci: tuple[float, float], **extra
+) -> ScoredMetrics:
     """Metrics of a model with test ROC-AUC ``roc_auc`` (CI ``ci``) and a paired difference to the logistic
     baseline of ``diff`` (CI ``diff_ci``)."""
-    return {
-        **METRICS,
-        "roc_auc": roc_auc,
-        "roc_auc_ci": {"lo": ci[0], "hi": ci[1]},
-        "vs_logistic": {"roc_auc_diff": diff, "roc_auc_diff_ci": {"lo": diff_ci[0], "hi": diff_ci[1]}},
-        **extra,
-    }
+    return scored_metrics(
+        {
+            **METRICS,
+            "roc_auc": roc_auc,
+            "roc_auc_ci": {"lo": ci[0], "hi": ci[1]},
+            "vs_logistic": {"roc_auc_diff": diff, "roc_auc_diff_ci": {"lo": diff_ci[0], "hi": diff_ci[1]}},
+            **extra,
+        }
+    )
 
 
 def test_the_default_policy_is_relative_and_its_absolute_bars_are_opt_in():
     gate = GatePolicy()
     assert (gate.max_loss_to_logistic, gate.beat_majority, gate.max_single_feature_auc) == (0.01, True, 0.95)
     assert gate.min_roc_auc is gate.max_roc_auc is gate.min_gain_over_baseline is gate.max_ece is None
-    verdict = judge_gate(METRICS, gate)
+    verdict = judge_gate(scored_metrics(METRICS), gate)
     assert list(verdict.checks) == ["max_loss_to_logistic", "beat_majority", "max_single_feature_auc"]
 
 

@@ -7,12 +7,14 @@ import json
 
 import pytest
 
+from tabrepro.artefacts import EvaluationMetrics
 from tabrepro.config.compose import compose_config
 from tabrepro.config.params import EvaluateParams, read_section
 from tabrepro.contract.policy import NEUTRAL_COST, CostMatrix, GatePolicy, Policy
 from tabrepro.errors import ConfigError, parse_section
 from tabrepro.evaluation.gate import judge_gate
 from tests.conftest import REPO
+from tests.support.metrics import scored_metrics
 
 GOOD_COST = {"false_negative": 500, "false_positive": 50, "true_positive": 50, "true_negative": 0}
 
@@ -108,33 +110,34 @@ def test_telco_keeps_its_bars_and_its_cost_matrix(telco_policy):
 
 
 def test_telco_policy_gives_exactly_the_verdict_and_checks_it_gave_before(telco_policy):
-    verdict = judge_gate(TELCO_METRICS, telco_policy.gate)
+    verdict = judge_gate(scored_metrics(TELCO_METRICS), telco_policy.gate)
     assert verdict.model_dump(mode="json") == TELCO_GATE_BEFORE
 
 
 def test_telco_policy_reproduces_the_committed_verdict(telco_policy):
     """The committed reports/metrics.json was judged by Telco's bars: its policy judges it the same, check by check."""
     committed = json.loads((REPO / "reports" / "metrics.json").read_text(encoding="utf-8"))
-    assert judge_gate(committed, telco_policy.gate).model_dump(mode="json") == committed["gate"]
+    judged = judge_gate(EvaluationMetrics.model_validate(committed), telco_policy.gate)
+    assert judged.model_dump(mode="json") == committed["gate"]
 
 
 def test_a_failing_telco_model_is_refused_for_the_same_reason_as_before(telco_policy):
     weak = {**TELCO_METRICS, "roc_auc": 0.79}
-    verdict = judge_gate(weak, telco_policy.gate)
+    verdict = judge_gate(scored_metrics(weak), telco_policy.gate)
     assert verdict.reasons == ("min_roc_auc: test ROC-AUC is 0.7900, must be >= 0.8",)
 
 
 def test_the_model_card_shows_the_policy_the_gate_was_judged_by(telco_contract, telco_policy):
     from tabrepro.evaluation.model_card import _gate
 
-    verdict = judge_gate(TELCO_METRICS, telco_policy.gate).model_dump(mode="json")
-    card = _gate({"gate": verdict}, telco_contract, telco_policy)
+    verdict = judge_gate(scored_metrics(TELCO_METRICS), telco_policy.gate)
+    card = _gate(verdict, telco_contract, telco_policy)
     assert "**PASSED**" in card and "- `min_roc_auc`: 0.8563 (limit 0.8) ok" in card
     assert "Policy of the data set `telco_churn` (params `policy`, from `conf/policy/`" in card
     assert "`min_roc_auc: 0.8`, `min_gain_over_baseline: -0.005`, `max_roc_auc: 0.9`" in card
     assert "switched off: `max_loss_to_logistic`, `beat_majority`, `max_segment_roc_auc_gap`" in card
     assert "false negative 500, false positive 50, true positive 50, true negative 0" in card
-    default = _gate({"gate": judge_gate(TELCO_METRICS, Policy().gate).model_dump()}, telco_contract, Policy())
+    default = _gate(judge_gate(scored_metrics(TELCO_METRICS), Policy().gate), telco_contract, Policy())
     assert "`max_loss_to_logistic: 0.01`, `beat_majority: True`, `max_single_feature_auc: 0.95`" in default
     assert "false negative 1, false positive 1, true positive 0, true negative 0" in default
 

@@ -160,11 +160,13 @@ def test_workers_come_from_the_environment_then_the_manifest(tmp_path):
     assert configured_workers({"TABREPRO_WORKERS": "many"}) == 1
 
 
-def test_serve_settings_added_later_leave_old_manifests_sealed_as_they_were():
-    from tabrepro.artefacts import LimitsParams, ServeParams
+def test_serve_settings_are_packaged_whole_defaults_included_and_round_trip():
+    from tabrepro.artefacts import FallbackParams, LimitsParams, ServeParams
     from tabrepro.serving.rollout import resolve_serve_settings
 
-    assert "workers" not in ServeParams().model_dump() and "limits" not in ServeParams().model_dump(mode="json")
+    defaults = ServeParams().model_dump(mode="json")  # manifest schema 2: every setting written, none left out
+    assert defaults["workers"] == 1 and defaults["limits"] == LimitsParams().model_dump(mode="json")
+    assert defaults["fallback"] == FallbackParams().model_dump(mode="json")
     custom = ServeParams(workers=2, limits=LimitsParams(max_records=5)).model_dump(mode="json")
     assert custom["workers"] == 2 and custom["limits"]["max_records"] == 5
     settings = resolve_serve_settings(custom, {})  # a round trip keeps what was set, and defaults what was not

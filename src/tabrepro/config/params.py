@@ -108,6 +108,12 @@ class SearchDimension(_Section):
             raise ValueError(f"'choices' applies to categorical dimensions, not {self.distribution}")
         return self
 
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)`` of a numeric dimension (validation makes both present); ValueError for a categorical."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.distribution} dimension has no low/high bounds")
+        return self.low, self.high
+
 
 class ModelParams(_Section):
     """One model family, its hyper-parameters and its search space (``conf/model/<name>.yaml``), or ``auto``: the

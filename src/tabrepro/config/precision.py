@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, SupportsFloat
 
 DEFAULT_DECIMALS = 6  # conf/config.yaml `reproducibility.decimals`: 1e-6 is far above the noise, far below a decision
 
 
-def rounded(value: float, decimals: int = DEFAULT_DECIMALS) -> float:
+def rounded(value: SupportsFloat, decimals: int = DEFAULT_DECIMALS) -> float:
     """``value`` rounded half-even to ``decimals`` places (Python's correctly rounded ``round``, not numpy's
     scale-and-rint, which is off by an ulp for some inputs); -0.0 becomes 0.0; NaN and infinities are kept."""
     value = float(value)

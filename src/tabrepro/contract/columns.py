@@ -68,7 +68,8 @@ class TokenVerdict:
     def texts(self, rule: TokenRule) -> np.ndarray:
         """Per row the stripped token (unknown ones too), None when missing: object array."""
         cleaned = np.asarray([*(clean_token(t, rule.missing) for t in self.distinct), None], dtype=object)
-        return cleaned[self.indices]
+        per_row: np.ndarray = cleaned[self.indices]
+        return per_row
 
 
 def text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -179,4 +180,5 @@ def token_set(tokens: frozenset[str]) -> pa.Array:
 
 def as_mask(values: pa.Array) -> np.ndarray:
     """A boolean Arrow array (no nulls) as a NumPy mask."""
-    return values.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    mask: np.ndarray = values.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    return mask

@@ -169,7 +169,7 @@ def _boolean(name: str, counts: pd.Series, pair: tuple[str, str], absent: int) -
         "true_values": [t for t in texts if t.lower() == pair[0]],
         "false_values": [t for t in texts if t.lower() == pair[1]],
     }
-    decide = ()
+    decide: tuple[str, ...] = ()
     if pair == ("1", "0"):
         decide = ('only "0" and "1" occur: a flag (boolean, as drafted) or a count that may exceed 1 '
                   "(then type: numeric, integer: true, min: 0)?",)  # fmt: skip

@@ -101,7 +101,7 @@ def hash_texts(texts: pa.Array) -> np.ndarray:
     body = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data else np.empty(0, np.uint8)
     starts, lengths = offsets[:-1] - offsets[0], np.diff(offsets)
     weights = _weights(int(lengths.max(initial=0)) + 1)
-    hashes = weights[0] * lengths.astype(np.uint64)
+    hashes: np.ndarray = weights[0] * lengths.astype(np.uint64)
     if lengths.size and lengths.min() == lengths.max() and lengths[0] > 0:  # fixed-width ids: column by column
         grid = body.reshape(-1, lengths[0])
         for position in range(lengths[0]):
@@ -110,7 +110,8 @@ def hash_texts(texts: pa.Array) -> np.ndarray:
     position = np.arange(body.size) - np.repeat(starts, lengths)
     terms = (body.astype(np.uint64) + np.uint64(1)) * weights[position + 1]  # wraps modulo 2**64, as meant
     sums = np.concatenate([np.zeros(1, np.uint64), np.cumsum(terms, dtype=np.uint64)])
-    return hashes + sums[starts + lengths] - sums[starts]
+    hashes = hashes + sums[starts + lengths] - sums[starts]
+    return hashes
 
 
 def _weights(size: int) -> np.ndarray:

@@ -66,16 +66,19 @@ class RecordModel:
     def parse_records(self, records: Sequence[Any]) -> tuple[list[dict[str, Any]], list[RecordError]]:
         """Parse every record; the parsed ones and every problem. An id repeated within ``records`` is refused
         with the index of the record that had it first."""
-        parsed, errors, first = [], [], {}
+        parsed: list[dict[str, Any]] = []
+        errors: list[RecordError] = []
+        first: dict[Any, int] = {}  # id -> the index of the record that had it first
+        id_rule = self._id
         for index, record in enumerate(records):
             if not isinstance(record, Mapping):
                 errors += self.parse(record, index=index)[1]
                 continue
             values, problems = self._fields(record, index)
-            ident = values[self._id.name] if self._id is not None else None
-            if ident is not None and ident in first:
-                token = json_token(record[self._id.name])
-                problems.append(_error(index, self._id.name, DUPLICATE, token, first=f"records[{first[ident]}]"))
+            ident = values[id_rule.name] if id_rule is not None else None
+            if id_rule is not None and ident is not None and ident in first:
+                token = json_token(record[id_rule.name])
+                problems.append(_error(index, id_rule.name, DUPLICATE, token, first=f"records[{first[ident]}]"))
             elif ident is not None:
                 first[ident] = index
             errors += problems

@@ -54,13 +54,12 @@ def check_rows(
     parsed: dict[str, object] = {contract.key_column: numbers if ids is None else ids.to_pandas()}
     for name, rule in grammar.features.items():
         if isinstance(rule, NumberRule):
-            verdict = check_numbers(table[name], rule)
-            parsed[name] = verdict.values
+            checked = check_numbers(table[name], rule)
+            parsed[name], failures = checked.values, checked.failures
         else:
             coded = check_tokens(table[name], rule)
-            parsed[name] = _parsed_tokens(coded.codes, rule.values, rule.kind)
-            verdict = coded
-        failed += [(name, f) for f in verdict.failures]
+            parsed[name], failures = _parsed_tokens(coded.codes, rule.values, rule.kind), coded.failures
+        failed += [(name, f) for f in failures]
     valid = pd.DataFrame(parsed).set_axis(pd.Index(numbers, name=number_label))
     rejects = _rejects_frame(failed, numbers, ids, number_label)
     if not failed:

@@ -100,7 +100,7 @@ class DataContract(_Strict):
 
     @model_validator(mode="after")
     def _check_names(self) -> DataContract:
-        clash = {self.id_column, self.target.column} & set(self.features)
+        clash = {c for c in (self.id_column, self.target.column) if c is not None} & set(self.features)
         if clash or self.id_column == self.target.column:
             raise ValueError(f"id, target and feature columns must differ; clash on {sorted(clash)}")
         unknown = [c for c in self.segments if c not in self.features]

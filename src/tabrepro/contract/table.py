@@ -120,7 +120,8 @@ def _evaluate(raw: pd.DataFrame, contract: DataContract) -> tuple[pd.DataFrame, 
 def _parsed_tokens(codes: np.ndarray, texts: np.ndarray, rule: TokenRule) -> np.ndarray:
     """Booleans as float64 1/0 (NaN when missing or refused); other token columns their stripped text."""
     if rule.kind == "boolean":
-        return np.asarray([*rule.values, np.nan], dtype=np.float64)[codes]
+        flags: np.ndarray = np.asarray([*rule.values, np.nan], dtype=np.float64)[codes]
+        return flags
     return texts
 
 
@@ -135,8 +136,9 @@ def _arrow(column: pd.Series) -> pa.Array:
 def _problem(name: str, failure: Failure, index: pd.Index, row_label: str) -> Problem:
     rows, firsts = index[failure.rows], ()
     if failure.firsts is not None:  # positions of the first rows: named by their labels
-        failure = Failure(failure.check, failure.rows, failure.tokens, index[failure.firsts].to_numpy())
-        firsts = tuple(failure.firsts.tolist())
+        labels = index[failure.firsts].to_numpy()
+        failure = Failure(failure.check, failure.rows, failure.tokens, labels)
+        firsts = tuple(labels.tolist())
     messages = tuple(failure.messages(row_label))
     return Problem(name, failure.check.summary, tuple(rows), tuple(failure.tokens), messages, firsts)
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable
 
-from tabrepro.artefacts import GateCheck, GateVerdict, PackagedGate
+from tabrepro.artefacts import GateCheck, GateVerdict, PackagedGate, ScoredMetrics
 from tabrepro.contract.policy import GatePolicy
 from tabrepro.errors import TabreproError
 
@@ -25,60 +24,59 @@ class GateError(TabreproError, RuntimeError):
     """The model failed the promotion gate and no override was given."""
 
 
-def judge_gate(metrics: Mapping[str, Any], gate: GatePolicy) -> GateVerdict:
-    """The verdict on ``metrics`` (evaluate's, being built) of every criterion switched on in ``gate``."""
+def judge_gate(metrics: ScoredMetrics, gate: GatePolicy) -> GateVerdict:
+    """The verdict on ``metrics`` (evaluate's, rounded as written) of every criterion switched on in ``gate``."""
     checks: dict[str, GateCheck] = {}
     reasons: list[str] = []
     for criterion, (value, compare, limit, label) in _criteria(metrics, gate).items():
         if limit is None or value is None:
             continue
         passed = bool(compare(value, limit))
-        checks[criterion] = GateCheck(passed=passed, value=float(value), limit=limit)  # evaluate passes it rounded
+        checks[criterion] = GateCheck(passed=passed, value=value, limit=limit)
         if not passed:
             reasons.append(f"{criterion}: {label} is {value:.4f}, must be {_SIGNS[compare]} {limit}")
     return GateVerdict(passed=not reasons, reasons=tuple(reasons), checks=checks)
 
 
-_SIGNS = {operator.ge: ">=", operator.le: "<=", operator.gt: ">"}
+Compare = Callable[[float, float], bool]
+_SIGNS: dict[Compare, str] = {operator.ge: ">=", operator.le: "<=", operator.gt: ">"}
 
 
-def _criteria(metrics: Mapping[str, Any], gate: GatePolicy) -> dict[str, tuple[float | None, Any, Any, str]]:
-    """criterion -> (observed value, comparison that must hold, the limit (None: off), what the value is)."""
-    gaps = [s["roc_auc_gap"] for s in metrics.get("segments", {}).values() if s.get("roc_auc_gap") is not None]
-    leak, vs = metrics.get("leakage", {}), metrics["vs_logistic"]
-    level = f"{round(metrics['bootstrap']['level'] * 100)} %" if "bootstrap" in metrics else "the"
-    diff_hi = vs["roc_auc_diff_ci"]["hi"] if "roc_auc_diff_ci" in vs else None
-    roc_lo = metrics["roc_auc_ci"]["lo"] if "roc_auc_ci" in metrics else None
-    majority = metrics.get("baselines", {}).get("majority", {}).get("roc_auc", 0.5)
+def _criteria(metrics: ScoredMetrics, gate: GatePolicy) -> dict[str, tuple[float | None, Compare, float | None, str]]:
+    """criterion -> (observed value (None: nothing to judge), comparison that must hold, the limit (None: off),
+    what the value is)."""
+    gaps = [s.roc_auc_gap for s in metrics.segments.values() if s.roc_auc_gap is not None]
+    leak, vs, level = metrics.leakage, metrics.vs_logistic, round(metrics.bootstrap.level * 100)
+    majority = metrics.baselines.majority.roc_auc
     return {
-        "min_roc_auc": (metrics["roc_auc"], operator.ge, gate.min_roc_auc, "test ROC-AUC"),
+        "min_roc_auc": (metrics.roc_auc, operator.ge, gate.min_roc_auc, "test ROC-AUC"),
         "min_gain_over_baseline": (
-            vs["roc_auc_diff"],
+            vs.roc_auc_diff,
             operator.ge,
             gate.min_gain_over_baseline,
             "ROC-AUC minus the logistic baseline's",
         ),
         "max_loss_to_logistic": (
-            None if diff_hi is None else -diff_hi,
+            -vs.roc_auc_diff_ci.hi,
             operator.le,
             gate.max_loss_to_logistic,
-            f"the model's ROC-AUC loss to the logistic baseline at the favourable end of the {level} CI of the "
+            f"the model's ROC-AUC loss to the logistic baseline at the favourable end of the {level} % CI of the "
             "paired difference",
         ),
         "beat_majority": (
-            roc_lo,
+            metrics.roc_auc_ci.lo,
             operator.gt,
             majority if gate.beat_majority else None,
-            f"the lower end of the test ROC-AUC's {level} CI (vs the majority-class baseline's)",
+            f"the lower end of the test ROC-AUC's {level} % CI (vs the majority-class baseline's)",
         ),
-        "max_roc_auc": (metrics["roc_auc"], operator.le, gate.max_roc_auc, "test ROC-AUC (leakage alarm: too high)"),
+        "max_roc_auc": (metrics.roc_auc, operator.le, gate.max_roc_auc, "test ROC-AUC (leakage alarm: too high)"),
         "max_single_feature_auc": (
-            leak.get("max_single_feature_auc"),
+            leak.max_single_feature_auc,
             operator.le,
             gate.max_single_feature_auc,
-            f"ROC-AUC of feature {leak.get('max_single_feature')!r} alone (leakage alarm)",
+            f"ROC-AUC of feature {leak.max_single_feature!r} alone (leakage alarm)",
         ),
-        "max_ece": (metrics.get("ece"), operator.le, gate.max_ece, "expected calibration error"),
+        "max_ece": (metrics.ece, operator.le, gate.max_ece, "expected calibration error"),
         "max_segment_roc_auc_gap": (
             max(gaps) if gaps else None,
             operator.le,
@@ -91,7 +89,7 @@ def _criteria(metrics: Mapping[str, Any], gate: GatePolicy) -> dict[str, tuple[f
 def enforce_gate(verdict: GateVerdict, *, override: str | None, source: str) -> PackagedGate:
     """Raise GateError unless ``verdict`` passed or ``override`` gives a reason; return what package records."""
     if verdict.passed:
-        return PackagedGate(**verdict.model_dump())
+        return PackagedGate(passed=True, reasons=verdict.reasons, checks=verdict.checks)
     failed = "\n  ".join(verdict.reasons or ["(no reason recorded)"])
     if override is None:
         raise GateError(
@@ -100,4 +98,6 @@ def enforce_gate(verdict: GateVerdict, *, override: str | None, source: str) -> 
             "package.override_gate to a reason to package it anyway."
         )
     log.warning("PROMOTION GATE OVERRIDDEN (package.override_gate: %r); failed criteria:\n  %s", override, failed)
-    return PackagedGate(**verdict.model_dump(), overridden=True, override_reason=override)
+    return PackagedGate(
+        passed=False, reasons=verdict.reasons, checks=verdict.checks, overridden=True, override_reason=override
+    )

@@ -38,4 +38,5 @@ def _target_rate(train_values: pd.Series, y_train: np.ndarray, test_values: pd.S
     keys = train_values.fillna("").astype(str)
     rates = pd.Series(y_train, index=keys.index).groupby(keys.to_numpy()).mean()
     mapped = test_values.fillna("").astype(str).map(rates)
-    return mapped.fillna(float(np.mean(y_train))).to_numpy(dtype=float)
+    rate: np.ndarray = mapped.fillna(float(np.mean(y_train))).to_numpy(dtype=float)
+    return rate

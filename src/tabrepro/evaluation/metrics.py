@@ -81,7 +81,8 @@ def expected_costs(y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray
     tn = predicted_neg - fn
     tp, fp = n_pos - fn, (n - n_pos) - tn
     total = fn * cost.false_negative + fp * cost.false_positive + tp * cost.true_positive + tn * cost.true_negative
-    return total / n
+    per_row: np.ndarray = total / n
+    return per_row
 
 
 def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, *, bins: int = 10) -> float:
@@ -158,7 +159,8 @@ def cost_points(
 
 
 def confusion_counts(y_true: np.ndarray, proba: np.ndarray, *, threshold: float) -> np.ndarray:
-    return confusion_matrix(y_true, (proba >= threshold).astype(int), labels=[0, 1])
+    counts: np.ndarray = confusion_matrix(y_true, (proba >= threshold).astype(int), labels=[0, 1])
+    return counts
 
 
 def _check_inputs(y_true: np.ndarray, proba: np.ndarray) -> None:

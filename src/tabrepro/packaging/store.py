@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 # The code the bento carries: the service and what it may import (the import contract serving -> contract,
 # artefacts, errors is checked in tests/unit/test_architecture.py), nothing of training, evaluation or the stages.
-BENTO_CODE = ("__init__.py", "errors.py", "artefacts.py", "contract", "serving")
+BENTO_CODE = ("__init__.py", "errors.py", "artefacts", "contract", "serving")
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from tabrepro.artefacts import EvaluationMetrics, sha256_file
+from tabrepro.artefacts import EvaluationMetrics, ScoredMetrics, sha256_file
 from tabrepro.config.params import EvaluateParams, PathsParams, ReproducibilityParams, read_section
 from tabrepro.config.precision import DEFAULT_DECIMALS, rounded_tree
 from tabrepro.contract.policy import CostMatrix, Policy
@@ -150,11 +150,11 @@ def run(
     single = rounded_tree(single_feature_auc(prepared["train"], prepared["test"], contract), decimals)
     top = next(iter(single))
     metrics["leakage"] = {"max_single_feature": top, "max_single_feature_auc": single[top]}
-    metrics = at_precision(metrics, threshold=metrics["threshold"], decimals=decimals)  # the segments too
-    metrics["gate"] = judge_gate(metrics, policy.gate)  # judged on the numbers written
-    metrics |= {"model": meta.family, "model_sha256": meta.sha256}
-    record = EvaluationMetrics.model_validate(metrics)  # the layout package and `tabrepro report` read
-    metrics = record.model_dump(mode="json")
+    # the segments rounded too; judged on the numbers written, in the layout package and `tabrepro report` read
+    scored = ScoredMetrics.model_validate(at_precision(metrics, threshold=metrics["threshold"], decimals=decimals))
+    record = EvaluationMetrics(
+        **dict(scored), gate=judge_gate(scored, policy.gate), model=meta.family, model_sha256=meta.sha256
+    )
 
     groups = group_columns(list(meta.feature_names), list(contract.features))
     contributions = feature_contributions(model, x_test, groups)
@@ -167,13 +167,13 @@ def run(
             contract.key_column: test_ids.to_numpy(),
             "target": y_test,
             "probability": p_test,
-            "label": (p_test >= metrics["threshold"]).astype("int8"),
+            "label": (p_test >= record.threshold).astype("int8"),
             **{f"contribution__{k}": v for k, v in (contributions or {}).items()},
         }
     )
     card = render_model_card(
-        metrics,
-        meta.model_dump(mode="json"),
+        record,
+        meta,
         contract,
         params,
         policy=policy,
@@ -192,35 +192,35 @@ def run(
         plots_dir.mkdir()
         for name, rows in points.items():
             write_json(Path(plots_dir) / f"{name}.json", rows)
-        confusion = confusion_counts(y_test, p_test, threshold=metrics["threshold"])
-        save_evaluation_figures(points, confusion, figures_dir, threshold=metrics["threshold"])
+        confusion = confusion_counts(y_test, p_test, threshold=record.threshold)
+        save_evaluation_figures(points, confusion, figures_dir, threshold=record.threshold)
         save_explanation_figures(importance, contributions, figures_dir)
         predictions.to_parquet(predictions_path, index=False)
         write_json(explain_dir / "importance.json", importance)
         write_json(explain_dir / "single_feature_auc.json", single)
         card_path.write_text(card, encoding="utf-8")
-        write_json(metrics_path, metrics)
-    _log_summary(metrics)
+        write_json(metrics_path, record.model_dump(mode="json"))
+    _log_summary(record)
 
 
-def _log_summary(metrics: dict[str, Any]) -> None:
-    ci = metrics["roc_auc_ci"]
+def _log_summary(metrics: EvaluationMetrics) -> None:
+    ci = metrics.roc_auc_ci
     log.info(
         "test ROC-AUC %.4f [%.4f, %.4f] (logistic baseline %+.4f), PR-AUC %.4f, ECE %.4f; threshold %.3f (%s, on val)",
-        metrics["roc_auc"],
-        ci["lo"],
-        ci["hi"],
-        metrics["vs_logistic"]["roc_auc_diff"],
-        metrics["pr_auc"],
-        metrics["ece"],
-        metrics["threshold"],
-        metrics["threshold_policy"],
+        metrics.roc_auc,
+        ci.lo,
+        ci.hi,
+        metrics.vs_logistic.roc_auc_diff,
+        metrics.pr_auc,
+        metrics.ece,
+        metrics.threshold,
+        metrics.threshold_policy,
     )
-    gate = metrics["gate"]
-    if gate["passed"]:
-        log.info("promotion gate passed (%d checks)", len(gate["checks"]))
+    gate = metrics.gate
+    if gate.passed:
+        log.info("promotion gate passed (%d checks)", len(gate.checks))
     else:
-        log.warning("promotion gate FAILED; package will refuse this model:\n  %s", "\n  ".join(gate["reasons"]))
+        log.warning("promotion gate FAILED; package will refuse this model:\n  %s", "\n  ".join(gate.reasons))
 
 
 def _main(params: dict[str, Any]) -> None:

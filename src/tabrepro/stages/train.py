@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from dvclive import Live
+from dvclive.live import Live
 from sklearn.base import BaseEstimator
 from sklearn.metrics import log_loss, roc_auc_score
 
@@ -59,11 +59,11 @@ def log_curves(live: Live, result: FitResult, scores: dict[str, float]) -> None:
         for split, metrics in result.curves.items():
             for name, values in metrics.items():
                 live.log_metric(f"{split}/{name}", values[step])
-        live.next_step()
+        live.next_step()  # type: ignore[no-untyped-call]  # dvclive leaves Live.next_step unannotated
     if rounds == 0:
         for name, value in scores.items():
             live.log_metric(name, value)
-        live.next_step()
+        live.next_step()  # type: ignore[no-untyped-call]  # dvclive leaves Live.next_step unannotated
     for name, value in scores.items():
         live.summary[name] = value
     if result.best_iteration is not None:
@@ -87,7 +87,7 @@ def fit_on_dask(
 ) -> tuple[FitResult, list[str], np.ndarray, np.ndarray]:
     """``train.engine: dask``: read the prepared splits in partitions, fit the preprocessor's statistics with Dask
     (refusing when they differ from the preprocessor ``package`` will export), transform and fit on the cluster."""
-    import dask
+    from dask.base import compute, persist
 
     from tabrepro.training import distributed
 
@@ -97,10 +97,13 @@ def fit_on_dask(
             "(model.name, or tune's choice under model: auto); set train.engine: local, or model=xgboost"
         )
     saved = load_skops(paths.preprocessor)
-    cluster = {"workers": train.workers, "threads": train.n_jobs, "memory_limit": train.memory_limit}
-    with distributed.dask_client(train.scheduler, **cluster) as client:
+    with distributed.dask_client(
+        train.scheduler, workers=train.workers, threads=train.n_jobs, memory_limit=train.memory_limit
+    ) as client:
+        if client.scheduler is None:
+            raise ConfigError(f"params.yaml: train.scheduler: the Dask client of {train.scheduler!r} has no scheduler")
         log.info("training on Dask, scheduler %s", client.scheduler.address)
-        workers = len(client.nthreads())
+        workers = len(client.nthreads())  # type: ignore[no-untyped-call]  # distributed: Client.nthreads unannotated
         tables = {s: distributed.read_table(Path(paths.prepared) / f"{s}.parquet", partitions=workers) for s in SPLITS}
         preprocessor = distributed.fit_preprocessor(saved, tables["train"])
         differences = distributed.preprocessor_differences(preprocessor, saved)
@@ -111,11 +114,12 @@ def fit_on_dask(
             )
         target = contract.target.column
         frames = {s: distributed.transform_partitions(preprocessor, t, target=target) for s, t in tables.items()}
-        train_frame, val = dask.persist(frames["train"], frames["val"])  # preprocessed once: two fits, predictions
+        # preprocessed once: two fits, predictions
+        train_frame, val = persist(frames["train"], frames["val"])  # type: ignore[no-untyped-call]  # dask: unannotated
         stopping = family.early_stopping_rounds
         result = distributed.fit_xgboost(client, model, train_frame, val, target=target, early_stopping_rounds=stopping)
         p_val = distributed.predict_positive(result.model, val.drop(columns=[target]))
-        y_val, p_val = dask.compute(val[target], p_val)
+        y_val, p_val = compute(val[target], p_val)  # type: ignore[no-untyped-call]  # dask: unannotated
     names = [str(n) for n in preprocessor.get_feature_names_out()]
     return result, names, y_val.to_numpy(dtype=np.int64), p_val.to_numpy()
 
@@ -150,12 +154,17 @@ def run(
             best_iteration=result.best_iteration,
             seed=seed,
             hyperparameters=tuned.params,
-            tuning=TuningProvenance.model_validate(tuned.model_dump(include=set(TuningProvenance.model_fields))),
+            tuning=TuningProvenance(
+                source=tuned.source,
+                cv_roc_auc=tuned.cv_roc_auc,
+                cv_roc_auc_std=tuned.cv_roc_auc_std,
+                search=tuned.search,
+            ),
             engine=train.engine,
         )
         live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
         log_curves(live, result, scores)
-        live.end()
+        live.end()  # type: ignore[no-untyped-call]  # dvclive leaves Live.end unannotated
     log.info(
         "trained %s (%s): val ROC-AUC %.4f, sha256 %s",
         family.name,

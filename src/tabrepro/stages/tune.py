@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,9 @@ RULE = (
 )
 
 
-def summarise_search(found: FamilySearch, model: ModelParams, tune: TuneParams) -> tuple[dict, dict, dict]:
+def summarise_search(
+    found: FamilySearch, model: ModelParams, tune: TuneParams
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The best-params file (the chosen family's, what train reads), the tune metrics and the choice report."""
     result, choice = found.chosen, found.choice
     search = {
@@ -72,7 +75,6 @@ def summarise_search(found: FamilySearch, model: ModelParams, tune: TuneParams) 
         "n_trials_requested": tune.n_trials,
         "n_trials_complete": result.completed,
         "n_trials_pruned": result.pruned,
-        "budget_bound": result.budget_bound,
         "timeout_s": tune.timeout,
         "selection": "auto" if model.name == "auto" else "pinned",
         "best_family": choice.best,
@@ -146,7 +148,7 @@ def write_tune_outputs(
     found: FamilySearch,
     model: ModelParams,
     tune: TuneParams,
-    dirs: tuple[Path, Path, Path],
+    dirs: Sequence[Path],
     *,
     names: dict[str, str],
     seed: int,

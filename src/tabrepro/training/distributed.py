@@ -9,6 +9,10 @@ preprocessor fitted by scikit-learn itself. The model is trained with ``DaskXGBC
 plain ``XGBClassifier`` (the booster's own JSON), so ``package`` exports the same single ONNX graph.
 """
 
+# dask and distributed leave most of their API unannotated (Client, LocalCluster, compute, persist, wait,
+# map_partitions, from_map): every call of theirs would need its own ignore.
+# mypy: disable-error-code="no-untyped-call"
+
 from __future__ import annotations
 
 import glob
@@ -22,6 +26,8 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from dask.base import compute, persist
+from dask.delayed import delayed
 from distributed import Client, LocalCluster, wait
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -78,7 +84,7 @@ def read_table(path: str | Path, *, partitions: int) -> dd.DataFrame:
     holds a share of the rows XGBoost trains on. Files with fewer row groups than that are read as row slices,
     each slice its own task (splitting partitions later would leave every slice on the worker that read it)."""
     with dask.config.set({"dataframe.convert-string": False}):  # text as pandas reads it (``str``, NaN missing)
-        table = dd.read_parquet(str(path))
+        table: dd.DataFrame = dd.read_parquet(str(path))
         if table.npartitions >= partitions:
             return table
         files = _parquet_files(Path(path))
@@ -87,7 +93,8 @@ def read_table(path: str | Path, *, partitions: int) -> dd.DataFrame:
         for file in files:
             bounds = np.linspace(0, pq.ParquetFile(file).metadata.num_rows, per_file + 1).astype(int)
             slices += [(str(file), int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
-        return dd.from_map(_read_rows, slices, meta=table._meta)
+        sliced: dd.DataFrame = dd.from_map(_read_rows, slices, meta=table._meta)
+        return sliced
 
 
 def _parquet_files(path: Path) -> list[Path]:
@@ -126,7 +133,7 @@ def column_statistic(column: dd.Series, strategy: str) -> float:
     """One column's imputation value, as ``SimpleImputer(strategy)`` would compute it in memory (NaN when empty)."""
     values = column.dropna()
     if strategy == "mean":
-        total, count = dask.compute(values.sum(), values.count())
+        total, count = compute(values.sum(), values.count())
         return float(total) / count if count else float("nan")
     if strategy == "most_frequent":
         counts = values.value_counts(split_out=1).compute()  # a tree reduction of per-partition counts
@@ -140,7 +147,7 @@ def exact_median(values: dd.Series, *, gather: int = _GATHER) -> float:
     """The median of the non-missing ``values``, exactly as ``numpy.median`` (mean of the two middle order
     statistics), without bringing more than ``gather`` values to the client."""
     values = values.dropna().astype("float64")
-    count, low, high = dask.compute(values.count(), values.min(), values.max())
+    count, low, high = compute(values.count(), values.min(), values.max())
     n = int(count)
     if n == 0:
         return float("nan")
@@ -155,9 +162,9 @@ def order_statistic(values: dd.Series, k: int, *, low: float, high: float, gathe
     while True:
         if low == high:
             return low
-        window = values[(values >= low) & (values <= high)]
+        window = values[values.between(low, high)]  # both ends included
         edges = np.linspace(low, high, _BINS + 1)
-        counts, lows, highs = _merge(dask.compute(*[dask.delayed(_bucket)(p, edges) for p in window.to_delayed()]))
+        counts, lows, highs = _merge(compute(*[delayed(_bucket)(p, edges) for p in window.to_delayed()]))
         total = int(counts.sum())
         if total <= gather:
             return float(np.sort(window.compute().to_numpy())[k])
@@ -190,7 +197,8 @@ def transform_partitions(preprocessor: ColumnTransformer, table: dd.DataFrame, *
     ``target`` column (one collection: features and labels come from the same task of each partition)."""
     names = [str(n) for n in preprocessor.get_feature_names_out()]
     meta = pd.DataFrame({n: pd.Series(dtype=np.float32) for n in names}).assign(**{target: table._meta[target]})
-    return table.map_partitions(_transform, preprocessor, target, meta=meta)
+    transformed: dd.DataFrame = table.map_partitions(_transform, preprocessor, target, meta=meta)
+    return transformed
 
 
 def _transform(part: pd.DataFrame, preprocessor: ColumnTransformer, target: str) -> pd.DataFrame:
@@ -213,7 +221,7 @@ def fit_xgboost(
     # In worker memory before XGBoost starts, features and labels split from ONE persisted frame: when features
     # and labels were two collections over the same Parquet reads, tasks failed with "lost dependencies" (seen
     # with xgboost 3.2, dask 2026.8, on a million rows and more).
-    train, val = dask.persist(train, val)
+    train, val = persist(train, val)
     wait([train, val])
     xy_train, xy_val = ((frame.drop(columns=[target]), frame[target]) for frame in (train, val))
     probe = DaskXGBClassifier(**params, early_stopping_rounds=early_stopping_rounds)
@@ -239,7 +247,8 @@ def to_local(model: DaskXGBClassifier) -> XGBClassifier:
 
 def predict_positive(model: XGBClassifier, features: dd.DataFrame) -> dd.Series:
     """P(positive) of the plain model, partition by partition (the probabilities, not the features, come back)."""
-    return features.map_partitions(_positive, model, meta=("p", "f8"))
+    positive: dd.Series = features.map_partitions(_positive, model, meta=("p", "f8"))
+    return positive
 
 
 def _positive(part: pd.DataFrame, model: XGBClassifier) -> pd.Series:

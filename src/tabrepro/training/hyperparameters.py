@@ -226,7 +226,9 @@ def combination_problems(
     return problems
 
 
-def _possible(params: dict[str, Any], space: dict[str, SearchDimension], name: str, default: Any) -> tuple[list, str]:
+def _possible(
+    params: dict[str, Any], space: dict[str, SearchDimension], name: str, default: Any
+) -> tuple[list[Any], str]:
     """The values ``name`` can take in a trial (a numeric range by its ends), and the key they come from."""
     dim = space.get(name)
     if dim is None:

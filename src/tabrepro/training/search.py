@@ -112,11 +112,11 @@ def suggest(trial: optuna.Trial, space: dict[str, SearchDimension]) -> dict[str,
         if dim.distribution == "categorical":
             values[name] = trial.suggest_categorical(name, list(dim.choices or ()))
         elif dim.distribution == "int":
-            values[name] = trial.suggest_int(name, int(dim.low), int(dim.high), step=int(dim.step or 1))
+            low, high = dim.bounds()
+            values[name] = trial.suggest_int(name, int(low), int(high), step=int(dim.step or 1))
         else:
-            values[name] = trial.suggest_float(
-                name, dim.low, dim.high, log=dim.distribution == "log_float", step=dim.step
-            )
+            low, high = dim.bounds()
+            values[name] = trial.suggest_float(name, low, high, log=dim.distribution == "log_float", step=dim.step)
     return values
 
 
@@ -171,7 +171,7 @@ class _PruneOnRound(xgb.callback.TrainingCallback):
         super().__init__()
         self.trial, self.decimals = trial, decimals
 
-    def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
+    def after_iteration(self, model: Any, epoch: int, evals_log: xgb.callback.TrainingCallback.EvalsLog) -> bool:
         if epoch % _REPORT_EVERY == 0:
             last = evals_log["test"]["auc"][-1]
             self.trial.report(rounded(last[0] if isinstance(last, tuple) else last, self.decimals), epoch)
@@ -205,6 +205,8 @@ def _xgb_cv(
         callbacks=[kept, _PruneOnRound(trial, decimals)] if trial is not None else [kept],
         as_pandas=True,
     )
+    if not isinstance(history, pd.DataFrame):  # as_pandas=True gives a frame when pandas is installed
+        raise TypeError(f"xgboost.cv returned {type(history).__name__}, not the pandas DataFrame asked for")
     means = [rounded(m, decimals) for m in history["test-auc-mean"]]
     best = int(np.argmax(means))  # the first round with the best rounded mean
     std = rounded(history["test-auc-std"].iloc[best], decimals)
@@ -260,11 +262,11 @@ def run_search(
     states = [t.state for t in trials]
     completed, pruned = states.count(optuna.trial.TrialState.COMPLETE), states.count(optuna.trial.TrialState.PRUNED)
     check_budget(tune, completed=completed, pruned=pruned)
-    best = max((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: float(t.value))
+    best = max((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE), key=_objective)
     return (
         SearchResult(
             params={**model.params, **best.params},
-            cv_mean=float(best.value),
+            cv_mean=_objective(best),
             cv_std=float(best.user_attrs["cv_std"]),
             best_rounds=best.user_attrs.get("best_rounds"),
             completed=completed,
@@ -314,6 +316,13 @@ def _optimize(
         study.optimize(objective, n_trials=tune.n_trials, timeout=tune.timeout, callbacks=[stop, _log_trial])
     settle_trials(study)
     return study
+
+
+def _objective(trial: optuna.trial.FrozenTrial) -> float:
+    """A completed trial's CV ROC-AUC (Optuna records a value for every completed trial of a one-objective study)."""
+    if trial.value is None:
+        raise RuntimeError(f"trial {trial.number} is complete but has no objective value")
+    return float(trial.value)
 
 
 def check_budget(tune: TuneParams, *, completed: int, pruned: int) -> None:

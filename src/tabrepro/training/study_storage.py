@@ -123,7 +123,9 @@ def settle_trials(study: optuna.Study) -> None:
     storage = study._storage
     if not is_heartbeat_enabled(storage):
         return
-    quiet, first_seen, given_up, last_log = 0, {}, set(), time.monotonic()
+    first_seen: dict[int, float] = {}  # trial number -> when it was first seen running
+    given_up: set[int] = set()
+    quiet, last_log = 0, time.monotonic()
     while quiet < 2:  # two empty looks in a row: a trial another process was just starting is seen
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

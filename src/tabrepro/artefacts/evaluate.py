@@ -1,0 +1,127 @@
+"""What ``evaluate`` writes: ``reports/metrics.json``, with the promotion gate's verdict (and ``package``'s record
+of that verdict)."""
+
+from __future__ import annotations
+
+from pydantic import Field, StrictBool, model_validator
+
+from tabrepro.artefacts._base import Record, Sha256, Share, Threshold
+
+
+class GateCheck(Record):
+    passed: StrictBool
+    value: float
+    limit: float
+
+
+class GateVerdict(Record):
+    """The promotion gate's verdict, as ``evaluate`` records it (``gate`` in ``reports/metrics.json``)."""
+
+    passed: StrictBool
+    reasons: tuple[str, ...] = ()
+    checks: dict[str, GateCheck] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GateVerdict:
+        failed = [name for name, check in self.checks.items() if not check.passed]
+        if self.passed and (failed or self.reasons):
+            raise ValueError(f"gate.passed is true, but it records failed checks {failed} or reasons")
+        return self
+
+
+class PackagedGate(GateVerdict):
+    """The verdict as ``package`` recorded it (``gate`` in ``reports/package.json``): plus whether a failed gate
+    was overridden (``package.override_gate``) and why. ``tabrepro report`` reads every file's gate with it."""
+
+    overridden: StrictBool = False
+    override_reason: str | None = None
+
+    @model_validator(mode="after")
+    def _override(self) -> PackagedGate:
+        if self.overridden != bool(self.override_reason):
+            raise ValueError("gate.overridden is true exactly when gate.override_reason gives the reason")
+        if self.overridden and self.passed:
+            raise ValueError("gate.overridden: a gate that passed is never overridden")
+        return self
+
+
+class Interval(Record):
+    lo: float
+    hi: float
+
+
+class VsBaseline(Record):
+    roc_auc_diff: float
+    roc_auc_diff_ci: Interval
+
+
+class BootstrapSettings(Record):
+    n: int = Field(ge=1)
+    seed: int
+    level: float = Field(gt=0, lt=1)
+
+
+class SegmentColumn(Record):
+    """One segment column: metrics per level (a small level holds only ``n`` and its rates), the gaps."""
+
+    levels: dict[str, dict[str, int | float]]
+    roc_auc_gap: float | None
+    recall_gap: float | None
+    precision_gap: float | None
+    positive_rate_gap: float | None
+
+
+class Leakage(Record):
+    max_single_feature: str
+    max_single_feature_auc: Share
+
+
+class BaselineMetrics(Record):
+    roc_auc: Share
+    pr_auc: Share
+    brier: Share
+    log_loss: float = Field(ge=0)
+
+
+class Baselines(Record):
+    """The reference models scored on the same test rows (``tabrepro.evaluation.baselines``)."""
+
+    majority: BaselineMetrics  # the train split's positive rate for everyone: ROC-AUC 0.5 by construction
+    logistic: BaselineMetrics  # a plain logistic regression: what the gate compares the model with
+
+
+class ScoredMetrics(Record):
+    """The test split's scores as the promotion gate judges them: ``reports/metrics.json`` but its verdict and the
+    model's identity (``EvaluationMetrics`` adds them)."""
+
+    roc_auc: Share
+    roc_auc_ci: Interval
+    pr_auc: Share
+    pr_auc_ci: Interval
+    brier: Share
+    brier_ci: Interval
+    ece: Share
+    log_loss: float = Field(ge=0)
+    accuracy: Share
+    f1: Share
+    precision: Share
+    recall: Share
+    threshold: Threshold
+    threshold_policy: str
+    expected_cost: float
+    n: int = Field(ge=1)
+    positive_rate: Share
+    vs_logistic: VsBaseline
+    baselines: Baselines
+    bootstrap: BootstrapSettings
+    segments: dict[str, SegmentColumn]
+    leakage: Leakage
+
+
+class EvaluationMetrics(ScoredMetrics):
+    """``reports/metrics.json`` (a DVC metrics file: nested mappings of numbers, no lists of numbers): the scores,
+    then the gate's verdict on them and the model they are of."""
+
+    gate: GateVerdict
+    model: str
+    model_sha256: Sha256

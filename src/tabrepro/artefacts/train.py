@@ -1,0 +1,37 @@
+"""What ``train`` writes beside the model: ``models/model/meta.json``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, JsonValue, model_validator
+
+from tabrepro.artefacts._base import Record, Sha256, Share
+from tabrepro.artefacts.tune import SearchSummary
+
+
+class TuningProvenance(Record):
+    source: Literal["search", "config"]
+    cv_roc_auc: Share
+    cv_roc_auc_std: float = Field(ge=0)
+    search: SearchSummary
+
+
+class ModelMeta(Record):
+    """``models/model/meta.json``: the model file (a bare name in the same folder), its sha256, how it was made."""
+
+    family: str
+    file: str = Field(pattern=r"^[^/\\]+$")
+    sha256: Sha256
+    feature_names: tuple[str, ...] = ()
+    best_iteration: int | None = None
+    seed: int | None = None
+    hyperparameters: dict[str, JsonValue] = Field(default_factory=dict)
+    tuning: TuningProvenance | None = None
+    engine: Literal["local", "dask"] = "local"  # where it was trained (train.engine); the file is the same kind
+
+    @model_validator(mode="after")
+    def _plain_name(self) -> ModelMeta:
+        if self.file in (".", ".."):
+            raise ValueError(f"file: {self.file!r} is not a file name")
+        return self
