@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tools.check_links import ROOT, anchors, check_file, default_files, main, slugify
+from tools.check_links import ROOT, anchors, check_file, default_files, links, main, slugify
 
 
 @pytest.mark.parametrize(
@@ -75,3 +75,12 @@ def test_the_projects_own_docs_have_no_broken_link():
     assert len(files) >= 14  # the README, CONTRIBUTING, CHANGELOG and every docs/*.md
     broken = [b for f in files for b in check_file(f, root=ROOT)]
     assert broken == []
+
+
+def test_the_readme_stays_a_short_manual_that_links_every_doc():
+    """Issue 22's acceptance: a README under 220 lines, and every document of docs/ reachable from it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) < 220, "the README is a manual's front page: move detail into docs/"
+    linked = {target.partition("#")[0] for _, target in links(readme)}
+    docs = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert docs - linked == set(), "link each new document from the README's 'Where to go next'"
