@@ -42,11 +42,13 @@ lock: venv  ## re-compile requirements.txt from pyproject.toml (keeps every pin;
 	  --python-platform x86_64-manylinux_2_28 --generate-hashes --quiet --custom-compile-command "make lock" \
 	  $(if $(filter all,$(UPGRADE)),--upgrade,$(addprefix --upgrade-package ,$(UPGRADE))) -o requirements.txt
 
-# The same three checks run as pre-commit hooks (.pre-commit-config.yaml). mypy joins them later (issue 22).
-lint: venv  ## ruff, ruff format --check, and the layer contracts of pyproject.toml (lint-imports)
+# The same checks run as pre-commit hooks (.pre-commit-config.yaml). mypy joins them later (issue 22).
+lint: venv  ## ruff, ruff format --check, the layer contracts (lint-imports), the docs' links and generated diagrams
 	ruff check .
 	ruff format --check .
 	lint-imports
+	python tools/check_links.py
+	python tools/architecture.py --check
 
 format: venv
 	ruff check --fix .

@@ -1,6 +1,6 @@
 """The README's command blocks, as a new user runs them: a stale example fails here, not on someone else's machine.
 
-Each block in README.md (and in docs/*.md, where the README is being split) carries an id, `<!-- readme-test: ID -->`
+Each block in README.md and docs/*.md (the manual the README links to) carries an id, `<!-- readme-test: ID -->`
 on the line before it, so blocks are found by id, not by line number. Every command block (```bash, ```sh) must
 have one, and every id must be in exactly one of the lists below: RUN (run as written, in a copy of the reproduced
 sample repository, see conftest.py), COMPOSED (each `dvc exp run -S` / `tabrepro params` / `tabrepro tune-worker`
