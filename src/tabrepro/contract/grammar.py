@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tabrepro.errors import DataError
 
 if TYPE_CHECKING:
-    from tabrepro.contract.spec import DataContract, FeatureSpec
+    from tabrepro.contract.spec import DataContract, FeatureSpec, TargetSpec
 
 WHITESPACE = " \t\n\r\f\v"
 NUMBER_SYNTAX = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
@@ -196,24 +196,32 @@ class Grammar:
 
     id: IdRule | None
     features: dict[str, NumberRule | TokenRule]
-    target: TokenRule
+    target: NumberRule | TokenRule
 
 
 def compile_grammar(contract: DataContract) -> Grammar:
     """Compile ``contract``'s rules; use ``contract.grammar``, which compiles them once per contract."""
     missing = frozenset(contract.missing_values)
-    target = contract.target
-    levels = (target.positive, target.negative)
     return Grammar(
         id=None if contract.id_column is None else IdRule(contract.id_column, missing | {""}),
         features={name: _feature_rule(name, spec, missing) for name, spec in contract.features.items()},
-        target=TokenRule(target.column, "target", missing, True, levels, levels, _one_of(levels, "unknown_category")),
+        target=_target_rule(contract.target, missing),
     )
+
+
+def _target_rule(target: TargetSpec, missing: frozenset[str]) -> NumberRule | TokenRule:
+    """A regression target parses as a number in its declared range; a class label must be one of the labels (a
+    binary target's in the order positive, negative, as messages have always listed them)."""
+    if target.task == "regression":
+        check = Check("out_of_range", f"expected {_numeric_rule(target.min, target.max)}")
+        return NumberRule(target.column, missing, True, False, target.min, target.max, check)
+    levels = tuple(reversed(target.labels)) if target.task == "binary" else target.labels
+    return TokenRule(target.column, "target", missing, True, levels, levels, _one_of(levels, "unknown_category"))
 
 
 def _feature_rule(name: str, spec: FeatureSpec, missing: frozenset[str]) -> NumberRule | TokenRule:
     if spec.type == "numeric":
-        check = Check("out_of_range", f"expected {_numeric_rule(spec)}")
+        check = Check("out_of_range", f"expected {_numeric_rule(spec.min, spec.max, integer=spec.integer)}")
         return NumberRule(name, missing, spec.nullable, spec.integer, spec.min, spec.max, check)
     if spec.type == "boolean":
         tokens = (*spec.true_values, *spec.false_values)
@@ -228,10 +236,10 @@ def _one_of(tokens: tuple[str, ...], reason: str) -> Check:
     return Check(reason, f"expected one of {list(tokens)}")
 
 
-def _numeric_rule(spec: FeatureSpec) -> str:
-    kind = "an integer" if spec.integer else "a number"
-    if spec.min is not None and spec.max is not None:
-        return f"{kind} between {spec.min:g} and {spec.max:g}"
-    if spec.min is not None:
-        return f"{kind} >= {spec.min:g}"
-    return f"{kind} <= {spec.max:g}" if spec.max is not None else kind
+def _numeric_rule(low: float | None, high: float | None, *, integer: bool = False) -> str:
+    kind = "an integer" if integer else "a number"
+    if low is not None and high is not None:
+        return f"{kind} between {low:g} and {high:g}"
+    if low is not None:
+        return f"{kind} >= {low:g}"
+    return f"{kind} <= {high:g}" if high is not None else kind

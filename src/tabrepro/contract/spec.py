@@ -1,7 +1,8 @@
 """The data contract: one YAML declaration of a data set, and everything derived from it.
 
 A contract (``conf/data/<name>.yaml``, composed into ``params.yaml`` under ``data``) declares the source, the id
-column if the data has one (``key_column`` keys rows by their position otherwise), the binary target and every
+column if the data has one (``key_column`` keys rows by their position otherwise), the target and its task
+(``TargetSpec``: binary, multiclass or regression) and every
 feature: its type, allowed values or range, whether it may be missing and which raw tokens mean "missing". From
 it come the token grammar (``contract.grammar``) that every adapter applies (``table`` for prepare, ``rows`` for
 scoring and drift, ``records`` for the service) and the column lists of the preprocessor; nothing else in the code
@@ -68,20 +69,67 @@ class FeatureSpec(_Strict):
         return self
 
 
+Task = Literal["binary", "multiclass", "regression"]
+TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
+
+
 class TargetSpec(_Strict):
-    """The binary target: its column and the raw labels of the two classes."""
+    """The target: its column and the task it poses.
+
+    - ``binary`` (the default, so a contract written before tasks existed stays valid): the raw labels of the two
+      classes, ``positive`` and ``negative``; prepared as 1 / 0, scored as the probability of ``positive``.
+    - ``multiclass``: ``classes``, three or more raw labels in order; prepared as the index of the label in that
+      order, which is also the column order of every probability output (ONNX, the service, scoring, reports).
+    - ``regression``: a number, optionally bounded (``min``, ``max``: a value outside is refused like a feature's)
+      and with a ``unit`` for reports; prepared as float64.
+    """
 
     column: str
-    positive: Token
-    negative: Token
+    task: Task = "binary"
+    positive: Token | None = None
+    negative: Token | None = None
+    classes: tuple[Token, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    unit: str = ""
     # a row whose label is missing: "refuse" the table, naming the rows; or "drop" them (logged and counted)
     missing: Literal["refuse", "drop"] = "refuse"
 
     @model_validator(mode="after")
-    def _check_labels(self) -> TargetSpec:
-        if self.positive == self.negative:
-            raise ValueError("positive and negative labels are the same")
+    def _check_task_fields(self) -> TargetSpec:
+        given = {k for k in ("positive", "negative", "classes", "min", "max") if getattr(self, k) is not None}
+        allowed = {"binary": {"positive", "negative"}, "multiclass": {"classes"}, "regression": {"min", "max"}}
+        stray = sorted(given - allowed[self.task])
+        if stray or (self.unit and self.task != "regression"):
+            names = ", ".join(stray + (["unit"] if self.unit and self.task != "regression" else []))
+            raise ValueError(f"{names}: not a field of a {self.task} target (task: {self.task})")
+        if self.task == "binary":
+            if self.positive is None or self.negative is None:
+                raise ValueError("a binary target needs both 'positive' and 'negative' labels")
+            if self.positive == self.negative:
+                raise ValueError("positive and negative labels are the same")
+        if self.task == "multiclass":
+            if self.classes is None or len(self.classes) < 3:
+                raise ValueError("a multiclass target needs 'classes': three or more labels, in output order")
+            repeated = sorted({c for c in self.classes if self.classes.count(c) > 1})
+            if repeated:
+                raise ValueError(f"classes: {repeated} listed more than once")
+        if self.task == "regression" and self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"empty range: min {self.min} > max {self.max}")
         return self
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The raw labels in prepared-code order: binary (negative, positive), multiclass its classes, regression
+        none."""
+        if self.task == "binary":
+            assert self.negative is not None and self.positive is not None  # checked by the validator
+            return (self.negative, self.positive)
+        return self.classes or ()
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task != "regression"
 
 
 class DataContract(_Strict):
@@ -97,6 +145,9 @@ class DataContract(_Strict):
     features: dict[str, FeatureSpec] = Field(min_length=1)
     # features whose levels get their own metrics in evaluate (and the largest gap between them)
     segments: tuple[str, ...] = ()
+    # sensitive attributes (categorical or boolean features): evaluate reports the task's metric and the
+    # selection or error rate per group, with CIs and the largest gap; the policy may gate on that gap
+    sensitive: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _check_names(self) -> DataContract:
@@ -106,6 +157,12 @@ class DataContract(_Strict):
         unknown = [c for c in self.segments if c not in self.features]
         if unknown:
             raise ValueError(f"segments: unknown column(s) {unknown}; features are: {', '.join(self.features)}")
+        unknown = [c for c in self.sensitive if c not in self.features]
+        if unknown:
+            raise ValueError(f"sensitive: unknown column(s) {unknown}; features are: {', '.join(self.features)}")
+        numeric = [c for c in self.sensitive if self.features[c].type == "numeric"]
+        if numeric:
+            raise ValueError(f"sensitive: {numeric} numeric; groups need a categorical or boolean feature")
         return self
 
     @cached_property

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from tabrepro.batch.tables import expand_inputs, table_format
-from tabrepro.contract.grammar import show
+from tabrepro.contract.grammar import TokenRule, show
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
 from tabrepro.io.raw import read_raw
@@ -54,6 +54,8 @@ def _read_file(path: Path, contract: DataContract) -> pd.DataFrame:
     if target not in raw.columns or OBSERVED_AT not in raw.columns:
         raise DataError(f"{path}: a label file needs the columns {target!r} and {OBSERVED_AT!r}; has {list(raw)}")
     rule, problems = contract.grammar.target, []
+    if not isinstance(rule, TokenRule) or contract.target.task != "binary":
+        raise DataError(f"{path}: outcomes judge binary models; this contract's target is {contract.target.task}")
     parsed = [rule.parse(token) for token in raw[target].tolist()]
     for line, token, (value, check) in zip(raw.index, raw[target], parsed, strict=True):
         if check is not None or value is None:
