@@ -29,8 +29,9 @@ from tabrepro.artefacts import GraphReport, ServingGraph, sha256_bytes
 from tabrepro.config.precision import significant
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import TabreproError
-from tabrepro.serving.placement import CPU, GPU_PROVIDERS, MODEL_FILE, TENSOR_FILE
-from tabrepro.serving.runtime import create_session, feeds_from_records
+from tabrepro.onnxrt.feeds import feeds_from_records
+from tabrepro.onnxrt.placement import MODEL_FILE, TENSOR_FILE
+from tabrepro.onnxrt.session import CPU, GPU_PROVIDERS, create_session
 from tabrepro.training.tensor_trees import TensorExportError, model_nodes
 
 log = logging.getLogger(__name__)

@@ -24,10 +24,9 @@ import numpy as np
 import onnxruntime as ort
 
 from tabrepro.artefacts import ServingManifest
+from tabrepro.onnxrt.session import CPU
 
 MODEL_FILE, TENSOR_FILE = "model.onnx", "model_tensor.onnx"
-CPU = "CPUExecutionProvider"
-GPU_PROVIDERS = ("CUDAExecutionProvider",)  # the providers the tensor graph is built for
 
 
 @dataclass(frozen=True)
