@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from tabrepro.artefacts import ServingManifest, sha256_bytes, validate_artefact
-from tabrepro.contract.records import RecordError, RecordModel, build_record_model
+from tabrepro.contract.records import MAX_TEXT_CHARS, RecordError, RecordModel, build_record_model
 from tabrepro.contract.spec import load_contract
 from tabrepro.errors import TabreproError
 from tabrepro.onnxrt.feeds import feeds_from_records as feeds_from_records  # serving's name for it too
@@ -46,8 +46,17 @@ def validate_records(records: Sequence[Any], model: RecordModel) -> tuple[list[d
 class ServingModel:
     """A verified ONNX model with its contract and threshold, on the first usable execution provider."""
 
-    def __init__(self, directory: str | Path, *, providers: Sequence[str] | None = None) -> None:
-        """``providers`` overrides the execution providers packaged in the manifest (``serve.providers``).
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        providers: Sequence[str] | None = None,
+        manifest: ServingManifest | None = None,
+        max_text_chars: int = MAX_TEXT_CHARS,
+    ) -> None:
+        """``providers`` overrides the execution providers packaged in the manifest (``serve.providers``);
+        ``manifest`` is the folder's manifest when the caller has read it already (``read_manifest``);
+        ``max_text_chars`` bounds a record's text values (the service's ``serve.limits.max_text_chars``).
 
         The manifest's seal and the model's sha256 are both checked: an edited file of either is a ServingError.
         The graph is the one the manifest gives the first requested provider (``placement.graph_for``); when that
@@ -56,14 +65,12 @@ class ServingModel:
         `tabrepro score`, `drift` and every Dask worker need not pay for a second session and a profiled run.
         """
         self.directory = Path(directory)
-        self.packaged = self.read_manifest(self.directory)
-        # the same, as JSON, for the code that compares manifests as mappings (rollout candidates)
-        self.manifest: dict[str, Any] = self.packaged.model_dump(mode="json")
+        self.packaged = manifest if manifest is not None else self.read_manifest(self.directory)
         requested = list(providers or self.packaged.serve.providers)
         self.graph_file, self.graph_sha256 = graph_for(self.packaged, requested[0])
         data = self.graph_bytes()
         self.contract = load_contract(self.packaged.contract, where=f"{self.directory / MANIFEST_FILE}: contract")
-        self.record_model = build_record_model(self.contract)
+        self.record_model = build_record_model(self.contract, max_text_chars=max_text_chars)
         self.threshold = self.packaged.threshold
         self.session = self._session(data, requested)
         self.provider = self.session.get_providers()[0]

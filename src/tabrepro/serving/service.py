@@ -25,6 +25,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -35,14 +36,14 @@ from bentoml.exceptions import BentoMLException, InvalidArgument, ServiceUnavail
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
-from tabrepro.artefacts import PredictionLogParams
-from tabrepro.contract.records import build_record_model, record_json_schema
+from tabrepro.artefacts import PredictionLogParams, ServingManifest
+from tabrepro.contract.records import record_json_schema
 from tabrepro.serving import errors, guard, openapi, refusal_log, telemetry
 from tabrepro.serving.fallback import DEGRADATION, DegradedReadiness, ScoringFailed, answer_instead, load_fallback
 from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog, record_ids
 from tabrepro.serving.rollout import check_candidate, resolve_serve_settings, split_canary
-from tabrepro.serving.runtime import MANIFEST_FILE, ServingError, ServingModel, validate_records
-from tabrepro.serving.startup import parse_number, read_bounded_json
+from tabrepro.serving.runtime import ServingError, ServingModel, validate_records
+from tabrepro.serving.startup import parse_number
 
 log = logging.getLogger("tabrepro.serving")
 
@@ -57,19 +58,45 @@ class TooLarge(BentoMLException):
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
-def configured_workers(env: Mapping[str, str]) -> int:
-    """Worker processes: ``TABREPRO_WORKERS``, else ``serve.workers`` packaged in the manifest, else 1.
+def serving_dir(env: Mapping[str, str]) -> Path:
+    """The primary's serving folder: ``TABREPRO_SERVING_DIR``, else ``models/serving``."""
+    return Path(env.get("TABREPRO_SERVING_DIR", "models/serving"))
 
-    Read when the class is declared (BentoML takes ``workers`` from the decorator, before any worker exists), so it
-    only reads a number: a manifest that is missing or wrong here is refused, with its reason, by each worker.
-    """
-    raw = env.get(ENV_WORKERS, "").strip()
+
+@dataclass(frozen=True)
+class Declared:
+    """The primary's manifest as read when the class was declared, and the folder it was read from; ``manifest``
+    is None when it could not be read there (each worker then reads it itself and is refused with its reason)."""
+
+    directory: Path
+    manifest: ServingManifest | None
+
+    def manifest_of(self, directory: Path) -> ServingManifest | None:
+        """The manifest already read, when ``directory`` is the one it was read from."""
+        return self.manifest if directory == self.directory else None
+
+
+def declare(env: Mapping[str, str]) -> Declared:
+    """Read the primary's manifest once, when the class is declared: its ``serve.workers`` sets the worker count and
+    each worker starts from it. A manifest that is missing or wrong here is refused, with its reason, by each
+    worker."""
+    directory = serving_dir(env)
     try:
-        if not raw:
-            manifest = Path(env.get("TABREPRO_SERVING_DIR", "models/serving")) / MANIFEST_FILE
-            raw = str(read_bounded_json(manifest, error=ServingError)["serve"]["workers"])
+        return Declared(directory, ServingModel.read_manifest(directory))
+    except ServingError:
+        return Declared(directory, None)
+
+
+def configured_workers(env: Mapping[str, str], manifest: ServingManifest | None) -> int:
+    """Worker processes: ``TABREPRO_WORKERS``, else ``serve.workers`` of ``manifest`` (the primary's, read when the
+    class is declared: BentoML takes ``workers`` from the decorator, before any worker exists), else 1. A number
+    that cannot be read here is refused, with its reason, by each worker (``check_workers``)."""
+    raw = env.get(ENV_WORKERS, "").strip()
+    if not raw:
+        return manifest.serve.workers if manifest is not None else 1
+    try:
         return int(parse_number(raw, name=ENV_WORKERS, low=1, high=MAX_WORKERS, integer=True))
-    except (ServingError, ValueError, KeyError, TypeError):  # ConfigError is a ValueError
+    except ValueError:  # ConfigError is a ValueError
         return 1
 
 
@@ -97,7 +124,7 @@ def load_candidate(directory: str, primary: ServingModel, *, providers: list[str
         candidate = ServingModel(directory, providers=providers)
     except ServingError as exc:
         raise ServingError(f"rollout candidate {directory}: {exc}") from None
-    check_candidate(primary.manifest, candidate.manifest)
+    check_candidate(primary.packaged.contract, candidate.packaged.contract)
     if candidate.sha256 == primary.sha256:
         log.warning("the rollout candidate is the primary model itself (%s)", primary.version)
     return candidate
@@ -137,7 +164,10 @@ def show_start_up_log() -> None:
         package.setLevel(logging.INFO)
 
 
-@bentoml.service(name="tabrepro", traffic={"timeout": 60}, workers=configured_workers(os.environ))
+DECLARED = declare(os.environ)
+
+
+@bentoml.service(name="tabrepro", traffic={"timeout": 60}, workers=configured_workers(os.environ, DECLARED.manifest))
 class TabreproService:
     """Churn-style binary classifier served from the packaged, sha256-verified ONNX graph, with an optional
     shadow or canary candidate, an optional fallback model and an optional prediction log."""
@@ -164,12 +194,15 @@ class TabreproService:
     def _start(self, env: Mapping[str, str]) -> None:
         check_workers(env)
         providers = _providers_from_env(env)
-        self.model = ServingModel(env.get("TABREPRO_SERVING_DIR", "models/serving"), providers=providers)
+        directory = serving_dir(env)
+        manifest = DECLARED.manifest_of(directory) or ServingModel.read_manifest(directory)
+        limits = manifest.serve.limits  # the environment overrides no limit
+        self.model = ServingModel(
+            directory, providers=providers, manifest=manifest, max_text_chars=limits.max_text_chars
+        )
         telemetry.observe_placement("primary", self.model)
         log.info("primary %s: %s", self.model.graph_file, self.model.placement.describe())
-        settings = resolve_serve_settings(self.model.manifest.get("serve"), env)
-        limits = settings.limits
-        self.model.record_model = build_record_model(self.model.contract, max_text_chars=limits.max_text_chars)
+        settings = resolve_serve_settings(manifest.serve, env)
         self.max_records = limits.max_records
         guard.configure(limits, record_json_schema(self.model.contract, max_text_chars=limits.max_text_chars))
         self.mode, self.canary_percent = settings.rollout.mode, settings.rollout.canary_percent

@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.pipeline import Pipeline
 
-from tabrepro.artefacts import GraphReport, ServingGraph, sha256_bytes
+from tabrepro.artefacts import GraphReport, Latency, Parity, ServingGraph, sha256_bytes
 from tabrepro.config.precision import significant
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import TabreproError
@@ -170,7 +171,7 @@ def frame_to_records(frame: pd.DataFrame, contract: DataContract) -> list[dict[s
 
 def check_parity(
     p_pipeline: np.ndarray, p_onnx: np.ndarray, *, threshold: float, tolerance: float, graph: str = "ONNX"
-) -> dict[str, Any]:
+) -> Parity:
     """Max |Δp|, and label flips at ``threshold`` among the rows whose pipeline probability is farther from it than
     ``tolerance``; raise ``PackagingError`` (naming ``graph``) past the tolerance or on any such flip.
 
@@ -181,23 +182,23 @@ def check_parity(
     near = np.abs(p_pipeline - threshold) <= tolerance
     flipped = (p_pipeline >= threshold) != (p_onnx >= threshold)
     flips = int(np.sum(flipped & ~near))
-    report = {
-        "max_abs_diff": significant(diff),  # its last digits are float32 noise: written to 2 significant digits
-        "label_flips": flips,
-        "near_threshold": int(np.sum(near)),
-        "rows": len(p_onnx),
-        "tolerance": tolerance,
-    }
+    within = int(np.sum(near))
     if diff > tolerance or flips:
         raise PackagingError(
             f"{graph} and the fitted pipeline disagree on the test split: max |Δp| {diff:.3g} "
             f"(tolerance {tolerance:g}), {flips} label flip(s) at threshold {threshold:.4f} among the rows farther "
-            f"from it than the tolerance ({report['near_threshold']} within it, not compared); nothing was built"
+            f"from it than the tolerance ({within} within it, not compared); nothing was built"
         )
-    return report
+    return Parity(
+        max_abs_diff=significant(diff),  # its last digits are float32 noise: written to 2 significant digits
+        label_flips=flips,
+        near_threshold=within,
+        rows=len(p_onnx),
+        tolerance=tolerance,
+    )
 
 
-def single_row_latency(session: Any, records: list[dict[str, Any]], contract: DataContract) -> dict[str, float]:
+def single_row_latency(session: ort.InferenceSession, records: list[dict[str, Any]], contract: DataContract) -> Latency:
     """In-process latency of one row, feeds built from a dict each time (what the service does), in µs."""
     for record in records[:50]:  # warm-up: first runs allocate
         session.run(["probabilities"], feeds_from_records([record], contract))
@@ -206,14 +207,14 @@ def single_row_latency(session: Any, records: list[dict[str, Any]], contract: Da
         started = time.perf_counter()
         session.run(["probabilities"], feeds_from_records([record], contract))
         timings.append((time.perf_counter() - started) * 1e6)
-    return {
-        "p50_us": round(float(np.percentile(timings, 50)), 1),
-        "p99_us": round(float(np.percentile(timings, 99)), 1),
-        "rows": len(timings),
-    }
+    return Latency(
+        p50_us=round(float(np.percentile(timings, 50)), 1),
+        p99_us=round(float(np.percentile(timings, 99)), 1),
+        rows=len(timings),
+    )
 
 
-def batch_throughput(session: Any, feeds: dict[str, np.ndarray], *, repeats: int = 5) -> float:
+def batch_throughput(session: ort.InferenceSession, feeds: dict[str, np.ndarray], *, repeats: int = 5) -> float:
     """Rows per second of one ``session.run`` over ``feeds`` (the median of ``repeats`` runs, after one warm-up)."""
     session.run(["probabilities"], feeds)
     timings = []
@@ -282,7 +283,7 @@ def check_graphs(
         )
         latency[name] = single_row_latency(session, records[:latency_rows], contract)
         batch[name] = batch_throughput(session, feeds)
-    chosen = choose_graphs({name: latency[name]["p50_us"] for name in files}, batch, cpu_graph)
+    chosen = choose_graphs({name: latency[name].p50_us for name in files}, batch, cpu_graph)
     reports = {
         name: GraphReport(
             sha256=sha256_bytes(data),
