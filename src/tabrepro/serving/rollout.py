@@ -35,7 +35,9 @@ def to_candidate(record_id: str | None, percent: float) -> bool:
 
 def split_canary(ids: Sequence[str | None], percent: float) -> tuple[list[int], list[int]]:
     """Indices of the records the primary answers and of those the candidate answers."""
-    primary, candidate, cutoff = [], [], _cutoff(percent)
+    primary: list[int] = []
+    candidate: list[int] = []
+    cutoff = _cutoff(percent)
     for index, record_id in enumerate(ids):
         (candidate if _to_candidate(record_id, cutoff) else primary).append(index)
     return primary, candidate
@@ -46,7 +48,9 @@ def _cutoff(percent: float) -> int:
 
 
 def _to_candidate(record_id: str | None, cutoff: int) -> bool:
-    return bool(record_id) and canary_bucket(record_id) < cutoff
+    if not record_id:  # None or "": no id, the primary
+        return False
+    return canary_bucket(record_id) < cutoff
 
 
 def resolve_serve_settings(packaged: ServeParams, env: Mapping[str, str]) -> ServeParams:

@@ -236,17 +236,18 @@ class TabreproService:
             raise HTTPException(status_code=503, detail=f"not ready: {self.problem}")
         return True
 
-    @bentoml.on_shutdown
+    @bentoml.on_shutdown  # type: ignore[untyped-decorator]  # a lazy export of bentoml's: Any to mypy
     def close_prediction_log(self) -> None:
         """Write what is still queued and close the log (BentoML calls this on shutdown)."""
         if self.prediction_log is not None:
             self.prediction_log.close()
 
-    @bentoml.api(route="/predict", input_spec=guard.PredictRequest)
+    @bentoml.api(route="/predict", input_spec=guard.PredictRequest)  # type: ignore[untyped-decorator]  # as above
     def predict(self, records: list[Any]) -> dict[str, Any]:
         """Probability and label (at the answering model's threshold chosen on val) for each record; a 503 in the
         one error shape when no model could score them (``fallback.ScoringFailed``)."""
-        if self.model is None:
+        model = self.model
+        if model is None:
             raise ServiceUnavailable(f"model not loaded: {self.problem}")
         if len(records) > self.max_records:
             telemetry.REJECTED.labels(reason="batch_size").inc()
@@ -254,42 +255,48 @@ class TabreproService:
         if not records:
             telemetry.REJECTED.labels(reason="batch_size").inc()
             raise InvalidArgument(f"records: expected 1 to {self.max_records} records, got 0")
-        parsed, errors = validate_records(records, self.model.record_model)
+        parsed, errors = validate_records(records, model.record_model)
         if errors:
             telemetry.REJECTED.labels(reason=Counter(e.reason for e in errors).most_common(1)[0][0]).inc()
             shown = "; ".join(str(e) for e in errors[:20])
             more = f"; and {len(errors) - 20} more" if len(errors) > 20 else ""
             raise InvalidArgument(f"{len(errors)} problem(s) in the request: {shown}{more}")
-        request_id, received = uuid.uuid4().hex, datetime.now(UTC)
+        request_id, received, id_column = uuid.uuid4().hex, datetime.now(UTC), model.contract.id_column
         try:
-            answers = self._score(parsed)
+            answers = self._score(model, parsed)
         except ScoringFailed as exc:
-            return unavailable(f"{exc} (request {request_id}: the server's log has the errors)")
+            message = f"{exc} (request {request_id}: the server's log has the errors)"
+            # a starlette Response, which BentoML sends as it is; the annotation is the API's output schema
+            return unavailable(message)  # type: ignore[no-any-return]
         if self.prediction_log is not None:
-            id_column = self.model.contract.id_column
             self.prediction_log.submit(LoggedRequest(received, request_id, id_column, parsed, answers))
         fell_back = next((a for a in answers if a.role == "fallback"), None)  # then the top level names it
-        top = self.model if fell_back is None else self.fallback
+        if fell_back is None:
+            version, sha256, threshold = model.version, model.sha256, model.threshold
+        else:
+            version, sha256, threshold = fell_back.model_version, fell_back.model_sha256, fell_back.threshold
         return {
-            "model_version": top.version,
-            "model_sha256": top.sha256,
-            "threshold": top.threshold,
+            "model_version": version,
+            "model_sha256": sha256,
+            "threshold": threshold,
             "answered_by": "primary" if fell_back is None else "fallback",
             "request_id": request_id,
-            "predictions": self._predictions(parsed, answers),
+            "predictions": self._predictions(parsed, answers, id_column),
         }
 
-    def _score(self, parsed: list[dict[str, Any]]) -> list[ModelAnswers]:
+    def _score(self, model: ServingModel, parsed: list[dict[str, Any]]) -> list[ModelAnswers]:
         """Each model's answers, each model called once: all records to the primary (and, in shadow, to the
         candidate too), or in canary the candidate's share of ids to the candidate and the rest to the primary."""
         everyone = range(len(parsed))
-        plan = [(self.model, "primary", True, everyone)]
-        if self.mode == "shadow":
-            plan.append((self.candidate, "candidate", False, everyone))
-        elif self.mode == "canary":  # a record without an id (every record, if the contract has none): primary
-            primary, candidate = split_canary(record_ids(parsed, self.model.contract.id_column), self.canary_percent)
-            plan = [(self.model, "primary", True, primary), (self.candidate, "candidate", True, candidate)]
-        scored = (self._run_model(model, role, served, indices, parsed) for model, role, served, indices in plan)
+        candidate = self.candidate  # None unless a rollout is on
+        plan: list[tuple[ServingModel, str, bool, Sequence[int]]] = [(model, "primary", True, everyone)]
+        if candidate is not None and self.mode == "shadow":
+            plan.append((candidate, "candidate", False, everyone))
+        elif candidate is not None and self.mode == "canary":  # a record without an id (every record, if the
+            ids = record_ids(parsed, model.contract.id_column)  # contract has none) stays on the primary
+            primary, chosen = split_canary(ids, self.canary_percent)
+            plan = [(model, "primary", True, primary), (candidate, "candidate", True, chosen)]
+        scored = (self._run_model(m, role, served, indices, parsed) for m, role, served, indices in plan)
         return [answers for answers in scored if answers is not None]
 
     def _run_model(
@@ -312,10 +319,13 @@ class TabreproService:
         telemetry.observe_scoring(role, model.version, time.perf_counter() - started, probabilities)
         return ModelAnswers(model.version, model.sha256, role, served, model.threshold, indices, probabilities)
 
-    def _predictions(self, parsed: list[dict[str, Any]], answers: list[ModelAnswers]) -> list[dict[str, Any]]:
+    @staticmethod
+    def _predictions(
+        parsed: list[dict[str, Any]], answers: list[ModelAnswers], id_column: str | None
+    ) -> list[dict[str, Any]]:
         """One answer per record, in request order: its ``id`` (null when it has none, as every record of a
         contract without an id column) and its ``index`` in the request, which keys a record without an id."""
-        ids = record_ids(parsed, self.model.contract.id_column)
+        ids = record_ids(parsed, id_column)
         predictions: list[dict[str, Any]] = [{}] * len(parsed)
         for served in (a for a in answers if a.served):
             telemetry.observe_served(served.probabilities)
@@ -332,7 +342,7 @@ class TabreproService:
         return predictions
 
 
-TabreproService.add_asgi_middleware(guard.RequestGuard)
-TabreproService.add_asgi_middleware(openapi.DocumentFix)
-TabreproService.add_asgi_middleware(DegradedReadiness)
-TabreproService.add_asgi_middleware(errors.OneErrorShape)
+for middleware in (guard.RequestGuard, openapi.DocumentFix, DegradedReadiness, errors.OneErrorShape):
+    # bentoml.service made the class a bentoml Service; mypy keeps a decorated class's own type (and sees
+    # bentoml's lazy exports as Any)
+    TabreproService.add_asgi_middleware(middleware)  # type: ignore[attr-defined]

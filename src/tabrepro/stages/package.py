@@ -158,7 +158,8 @@ def _run_fields(reports: dict[str, GraphReport], bento: BentoRecord, build_secon
 def _evaluated(paths: PathsParams) -> np.ndarray:
     import pandas as pd
 
-    return pd.read_parquet(paths.predictions)["probability"].to_numpy()
+    probabilities: np.ndarray = pd.read_parquet(paths.predictions)["probability"].to_numpy()
+    return probabilities
 
 
 def _main(params: dict[str, Any]) -> None:

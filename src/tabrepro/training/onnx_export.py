@@ -81,7 +81,8 @@ def to_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
     else:
         options = {id(model): {"zipmap": False}}
     onx = convert_sklearn(pipeline, initial_types=inputs, target_opset=TARGET_OPSET, options=options)
-    return _fixed_names(onx, f"tabrepro_{contract.name}").SerializeToString()
+    data: bytes = _fixed_names(onx, f"tabrepro_{contract.name}").SerializeToString()  # protobuf has no stubs here
+    return data
 
 
 def _fixed_names(onx: onnx.ModelProto, name: str) -> onnx.ModelProto:
@@ -125,7 +126,8 @@ def to_tensor_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
     if outside:
         raise TensorExportError(f"tensor graph: ops outside ai.onnx after the string encoders: {outside}")
     onnx.checker.check_model(onx, full_check=True)
-    return onx.SerializeToString()
+    data: bytes = onx.SerializeToString()  # protobuf has no stubs here
+    return data
 
 
 def _plain_imputer(node: onnx.NodeProto, initializers: Any) -> list[onnx.NodeProto]:
@@ -166,7 +168,8 @@ def _front_positions(onx: onnx.ModelProto) -> set[int]:
 def frame_to_records(frame: pd.DataFrame, contract: DataContract) -> list[dict[str, Any]]:
     """Parsed rows as the service's validated records: NaN becomes None."""
     features = frame[contract.feature_names].astype(object)
-    return features.where(features.notna(), None).to_dict(orient="records")
+    records: list[dict[str, Any]] = features.where(features.notna(), None).to_dict(orient="records")
+    return records
 
 
 def check_parity(
