@@ -155,7 +155,7 @@ def test_workers_come_from_the_environment_then_the_manifest(tmp_path):
 
     from tabrepro.artefacts import ServeParams, ServingManifest
     from tabrepro.monitoring.drift import compute_score_reference
-    from tabrepro.serving.service import configured_workers, declare
+    from tabrepro.serving.declaration import configured_workers, declare
 
     manifest = ServingManifest.sealed(
         version="tiny-logreg-0",

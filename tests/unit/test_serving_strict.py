@@ -81,7 +81,7 @@ def test_start_up_files_are_bounded(tmp_path):
 
 
 def test_a_worker_count_that_crashed_the_class_declaration_falls_back_to_one(tmp_path):
-    from tabrepro.serving.service import check_workers, configured_workers, declare
+    from tabrepro.serving.declaration import check_workers, configured_workers, declare
 
     (tmp_path / "manifest.json").write_text("[" * 200_000)  # was an uncaught RecursionError at import
     env = {"TABREPRO_SERVING_DIR": str(tmp_path)}

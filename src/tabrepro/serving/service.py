@@ -11,9 +11,8 @@ un-ready: ``/readyz`` answers 503 with the reason, which names files by their na
 server's absolute paths), and so does every prediction.
 
 Importing it (``tabrepro.serving``) switches telemetry off before BentoML or ONNX Runtime act on it (``quiet``),
-however the service is started. ``serve.workers`` (or
-``TABREPRO_WORKERS``) sets the number of worker processes; ``serve.limits`` what one request may carry (see
-``guard``).
+however the service is started. ``serve.workers`` (or ``TABREPRO_WORKERS``, see ``declaration``) sets the number of
+worker processes; ``serve.limits`` what one request may carry (see ``guard``).
 """
 
 from __future__ import annotations
@@ -25,10 +24,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 import bentoml
@@ -36,19 +33,17 @@ from bentoml.exceptions import BentoMLException, InvalidArgument, ServiceUnavail
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
-from tabrepro.artefacts import PredictionLogParams, ServingManifest
+from tabrepro.artefacts import PredictionLogParams
 from tabrepro.contract.records import record_json_schema
 from tabrepro.serving import errors, guard, openapi, refusal_log, telemetry
+from tabrepro.serving.declaration import check_workers, configured_workers, declare, serving_dir
 from tabrepro.serving.fallback import DEGRADATION, DegradedReadiness, ScoringFailed, answer_instead, load_fallback
 from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog, record_ids
 from tabrepro.serving.rollout import check_candidate, resolve_serve_settings, split_canary
 from tabrepro.serving.runtime import ServingError, ServingModel, validate_records
-from tabrepro.serving.startup import parse_number
 
 log = logging.getLogger("tabrepro.serving")
 
-ENV_WORKERS = "TABREPRO_WORKERS"
-MAX_WORKERS = 64
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[^/\s'\"`,;:()\[\]{}]+/)*([^/\s'\"`,;:()\[\]{}]+)")
 
 
@@ -56,54 +51,6 @@ class TooLarge(BentoMLException):
     """More records than ``serve.limits.max_records``: 413, like a body over the byte limit."""
 
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-
-
-def serving_dir(env: Mapping[str, str]) -> Path:
-    """The primary's serving folder: ``TABREPRO_SERVING_DIR``, else ``models/serving``."""
-    return Path(env.get("TABREPRO_SERVING_DIR", "models/serving"))
-
-
-@dataclass(frozen=True)
-class Declared:
-    """The primary's manifest as read when the class was declared, and the folder it was read from; ``manifest``
-    is None when it could not be read there (each worker then reads it itself and is refused with its reason)."""
-
-    directory: Path
-    manifest: ServingManifest | None
-
-    def manifest_of(self, directory: Path) -> ServingManifest | None:
-        """The manifest already read, when ``directory`` is the one it was read from."""
-        return self.manifest if directory == self.directory else None
-
-
-def declare(env: Mapping[str, str]) -> Declared:
-    """Read the primary's manifest once, when the class is declared: its ``serve.workers`` sets the worker count and
-    each worker starts from it. A manifest that is missing or wrong here is refused, with its reason, by each
-    worker."""
-    directory = serving_dir(env)
-    try:
-        return Declared(directory, ServingModel.read_manifest(directory))
-    except ServingError:
-        return Declared(directory, None)
-
-
-def configured_workers(env: Mapping[str, str], manifest: ServingManifest | None) -> int:
-    """Worker processes: ``TABREPRO_WORKERS``, else ``serve.workers`` of ``manifest`` (the primary's, read when the
-    class is declared: BentoML takes ``workers`` from the decorator, before any worker exists), else 1. A number
-    that cannot be read here is refused, with its reason, by each worker (``check_workers``)."""
-    raw = env.get(ENV_WORKERS, "").strip()
-    if not raw:
-        return manifest.serve.workers if manifest is not None else 1
-    try:
-        return int(parse_number(raw, name=ENV_WORKERS, low=1, high=MAX_WORKERS, integer=True))
-    except ValueError:  # ConfigError is a ValueError
-        return 1
-
-
-def check_workers(env: Mapping[str, str]) -> None:
-    """A ``TABREPRO_WORKERS`` that ``configured_workers`` could not read is a ConfigError (a 503 with its reason)."""
-    if env.get(ENV_WORKERS, "").strip():
-        parse_number(env[ENV_WORKERS], name=ENV_WORKERS, low=1, high=MAX_WORKERS, integer=True)
 
 
 def public_reason(text: str) -> str:
