@@ -242,7 +242,7 @@ def measure_cuda(args: argparse.Namespace) -> int:
     """The tensor graphs and XGBoost on the GPU at ``--gpu-sizes``; the placement of both whole graphs; the CPU
     baseline (TreeEnsemble graph and XGBoost, ``--cpu-threads`` threads) at the smallest of them (rows/s is flat
     past a chunk, and the TreeEnsemble graph at 10M rows on 2 threads would take minutes)."""
-    from tabrepro.serving.placement import node_placement
+    from tabrepro.onnxrt.placement import node_placement
 
     threads = args.cpu_threads  # the CPU part of a GPU session (string encoders) gets the baseline's threads
     gpu_only = {"tensor graph", "tensor trees", "tensor trees (gemm)", "xgboost inplace"}

@@ -97,7 +97,7 @@ def test_dask_model_is_one_onnx_graph_with_parity_and_the_in_memory_auc(client, 
     feeds = feeds_from_records(frame_to_records(test, telco_contract), telco_contract)
     p_onnx = session.run(["probabilities"], feeds)[0][:, 1]
     p_dask = pipeline.predict_proba(test)[:, 1]
-    assert check_parity(p_dask, p_onnx, threshold=0.5, tolerance=1e-5)["max_abs_diff"] <= 1e-5
+    assert check_parity(p_dask, p_onnx, threshold=0.5, tolerance=1e-5).max_abs_diff <= 1e-5
 
     in_memory_pre = build_preprocessor(telco_contract).fit(splits["train"])
     xs = {s: (transform_frame(in_memory_pre, f).to_numpy(), f[target].to_numpy()) for s, f in splits.items()}

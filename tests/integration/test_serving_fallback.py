@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tabrepro.artefacts import ServingManifest, sha256_bytes
 from tabrepro.config.params import load_params
-from tabrepro.serving.placement import graph_for
+from tabrepro.onnxrt.placement import graph_for
 from tests.conftest import REPO, package_sample
 from tests.support.local_serve import start_server, stop_server
 

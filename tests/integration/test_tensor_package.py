@@ -15,7 +15,7 @@ import pytest
 
 from tabrepro.artefacts import PackageReport, ServingManifest, read_artefact, sha256_file
 from tabrepro.batch.scoring import score_file
-from tabrepro.serving.placement import MODEL_FILE, TENSOR_FILE, graph_for, node_placement, placement_from_profile
+from tabrepro.onnxrt.placement import MODEL_FILE, TENSOR_FILE, graph_for, node_placement, placement_from_profile
 from tabrepro.serving.runtime import ServingModel
 from tabrepro.training.onnx_export import PackagingError, front_nodes, numeric_nodes
 from tests.support.local_serve import start_server, stop_server

@@ -20,7 +20,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "tabrepro.errors": (),
     "tabrepro.artefacts": ("tabrepro.errors",),
     "tabrepro.contract": ("tabrepro.errors", "tabrepro.artefacts"),
-    "tabrepro.serving": FOUNDATION,  # so the bento carries only these
+    "tabrepro.onnxrt": FOUNDATION,  # ONNX Runtime sessions and feeds, shared by training and serving
+    "tabrepro.serving": (*FOUNDATION, "tabrepro.onnxrt"),  # so the bento carries only these
     "tabrepro.io": FOUNDATION,
     "tabrepro.config": FOUNDATION,
     # outcomes reads labels and predictions and judges them: never trains, serves or runs a stage

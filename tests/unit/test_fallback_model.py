@@ -7,26 +7,27 @@ import json
 
 import pytest
 
-from tabrepro.errors import ConfigError
+from tabrepro.artefacts import ServeParams
+from tabrepro.errors import ConfigError, parse_section
 from tabrepro.serving.fallback import Degradation, DegradedReadiness
 from tabrepro.serving.rollout import check_candidate, resolve_serve_settings
 
 
 def test_the_fallback_is_declared_in_serve_and_overridden_by_the_environment():
-    packaged = {"fallback": {"serving_dir": "models/previous", "degraded_seconds": 60}}
+    packaged = ServeParams.model_validate({"fallback": {"serving_dir": "models/previous", "degraded_seconds": 60}})
     assert resolve_serve_settings(packaged, {}).fallback.serving_dir == "models/previous"
     assert resolve_serve_settings(packaged, {"TABREPRO_FALLBACK_DIR": " /srv/prev "}).fallback.serving_dir == (
         "/srv/prev"
     )
     assert resolve_serve_settings(packaged, {"TABREPRO_FALLBACK_DIR": "OFF"}).fallback.serving_dir is None
-    assert resolve_serve_settings(None, {}).fallback.serving_dir is None
+    assert resolve_serve_settings(ServeParams(), {}).fallback.serving_dir is None
     with pytest.raises(ConfigError, match=r"serve\.fallback\.degraded_seconds"):
-        resolve_serve_settings({"fallback": {"degraded_seconds": -1}}, {})
+        parse_section(ServeParams, {"fallback": {"degraded_seconds": -1}}, where="serve")
 
 
 def test_a_fallback_with_another_contract_is_named_as_the_fallback():
-    first = {"contract": {"target": {"column": "y"}, "features": {"age": {"type": "numeric"}}}}
-    second = {"contract": {"target": {"column": "y"}, "features": {"age": {"type": "categorical"}}}}
+    first = {"target": {"column": "y"}, "features": {"age": {"type": "numeric"}}}
+    second = {"target": {"column": "y"}, "features": {"age": {"type": "categorical"}}}
     with pytest.raises(ConfigError, match=r"fallback's data contract .*features\.age\.type: primary 'numeric' vs "):
         check_candidate(first, second, role="fallback")
 

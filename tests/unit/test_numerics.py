@@ -236,11 +236,11 @@ def test_float32_noise_at_the_threshold_flips_no_label_in_the_parity_gate():
     p_onnx = p_test.astype(np.float32).astype(np.float64)  # what ONNX computes: the float32 neighbour
     p_onnx[::2] = np.nextafter(p_test[::2].astype(np.float32), np.float32(0)).astype(np.float64)  # and below it
     report = check_parity(p_test, p_onnx, threshold=t, tolerance=1e-5)
-    assert report["label_flips"] == 0 and report["near_threshold"] == 0  # served labels = evaluated labels
+    assert report.label_flips == 0 and report.near_threshold == 0  # served labels = evaluated labels
     # the old threshold, equal to the tied score: float32 puts rows on both sides of it (issue 25: "5 label flips")
     old = 0.2683
     assert np.sum((p_test >= old) != (p_onnx >= old)) > 0
-    assert check_parity(p_test, p_onnx, threshold=old, tolerance=1e-5)["near_threshold"] == 25
+    assert check_parity(p_test, p_onnx, threshold=old, tolerance=1e-5).near_threshold == 25
 
 
 def test_rows_within_the_tolerance_of_the_threshold_are_counted_not_compared():
@@ -248,8 +248,8 @@ def test_rows_within_the_tolerance_of_the_threshold_are_counted_not_compared():
     p_pipeline = np.array([0.1, t - 4e-6, t + 2e-6, t, 0.9])
     p_onnx = np.array([0.1, t + 1e-6, t - 1e-6, t - 3e-6, 0.9])  # three rows change side, each by < 1e-5
     report = check_parity(p_pipeline, p_onnx, threshold=t, tolerance=1e-5)
-    assert report == {"max_abs_diff": pytest.approx(5e-6), "label_flips": 0, "near_threshold": 3, "rows": 5,
-                      "tolerance": 1e-5}  # fmt: skip
+    assert report.model_dump() == {"max_abs_diff": pytest.approx(5e-6), "label_flips": 0, "near_threshold": 3,
+                                   "rows": 5, "tolerance": 1e-5}  # fmt: skip
     with pytest.raises(PackagingError, match=r"max \|Δp\| 2e-05"):  # past the tolerance: refused as before
         check_parity(p_pipeline, p_onnx + np.array([0, 0, 0, 0, -2e-5]), threshold=t, tolerance=1e-5)
 

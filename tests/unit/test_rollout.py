@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tabrepro.artefacts import ServeParams
-from tabrepro.errors import ConfigError
+from tabrepro.errors import ConfigError, parse_section
 from tabrepro.serving.rollout import (
     canary_bucket,
     check_candidate,
@@ -47,13 +47,18 @@ def test_records_without_an_id_stay_on_the_primary():
     assert split_canary([None, "", "x"], 100) == ([0, 1], [2])
 
 
+def _serve(section: dict) -> ServeParams:
+    """The packaged ``serve`` section as the manifest holds it: validated, naming a bad key."""
+    return parse_section(ServeParams, section, where="serve")
+
+
 def test_settings_default_when_the_manifest_has_no_serve_section():
-    assert resolve_serve_settings(None, {}) == ServeParams()
-    assert resolve_serve_settings({"providers": ["CPUExecutionProvider"]}, {}).rollout.mode == "off"
+    assert resolve_serve_settings(ServeParams(), {}) == ServeParams()
+    assert resolve_serve_settings(_serve({"providers": ["CPUExecutionProvider"]}), {}).rollout.mode == "off"
 
 
 def test_environment_overrides_the_packaged_settings():
-    packaged = {"rollout": {"mode": "shadow", "candidate_dir": "packaged/candidate"}}
+    packaged = _serve({"rollout": {"mode": "shadow", "candidate_dir": "packaged/candidate"}})
     env = {
         "TABREPRO_ROLLOUT_MODE": " Canary ",
         "TABREPRO_CANARY_PERCENT": "12.5%",
@@ -67,8 +72,11 @@ def test_environment_overrides_the_packaged_settings():
         "canary_percent": 12.5,
     }
     assert settings.prediction_log.enabled and settings.prediction_log.path == "/var/log/p.jsonl"
-    packaged_log = {"prediction_log": {"enabled": True}}
+    packaged_log = _serve({"prediction_log": {"enabled": True, "max_bytes": 4096}, "workers": 3})
     assert not resolve_serve_settings(packaged_log, {"TABREPRO_PREDICTION_LOG": "OFF"}).prediction_log.enabled
+    moved = resolve_serve_settings(packaged_log, {"TABREPRO_PREDICTION_LOG": "/srv/p.jsonl"})
+    assert moved.prediction_log.path == "/srv/p.jsonl" and moved.prediction_log.max_bytes == 4096  # the rest kept
+    assert moved.workers == 3 and moved.rollout == packaged_log.rollout
 
 
 @pytest.mark.parametrize(
@@ -88,15 +96,15 @@ def test_environment_overrides_the_packaged_settings():
 )
 def test_bad_settings_are_refused_naming_the_key(section, env, message):
     with pytest.raises(ConfigError) as refused:
-        resolve_serve_settings(section, env)
+        resolve_serve_settings(_serve(section), env)
     assert message in str(refused.value)
 
 
 def test_mode_off_needs_no_candidate():
-    assert resolve_serve_settings({}, {"TABREPRO_CANARY_PERCENT": "40"}).rollout.candidate_dir is None
+    assert resolve_serve_settings(ServeParams(), {"TABREPRO_CANARY_PERCENT": "40"}).rollout.candidate_dir is None
 
 
-def _manifest(**features: dict) -> dict:
+def _contract(**features: dict) -> dict:
     contract = {
         "name": "tiny",
         "source": "raw.csv",
@@ -105,21 +113,21 @@ def _manifest(**features: dict) -> dict:
         "features": {"plan": {"type": "categorical", "values": ["basic", "pro"]}, "age": {"type": "numeric"}},
     }
     contract["features"] |= features
-    return {"contract": contract}
+    return contract
 
 
 def test_candidate_with_the_same_contract_is_accepted():
-    moved = _manifest()
-    moved["contract"]["source"] = "elsewhere/raw.parquet"  # where it was read from does not change a record
-    check_candidate(_manifest(), moved)
+    moved = _contract()
+    moved["source"] = "elsewhere/raw.parquet"  # where it was read from does not change a record
+    check_candidate(_contract(), moved)
 
 
 def test_candidate_with_another_contract_is_refused_naming_the_difference():
-    changed = _manifest(plan={"type": "categorical", "values": ["basic", "pro", "max"]})
+    changed = _contract(plan={"type": "categorical", "values": ["basic", "pro", "max"]})
     with pytest.raises(ConfigError, match=r"contract\.features\.plan\.values: primary \['basic', 'pro'\] vs"):
-        check_candidate(_manifest(), changed)
+        check_candidate(_contract(), changed)
     with pytest.raises(ConfigError, match=r"contract\.features\.spend: only in the candidate"):
-        check_candidate(_manifest(), _manifest(spend={"type": "numeric"}))
+        check_candidate(_contract(), _contract(spend={"type": "numeric"}))
 
 
 def test_contract_differences_lists_every_place():

@@ -151,13 +151,34 @@ def test_public_reasons_name_files_not_absolute_paths():
 def test_workers_come_from_the_environment_then_the_manifest(tmp_path):
     import json
 
-    from tabrepro.serving.service import configured_workers
+    import numpy as np
 
-    (tmp_path / "manifest.json").write_text(json.dumps({"serve": {"workers": 3}}))
-    assert configured_workers({"TABREPRO_SERVING_DIR": str(tmp_path)}) == 3
-    assert configured_workers({"TABREPRO_SERVING_DIR": str(tmp_path), "TABREPRO_WORKERS": "2"}) == 2
-    assert configured_workers({"TABREPRO_SERVING_DIR": str(tmp_path / "missing")}) == 1
-    assert configured_workers({"TABREPRO_WORKERS": "many"}) == 1
+    from tabrepro.artefacts import ServeParams, ServingManifest
+    from tabrepro.monitoring.drift import compute_score_reference
+    from tabrepro.serving.declaration import configured_workers, declare
+
+    manifest = ServingManifest.sealed(
+        version="tiny-logreg-0",
+        onnx_sha256="0" * 64,
+        model_sha256="1" * 64,
+        threshold=0.5,
+        test_roc_auc=0.8,
+        serve=ServeParams(workers=3),
+        contract={"name": "tiny"},
+        score_reference=compute_score_reference(np.linspace(0, 1, 50)),
+    )
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest.model_dump(mode="json")))
+    env = {"TABREPRO_SERVING_DIR": str(tmp_path)}
+    declared = declare(env)  # read once, when the class is declared, and checked like any manifest
+    assert declared.manifest == manifest and declared.manifest_of(tmp_path) == manifest
+    assert declared.manifest_of(tmp_path / "elsewhere") is None  # another folder is read by the worker itself
+    assert configured_workers(env, declared.manifest) == 3
+    assert configured_workers(env | {"TABREPRO_WORKERS": "2"}, declared.manifest) == 2
+    missing = {"TABREPRO_SERVING_DIR": str(tmp_path / "missing")}
+    assert declare(missing).manifest is None and configured_workers(missing, declare(missing).manifest) == 1
+    (tmp_path / "manifest.json").write_text(json.dumps({"serve": {"workers": 3}}))  # not a manifest: refused
+    assert declare(env).manifest is None and configured_workers(env, None) == 1
+    assert configured_workers({"TABREPRO_WORKERS": "many"}, manifest) == 1
 
 
 def test_serve_settings_are_packaged_whole_defaults_included_and_round_trip():
@@ -169,6 +190,7 @@ def test_serve_settings_are_packaged_whole_defaults_included_and_round_trip():
     assert defaults["fallback"] == FallbackParams().model_dump(mode="json")
     custom = ServeParams(workers=2, limits=LimitsParams(max_records=5)).model_dump(mode="json")
     assert custom["workers"] == 2 and custom["limits"]["max_records"] == 5
-    settings = resolve_serve_settings(custom, {})  # a round trip keeps what was set, and defaults what was not
+    packaged = ServeParams.model_validate(custom)  # a round trip keeps what was set, and defaults what was not
+    settings = resolve_serve_settings(packaged, {})
     assert settings.workers == 2 and settings.limits == LimitsParams(max_records=5)
-    assert resolve_serve_settings({}, {}).limits == LimitsParams()
+    assert resolve_serve_settings(ServeParams.model_validate({}), {}).limits == LimitsParams()

@@ -81,11 +81,12 @@ def test_start_up_files_are_bounded(tmp_path):
 
 
 def test_a_worker_count_that_crashed_the_class_declaration_falls_back_to_one(tmp_path):
-    from tabrepro.serving.service import check_workers, configured_workers
+    from tabrepro.serving.declaration import check_workers, configured_workers, declare
 
     (tmp_path / "manifest.json").write_text("[" * 200_000)  # was an uncaught RecursionError at import
-    assert configured_workers({"TABREPRO_SERVING_DIR": str(tmp_path)}) == 1
-    assert configured_workers({"TABREPRO_WORKERS": "²"}) == 1  # was a ValueError from int()
+    env = {"TABREPRO_SERVING_DIR": str(tmp_path)}
+    assert declare(env).manifest is None and configured_workers(env, declare(env).manifest) == 1
+    assert configured_workers({"TABREPRO_WORKERS": "²"}, None) == 1  # was a ValueError from int()
     with pytest.raises(ConfigError, match="TABREPRO_WORKERS"):  # and the worker says why (a 503)
         check_workers({"TABREPRO_WORKERS": "²"})
 

@@ -34,9 +34,10 @@ from tabrepro.packaging.archive import files_sha256, fix_build_time, tree_sha256
 
 log = logging.getLogger(__name__)
 
-# The code the bento carries: the service and what it may import (the import contract serving -> contract,
-# artefacts, errors is checked in tests/unit/test_architecture.py), nothing of training, evaluation or the stages.
-BENTO_CODE = ("__init__.py", "errors.py", "artefacts", "contract", "serving")
+# The code the bento carries: the service and what it may import (the import contract serving -> onnxrt,
+# contract, artefacts, errors is checked in tests/unit/test_architecture.py), nothing of training, evaluation or
+# the stages.
+BENTO_CODE = ("__init__.py", "errors.py", "artefacts", "contract", "onnxrt", "serving")
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
 

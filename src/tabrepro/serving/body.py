@@ -45,14 +45,14 @@ def parse_strict_json(data: bytes, *, max_number_chars: int, max_depth: int | No
         return found
 
     # numbers are looked at one by one only where a run of number characters is long enough to be one too long
-    counted = {"parse_int": lambda t: number(t, int), "parse_float": lambda t: number(t, float)}
-    hooks = counted if _long_run(max_number_chars).search(data) else {}
+    counted = _long_run(max_number_chars).search(data) is not None
     try:
         parsed = json.loads(
             data.decode("utf-8"),  # JSON between systems is UTF-8 (RFC 8259); json.loads of bytes also took UTF-16
             object_pairs_hook=members,
             parse_constant=_refuse_constant,
-            **hooks,
+            parse_int=(lambda t: number(t, int)) if counted else None,  # None: json's own int and float
+            parse_float=(lambda t: number(t, float)) if counted else None,
         )
     except RecursionError:
         raise BodyError(f"body: JSON nested too deeply (at most {max_depth or _PARSER_DEPTH} levels)") from None

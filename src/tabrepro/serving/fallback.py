@@ -43,7 +43,7 @@ def load_fallback(directory: str, primary: ServingModel, *, providers: list[str]
         fallback = ServingModel(directory, providers=providers)
     except ServingError as exc:
         raise ServingError(f"fallback {directory}: {exc}") from None
-    check_candidate(primary.manifest, fallback.manifest, role="fallback")
+    check_candidate(primary.packaged.contract, fallback.packaged.contract, role="fallback")
     if fallback.graph_sha256 == primary.graph_sha256:
         log.warning(
             "the fallback runs the primary's own graph (%s): it will fail where the primary fails", fallback.version

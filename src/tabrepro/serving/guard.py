@@ -59,7 +59,7 @@ def configure(limits: LimitsParams, record_schema: dict[str, Any] | None) -> Non
     SETTINGS.limits, SETTINGS.record_schema = limits, record_schema
 
 
-class PredictRequest(bentoml.IODescriptor):
+class PredictRequest(bentoml.IODescriptor):  # type: ignore[misc]  # a lazy export of bentoml's: Any to mypy
     """The body of ``POST /predict``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -68,7 +68,7 @@ class PredictRequest(bentoml.IODescriptor):
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        schema = super().model_json_schema(*args, **kwargs)
+        schema: dict[str, Any] = super().model_json_schema(*args, **kwargs)
         records = schema.get("properties", {}).get("records")
         if records is not None and SETTINGS.record_schema is not None:
             # a copy: BentoML's OpenAPI conversion edits the schema it is given in place (it cut every anyOf to its
@@ -207,4 +207,4 @@ def bound_http_metrics() -> None:
         await measured(self, scope, receive, send)
 
     bounded._tabrepro_bounded = True  # type: ignore[attr-defined]
-    Metrics.__call__ = bounded
+    Metrics.__call__ = bounded  # type: ignore[method-assign]  # patched on purpose: BentoML has no hook for it

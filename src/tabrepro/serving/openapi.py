@@ -102,8 +102,8 @@ def fix_docs(doc: dict[str, Any], request_schema: dict[str, Any]) -> dict[str, A
         body = {"schema": {"$ref": "#/components/schemas/PredictRequest"}}
         predict["requestBody"] = {"required": True, "content": {"application/json": body}}
         ok = {"schema": {"$ref": "#/components/schemas/PredictResponse"}}
-        responses = {"200": {"description": "One prediction per record, in request order", "content": {}}}
-        responses["200"]["content"]["application/json"] = ok
+        answer = {"description": "One prediction per record, in request order", "content": {"application/json": ok}}
+        responses: dict[str, Any] = {"200": answer}
         for status, text in PREDICT_ERRORS.items():
             responses[status] = {"description": text, "content": {"application/json": {"schema": ERROR_REF}}}
         predict["responses"] = responses

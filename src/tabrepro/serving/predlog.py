@@ -82,8 +82,14 @@ def format_lines(request: LoggedRequest) -> list[bytes]:
     bodies: dict[int, str] = {}  # a record scored by two models (shadow) is encoded once
     ids = record_ids(request.records, request.id_column)
     for answers in request.answers:
-        head = {"ts": ts, "request_id": request.request_id, "model_version": answers.model_version}
-        head |= {"model_sha256": answers.model_sha256, "role": answers.role, "served": answers.served}
+        head: dict[str, str | bool] = {
+            "ts": ts,
+            "request_id": request.request_id,
+            "model_version": answers.model_version,
+            "model_sha256": answers.model_sha256,
+            "role": answers.role,
+            "served": answers.served,
+        }
         prefix = _dumps(head)[:-1] + ',"id":'
         for index, p in zip(answers.indices, answers.probabilities.tolist(), strict=True):
             if not math.isfinite(p):
@@ -176,7 +182,7 @@ class RotatingFile:
             os.replace(self.path, self.backup(1))
         else:
             self.path.unlink(missing_ok=True)
-        self._fh = self.path.open("ab")
+        self._fh = self.path.open("ab", buffering=0)  # unbuffered like the first file: write() says what it wrote
         self._size = 0
 
 

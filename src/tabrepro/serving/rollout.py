@@ -1,7 +1,7 @@
 """Safe rollout of a candidate model beside the primary: the settings, the sticky canary hash and the checks.
 
 Pure functions only (no files, no BentoML): the service calls them with the packaged ``serve`` section, the
-environment and the two manifests. A customer's model depends on nothing but its id and the percentage: the
+environment and the two packaged contracts. A customer's model depends on nothing but its id and the percentage: the
 first 8 bytes of sha256(id) modulo 10,000 put it in one of 10,000 buckets, and the buckets below
 ``canary_percent x 100`` go to the candidate, so raising the percentage only ever moves customers to the candidate.
 """
@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, get_args
 
 from tabrepro.artefacts import RolloutParams, ServeParams
-from tabrepro.errors import ConfigError, parse_section
+from tabrepro.errors import ConfigError
 from tabrepro.serving.startup import parse_number
 
 BUCKETS = 10_000
@@ -35,7 +35,9 @@ def to_candidate(record_id: str | None, percent: float) -> bool:
 
 def split_canary(ids: Sequence[str | None], percent: float) -> tuple[list[int], list[int]]:
     """Indices of the records the primary answers and of those the candidate answers."""
-    primary, candidate, cutoff = [], [], _cutoff(percent)
+    primary: list[int] = []
+    candidate: list[int] = []
+    cutoff = _cutoff(percent)
     for index, record_id in enumerate(ids):
         (candidate if _to_candidate(record_id, cutoff) else primary).append(index)
     return primary, candidate
@@ -46,38 +48,53 @@ def _cutoff(percent: float) -> int:
 
 
 def _to_candidate(record_id: str | None, cutoff: int) -> bool:
-    return bool(record_id) and canary_bucket(record_id) < cutoff
+    if not record_id:  # None or "": no id, the primary
+        return False
+    return canary_bucket(record_id) < cutoff
 
 
-def resolve_serve_settings(packaged: Mapping[str, Any] | None, env: Mapping[str, str]) -> ServeParams:
-    """The ``serve`` section packaged in the primary's manifest (defaults where absent, as in old manifests) with
-    the run-time environment applied; a bad value or an incomplete rollout is a ConfigError that names it."""
-    settings = parse_section(ServeParams, dict(packaged or {}), where="manifest.json: serve")
-    rollout = settings.rollout.model_dump()
-    if env.get(ENV_MODE, "").strip():
-        rollout["mode"] = _parse_mode(env[ENV_MODE])
-    if env.get(ENV_CANDIDATE, "").strip():
-        rollout["candidate_dir"] = env[ENV_CANDIDATE].strip()
-    if env.get(ENV_PERCENT, "").strip():
-        rollout["canary_percent"] = _parse_percent(env[ENV_PERCENT])
-    log = settings.prediction_log.model_dump()
-    switch = env.get(ENV_PREDICTION_LOG, "").strip()
-    if switch.lower() == "off":
-        log["enabled"] = False
-    elif switch:
-        log |= {"enabled": True, "path": switch}
-    fallback = settings.fallback.model_dump()
-    declared = env.get(ENV_FALLBACK, "").strip()
-    if declared:
-        fallback["serving_dir"] = None if declared.lower() == "off" else declared
-    merged = {**settings.model_dump(), "rollout": rollout, "prediction_log": log, "fallback": fallback}
-    settings = parse_section(ServeParams, merged, where="serve")
+def resolve_serve_settings(packaged: ServeParams, env: Mapping[str, str]) -> ServeParams:
+    """The ``serve`` section packaged in the primary's manifest with the run-time environment applied; a bad value
+    or an incomplete rollout is a ConfigError that names it. Each override is checked by its own parser (a mode of
+    ``MODES``, a percentage from 0 to 100, a path that is not empty), so the copies are as valid as the section."""
+    settings = packaged.model_copy(
+        update={
+            "rollout": packaged.rollout.model_copy(update=_rollout_overrides(env)),
+            "prediction_log": packaged.prediction_log.model_copy(update=_log_overrides(env)),
+            "fallback": packaged.fallback.model_copy(update=_fallback_overrides(env)),
+        }
+    )
     if settings.rollout.mode != "off" and not settings.rollout.candidate_dir:
         raise ConfigError(
             f"serve.rollout.mode is {settings.rollout.mode!r} but there is no candidate: set "
             f"serve.rollout.candidate_dir or {ENV_CANDIDATE}"
         )
     return settings
+
+
+def _rollout_overrides(env: Mapping[str, str]) -> dict[str, object]:
+    changes: dict[str, object] = {}
+    if env.get(ENV_MODE, "").strip():
+        changes["mode"] = _parse_mode(env[ENV_MODE])
+    if env.get(ENV_CANDIDATE, "").strip():
+        changes["candidate_dir"] = env[ENV_CANDIDATE].strip()
+    if env.get(ENV_PERCENT, "").strip():
+        changes["canary_percent"] = _parse_percent(env[ENV_PERCENT])
+    return changes
+
+
+def _log_overrides(env: Mapping[str, str]) -> dict[str, object]:
+    switch = env.get(ENV_PREDICTION_LOG, "").strip()
+    if switch.lower() == "off":
+        return {"enabled": False}
+    return {"enabled": True, "path": switch} if switch else {}
+
+
+def _fallback_overrides(env: Mapping[str, str]) -> dict[str, object]:
+    declared = env.get(ENV_FALLBACK, "").strip()
+    if not declared:
+        return {}
+    return {"serving_dir": None if declared.lower() == "off" else declared}
 
 
 def _parse_mode(raw: str) -> str:
@@ -112,14 +129,14 @@ def contract_differences(
 
 
 def check_candidate(
-    primary_manifest: Mapping[str, Any], candidate_manifest: Mapping[str, Any], *, role: str = "candidate"
+    primary_contract: Mapping[str, Any], candidate_contract: Mapping[str, Any], *, role: str = "candidate"
 ) -> None:
     """Refuse a candidate (or the fallback: ``role``) that does not take exactly the primary's records: its data
-    contract (features, target, task, id) differs."""
+    contract as packaged (``ServingManifest.contract``: features, target, task, id) differs."""
     # Where the raw table was read from and which segments evaluate reported do not change what a record is.
     ignored = {"source", "format", "description", "segments"}
-    first = {k: v for k, v in primary_manifest.get("contract", {}).items() if k not in ignored}
-    second = {k: v for k, v in candidate_manifest.get("contract", {}).items() if k not in ignored}
+    first = {k: v for k, v in primary_contract.items() if k not in ignored}
+    second = {k: v for k, v in candidate_contract.items() if k not in ignored}
     found = contract_differences(first, second, other=role)
     if found:
         shown = "; ".join(found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else "")

@@ -19,42 +19,22 @@ import numpy as np
 import onnxruntime as ort
 
 from tabrepro.artefacts import ServingManifest, sha256_bytes, validate_artefact
-from tabrepro.contract.records import RecordError, RecordModel, build_record_model
-from tabrepro.contract.spec import DataContract, load_contract
+from tabrepro.contract.records import MAX_TEXT_CHARS, RecordError, RecordModel, build_record_model
+from tabrepro.contract.spec import load_contract
 from tabrepro.errors import TabreproError
-from tabrepro.serving.placement import MODEL_FILE as MODEL_FILE  # the packaged graph's name, with the others there
-from tabrepro.serving.placement import Placement, graph_for, node_placement
+from tabrepro.onnxrt.feeds import feeds_from_records as feeds_from_records  # serving's name for it too
+from tabrepro.onnxrt.placement import MODEL_FILE as MODEL_FILE  # the packaged graph's name, with the others there
+from tabrepro.onnxrt.placement import Placement, graph_for, node_placement
+from tabrepro.onnxrt.session import create_session as create_session
 from tabrepro.serving.startup import read_bounded_json
 
 log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
-_ROW_WISE_MAX = 64
 
 
 class ServingError(TabreproError, RuntimeError):
     """The serving folder is missing, altered (sha256 mismatch) or inconsistent."""
-
-
-def feeds_from_records(records: Sequence[dict[str, Any]], contract: DataContract) -> dict[str, np.ndarray]:
-    """One (n, 1) array per contract feature: float32 for numbers and booleans (NaN when missing), text for
-    categoricals ("" when missing: ONNX string tensors cannot hold NaN, and "" encodes as all zeros).
-
-    Small requests are built row-wise (two array constructions in all: ~9 µs for one record instead of ~15 µs for
-    one per feature); large batches column-wise, which avoids transposing big object arrays.
-    """
-    numeric = contract.numeric_features + contract.boolean_features
-    categorical = contract.categorical_features
-    if len(records) <= _ROW_WISE_MAX:
-        numbers = np.array([[r[n] for n in numeric] for r in records], dtype=np.float32).T.copy()
-        texts = np.array([[r[n] or "" for n in categorical] for r in records], dtype=object).T.copy()
-        feeds = {name: numbers[i].reshape(-1, 1) for i, name in enumerate(numeric)}
-        return feeds | {name: texts[i].reshape(-1, 1) for i, name in enumerate(categorical)}
-    n = len(records)
-    feeds = {name: np.array([r[name] for r in records], dtype=np.float32).reshape(n, 1) for name in numeric}
-    return feeds | {
-        name: np.array([r[name] or "" for r in records], dtype=object).reshape(n, 1) for name in categorical
-    }
 
 
 def validate_records(records: Sequence[Any], model: RecordModel) -> tuple[list[dict[str, Any]], list[RecordError]]:
@@ -66,8 +46,17 @@ def validate_records(records: Sequence[Any], model: RecordModel) -> tuple[list[d
 class ServingModel:
     """A verified ONNX model with its contract and threshold, on the first usable execution provider."""
 
-    def __init__(self, directory: str | Path, *, providers: Sequence[str] | None = None) -> None:
-        """``providers`` overrides the execution providers packaged in the manifest (``serve.providers``).
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        providers: Sequence[str] | None = None,
+        manifest: ServingManifest | None = None,
+        max_text_chars: int = MAX_TEXT_CHARS,
+    ) -> None:
+        """``providers`` overrides the execution providers packaged in the manifest (``serve.providers``);
+        ``manifest`` is the folder's manifest when the caller has read it already (``read_manifest``);
+        ``max_text_chars`` bounds a record's text values (the service's ``serve.limits.max_text_chars``).
 
         The manifest's seal and the model's sha256 are both checked: an edited file of either is a ServingError.
         The graph is the one the manifest gives the first requested provider (``placement.graph_for``); when that
@@ -76,14 +65,12 @@ class ServingModel:
         `tabrepro score`, `drift` and every Dask worker need not pay for a second session and a profiled run.
         """
         self.directory = Path(directory)
-        self.packaged = self.read_manifest(self.directory)
-        # the same, as JSON, for the code that compares manifests as mappings (rollout candidates)
-        self.manifest: dict[str, Any] = self.packaged.model_dump(mode="json")
+        self.packaged = manifest if manifest is not None else self.read_manifest(self.directory)
         requested = list(providers or self.packaged.serve.providers)
         self.graph_file, self.graph_sha256 = graph_for(self.packaged, requested[0])
         data = self.graph_bytes()
         self.contract = load_contract(self.packaged.contract, where=f"{self.directory / MANIFEST_FILE}: contract")
-        self.record_model = build_record_model(self.contract)
+        self.record_model = build_record_model(self.contract, max_text_chars=max_text_chars)
         self.threshold = self.packaged.threshold
         self.session = self._session(data, requested)
         self.provider = self.session.get_providers()[0]
@@ -140,20 +127,3 @@ class ServingModel:
         """Positive-class probabilities of already validated (parsed) records."""
         outputs = self.session.run(["probabilities"], feeds_from_records(records, self.contract))
         return np.asarray(outputs[0][:, 1], dtype=np.float64)
-
-
-def create_session(model: bytes, providers: Sequence[str]) -> ort.InferenceSession:
-    """An ONNX Runtime session on the first of ``providers`` that actually works.
-
-    ``ort.get_available_providers()`` lists CUDA even without a GPU; creating the session is the real test (ORT
-    falls back to CPU when CUDA cannot start), so the provider that runs is read back from the session.
-    """
-    requested = [p for p in providers if p in ort.get_available_providers()] or ["CPUExecutionProvider"]
-    if "CPUExecutionProvider" not in requested:
-        requested.append("CPUExecutionProvider")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # the CUDA fallback warning is reported by us, once
-    session = ort.InferenceSession(model, sess_options=options, providers=requested)
-    if session.get_providers()[0] != requested[0]:
-        log.warning("%s is not usable here; running on %s", requested[0], session.get_providers()[0])
-    return session

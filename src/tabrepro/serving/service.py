@@ -11,9 +11,8 @@ un-ready: ``/readyz`` answers 503 with the reason, which names files by their na
 server's absolute paths), and so does every prediction.
 
 Importing it (``tabrepro.serving``) switches telemetry off before BentoML or ONNX Runtime act on it (``quiet``),
-however the service is started. ``serve.workers`` (or
-``TABREPRO_WORKERS``) sets the number of worker processes; ``serve.limits`` what one request may carry (see
-``guard``).
+however the service is started. ``serve.workers`` (or ``TABREPRO_WORKERS``, see ``declaration``) sets the number of
+worker processes; ``serve.limits`` what one request may carry (see ``guard``).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 import bentoml
@@ -36,18 +34,16 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from tabrepro.artefacts import PredictionLogParams
-from tabrepro.contract.records import build_record_model, record_json_schema
+from tabrepro.contract.records import record_json_schema
 from tabrepro.serving import errors, guard, openapi, refusal_log, telemetry
+from tabrepro.serving.declaration import check_workers, configured_workers, declare, serving_dir
 from tabrepro.serving.fallback import DEGRADATION, DegradedReadiness, ScoringFailed, answer_instead, load_fallback
 from tabrepro.serving.predlog import LoggedRequest, ModelAnswers, PredictionLog, record_ids
 from tabrepro.serving.rollout import check_candidate, resolve_serve_settings, split_canary
-from tabrepro.serving.runtime import MANIFEST_FILE, ServingError, ServingModel, validate_records
-from tabrepro.serving.startup import parse_number, read_bounded_json
+from tabrepro.serving.runtime import ServingError, ServingModel, validate_records
 
 log = logging.getLogger("tabrepro.serving")
 
-ENV_WORKERS = "TABREPRO_WORKERS"
-MAX_WORKERS = 64
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[^/\s'\"`,;:()\[\]{}]+/)*([^/\s'\"`,;:()\[\]{}]+)")
 
 
@@ -55,28 +51,6 @@ class TooLarge(BentoMLException):
     """More records than ``serve.limits.max_records``: 413, like a body over the byte limit."""
 
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-
-
-def configured_workers(env: Mapping[str, str]) -> int:
-    """Worker processes: ``TABREPRO_WORKERS``, else ``serve.workers`` packaged in the manifest, else 1.
-
-    Read when the class is declared (BentoML takes ``workers`` from the decorator, before any worker exists), so it
-    only reads a number: a manifest that is missing or wrong here is refused, with its reason, by each worker.
-    """
-    raw = env.get(ENV_WORKERS, "").strip()
-    try:
-        if not raw:
-            manifest = Path(env.get("TABREPRO_SERVING_DIR", "models/serving")) / MANIFEST_FILE
-            raw = str(read_bounded_json(manifest, error=ServingError)["serve"]["workers"])
-        return int(parse_number(raw, name=ENV_WORKERS, low=1, high=MAX_WORKERS, integer=True))
-    except (ServingError, ValueError, KeyError, TypeError):  # ConfigError is a ValueError
-        return 1
-
-
-def check_workers(env: Mapping[str, str]) -> None:
-    """A ``TABREPRO_WORKERS`` that ``configured_workers`` could not read is a ConfigError (a 503 with its reason)."""
-    if env.get(ENV_WORKERS, "").strip():
-        parse_number(env[ENV_WORKERS], name=ENV_WORKERS, low=1, high=MAX_WORKERS, integer=True)
 
 
 def public_reason(text: str) -> str:
@@ -97,7 +71,7 @@ def load_candidate(directory: str, primary: ServingModel, *, providers: list[str
         candidate = ServingModel(directory, providers=providers)
     except ServingError as exc:
         raise ServingError(f"rollout candidate {directory}: {exc}") from None
-    check_candidate(primary.manifest, candidate.manifest)
+    check_candidate(primary.packaged.contract, candidate.packaged.contract)
     if candidate.sha256 == primary.sha256:
         log.warning("the rollout candidate is the primary model itself (%s)", primary.version)
     return candidate
@@ -137,7 +111,10 @@ def show_start_up_log() -> None:
         package.setLevel(logging.INFO)
 
 
-@bentoml.service(name="tabrepro", traffic={"timeout": 60}, workers=configured_workers(os.environ))
+DECLARED = declare(os.environ)
+
+
+@bentoml.service(name="tabrepro", traffic={"timeout": 60}, workers=configured_workers(os.environ, DECLARED.manifest))
 class TabreproService:
     """Churn-style binary classifier served from the packaged, sha256-verified ONNX graph, with an optional
     shadow or canary candidate, an optional fallback model and an optional prediction log."""
@@ -164,12 +141,15 @@ class TabreproService:
     def _start(self, env: Mapping[str, str]) -> None:
         check_workers(env)
         providers = _providers_from_env(env)
-        self.model = ServingModel(env.get("TABREPRO_SERVING_DIR", "models/serving"), providers=providers)
+        directory = serving_dir(env)
+        manifest = DECLARED.manifest_of(directory) or ServingModel.read_manifest(directory)
+        limits = manifest.serve.limits  # the environment overrides no limit
+        self.model = ServingModel(
+            directory, providers=providers, manifest=manifest, max_text_chars=limits.max_text_chars
+        )
         telemetry.observe_placement("primary", self.model)
         log.info("primary %s: %s", self.model.graph_file, self.model.placement.describe())
-        settings = resolve_serve_settings(self.model.manifest.get("serve"), env)
-        limits = settings.limits
-        self.model.record_model = build_record_model(self.model.contract, max_text_chars=limits.max_text_chars)
+        settings = resolve_serve_settings(manifest.serve, env)
         self.max_records = limits.max_records
         guard.configure(limits, record_json_schema(self.model.contract, max_text_chars=limits.max_text_chars))
         self.mode, self.canary_percent = settings.rollout.mode, settings.rollout.canary_percent
@@ -203,17 +183,18 @@ class TabreproService:
             raise HTTPException(status_code=503, detail=f"not ready: {self.problem}")
         return True
 
-    @bentoml.on_shutdown
+    @bentoml.on_shutdown  # type: ignore[untyped-decorator]  # a lazy export of bentoml's: Any to mypy
     def close_prediction_log(self) -> None:
         """Write what is still queued and close the log (BentoML calls this on shutdown)."""
         if self.prediction_log is not None:
             self.prediction_log.close()
 
-    @bentoml.api(route="/predict", input_spec=guard.PredictRequest)
+    @bentoml.api(route="/predict", input_spec=guard.PredictRequest)  # type: ignore[untyped-decorator]  # as above
     def predict(self, records: list[Any]) -> dict[str, Any]:
         """Probability and label (at the answering model's threshold chosen on val) for each record; a 503 in the
         one error shape when no model could score them (``fallback.ScoringFailed``)."""
-        if self.model is None:
+        model = self.model
+        if model is None:
             raise ServiceUnavailable(f"model not loaded: {self.problem}")
         if len(records) > self.max_records:
             telemetry.REJECTED.labels(reason="batch_size").inc()
@@ -221,42 +202,48 @@ class TabreproService:
         if not records:
             telemetry.REJECTED.labels(reason="batch_size").inc()
             raise InvalidArgument(f"records: expected 1 to {self.max_records} records, got 0")
-        parsed, errors = validate_records(records, self.model.record_model)
+        parsed, errors = validate_records(records, model.record_model)
         if errors:
             telemetry.REJECTED.labels(reason=Counter(e.reason for e in errors).most_common(1)[0][0]).inc()
             shown = "; ".join(str(e) for e in errors[:20])
             more = f"; and {len(errors) - 20} more" if len(errors) > 20 else ""
             raise InvalidArgument(f"{len(errors)} problem(s) in the request: {shown}{more}")
-        request_id, received = uuid.uuid4().hex, datetime.now(UTC)
+        request_id, received, id_column = uuid.uuid4().hex, datetime.now(UTC), model.contract.id_column
         try:
-            answers = self._score(parsed)
+            answers = self._score(model, parsed)
         except ScoringFailed as exc:
-            return unavailable(f"{exc} (request {request_id}: the server's log has the errors)")
+            message = f"{exc} (request {request_id}: the server's log has the errors)"
+            # a starlette Response, which BentoML sends as it is; the annotation is the API's output schema
+            return unavailable(message)  # type: ignore[no-any-return]
         if self.prediction_log is not None:
-            id_column = self.model.contract.id_column
             self.prediction_log.submit(LoggedRequest(received, request_id, id_column, parsed, answers))
         fell_back = next((a for a in answers if a.role == "fallback"), None)  # then the top level names it
-        top = self.model if fell_back is None else self.fallback
+        if fell_back is None:
+            version, sha256, threshold = model.version, model.sha256, model.threshold
+        else:
+            version, sha256, threshold = fell_back.model_version, fell_back.model_sha256, fell_back.threshold
         return {
-            "model_version": top.version,
-            "model_sha256": top.sha256,
-            "threshold": top.threshold,
+            "model_version": version,
+            "model_sha256": sha256,
+            "threshold": threshold,
             "answered_by": "primary" if fell_back is None else "fallback",
             "request_id": request_id,
-            "predictions": self._predictions(parsed, answers),
+            "predictions": self._predictions(parsed, answers, id_column),
         }
 
-    def _score(self, parsed: list[dict[str, Any]]) -> list[ModelAnswers]:
+    def _score(self, model: ServingModel, parsed: list[dict[str, Any]]) -> list[ModelAnswers]:
         """Each model's answers, each model called once: all records to the primary (and, in shadow, to the
         candidate too), or in canary the candidate's share of ids to the candidate and the rest to the primary."""
         everyone = range(len(parsed))
-        plan = [(self.model, "primary", True, everyone)]
-        if self.mode == "shadow":
-            plan.append((self.candidate, "candidate", False, everyone))
-        elif self.mode == "canary":  # a record without an id (every record, if the contract has none): primary
-            primary, candidate = split_canary(record_ids(parsed, self.model.contract.id_column), self.canary_percent)
-            plan = [(self.model, "primary", True, primary), (self.candidate, "candidate", True, candidate)]
-        scored = (self._run_model(model, role, served, indices, parsed) for model, role, served, indices in plan)
+        candidate = self.candidate  # None unless a rollout is on
+        plan: list[tuple[ServingModel, str, bool, Sequence[int]]] = [(model, "primary", True, everyone)]
+        if candidate is not None and self.mode == "shadow":
+            plan.append((candidate, "candidate", False, everyone))
+        elif candidate is not None and self.mode == "canary":  # a record without an id (every record, if the
+            ids = record_ids(parsed, model.contract.id_column)  # contract has none) stays on the primary
+            primary, chosen = split_canary(ids, self.canary_percent)
+            plan = [(model, "primary", True, primary), (candidate, "candidate", True, chosen)]
+        scored = (self._run_model(m, role, served, indices, parsed) for m, role, served, indices in plan)
         return [answers for answers in scored if answers is not None]
 
     def _run_model(
@@ -279,10 +266,13 @@ class TabreproService:
         telemetry.observe_scoring(role, model.version, time.perf_counter() - started, probabilities)
         return ModelAnswers(model.version, model.sha256, role, served, model.threshold, indices, probabilities)
 
-    def _predictions(self, parsed: list[dict[str, Any]], answers: list[ModelAnswers]) -> list[dict[str, Any]]:
+    @staticmethod
+    def _predictions(
+        parsed: list[dict[str, Any]], answers: list[ModelAnswers], id_column: str | None
+    ) -> list[dict[str, Any]]:
         """One answer per record, in request order: its ``id`` (null when it has none, as every record of a
         contract without an id column) and its ``index`` in the request, which keys a record without an id."""
-        ids = record_ids(parsed, self.model.contract.id_column)
+        ids = record_ids(parsed, id_column)
         predictions: list[dict[str, Any]] = [{}] * len(parsed)
         for served in (a for a in answers if a.served):
             telemetry.observe_served(served.probabilities)
@@ -299,7 +289,7 @@ class TabreproService:
         return predictions
 
 
-TabreproService.add_asgi_middleware(guard.RequestGuard)
-TabreproService.add_asgi_middleware(openapi.DocumentFix)
-TabreproService.add_asgi_middleware(DegradedReadiness)
-TabreproService.add_asgi_middleware(errors.OneErrorShape)
+for middleware in (guard.RequestGuard, openapi.DocumentFix, DegradedReadiness, errors.OneErrorShape):
+    # bentoml.service made the class a bentoml Service; mypy keeps a decorated class's own type (and sees
+    # bentoml's lazy exports as Any)
+    TabreproService.add_asgi_middleware(middleware)  # type: ignore[attr-defined]

@@ -66,14 +66,14 @@ LOG_DROPPED = bentoml.metrics.Counter(
 GRAPH_NODES = bentoml.metrics.Gauge(
     name="tabrepro_graph_nodes",
     documentation="Nodes of the served ONNX graph per execution provider that runs them (read at start from a "
-    "profiling run: serving.placement)",
+    "profiling run: onnxrt.placement)",
     labelnames=[*_MODEL, "graph", "provider"],
     multiprocess_mode="max",  # every worker places the same graph the same way
 )
 
 
 def observe_placement(role: str, model: Any) -> None:
-    """Publish ``model.placement`` (a ``serving.placement.Placement``) as ``tabrepro_graph_nodes``."""
+    """Publish ``model.placement`` (an ``onnxrt.placement.Placement``) as ``tabrepro_graph_nodes``."""
     for provider, count in model.placement.nodes.items():
         labels = {"role": role, "model_version": model.version, "graph": model.graph_file, "provider": provider}
         GRAPH_NODES.labels(**labels).set(count)

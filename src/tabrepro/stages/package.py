@@ -76,7 +76,7 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
         cpu_graph=package.cpu_graph,
     )
     onnx_bytes, p_onnx = graphs.files[MODEL_FILE], graphs.probabilities[MODEL_FILE]
-    parity = graphs.reports[MODEL_FILE].parity.model_dump()
+    parity = graphs.reports[MODEL_FILE].parity
     onnx_sha = sha256_bytes(onnx_bytes)
     manifest = ServingManifest.sealed(
         version=f"{contract.name}-{meta.family}-{onnx_sha[:12]}",
@@ -123,8 +123,8 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
     log.info(
         "packaged %s: max |Δp| %.2g, %d flips, single-row p50 %.0f µs, bento %s",
         manifest.version,
-        parity["max_abs_diff"],
-        parity["label_flips"],
+        parity.max_abs_diff,
+        parity.label_flips,
         graphs.reports[MODEL_FILE].latency_single_row.p50_us,
         bento.tag,
     )
@@ -158,7 +158,8 @@ def _run_fields(reports: dict[str, GraphReport], bento: BentoRecord, build_secon
 def _evaluated(paths: PathsParams) -> np.ndarray:
     import pandas as pd
 
-    return pd.read_parquet(paths.predictions)["probability"].to_numpy()
+    probabilities: np.ndarray = pd.read_parquet(paths.predictions)["probability"].to_numpy()
+    return probabilities
 
 
 def _main(params: dict[str, Any]) -> None:

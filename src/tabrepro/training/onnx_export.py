@@ -21,16 +21,18 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.pipeline import Pipeline
 
-from tabrepro.artefacts import GraphReport, ServingGraph, sha256_bytes
+from tabrepro.artefacts import GraphReport, Latency, Parity, ServingGraph, sha256_bytes
 from tabrepro.config.precision import significant
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import TabreproError
-from tabrepro.serving.placement import CPU, GPU_PROVIDERS, MODEL_FILE, TENSOR_FILE
-from tabrepro.serving.runtime import create_session, feeds_from_records
+from tabrepro.onnxrt.feeds import feeds_from_records
+from tabrepro.onnxrt.placement import MODEL_FILE, TENSOR_FILE
+from tabrepro.onnxrt.session import CPU, GPU_PROVIDERS, create_session
 from tabrepro.training.tensor_trees import TensorExportError, model_nodes
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,8 @@ def to_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
     else:
         options = {id(model): {"zipmap": False}}
     onx = convert_sklearn(pipeline, initial_types=inputs, target_opset=TARGET_OPSET, options=options)
-    return _fixed_names(onx, f"tabrepro_{contract.name}").SerializeToString()
+    data: bytes = _fixed_names(onx, f"tabrepro_{contract.name}").SerializeToString()  # protobuf has no stubs here
+    return data
 
 
 def _fixed_names(onx: onnx.ModelProto, name: str) -> onnx.ModelProto:
@@ -123,7 +126,8 @@ def to_tensor_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
     if outside:
         raise TensorExportError(f"tensor graph: ops outside ai.onnx after the string encoders: {outside}")
     onnx.checker.check_model(onx, full_check=True)
-    return onx.SerializeToString()
+    data: bytes = onx.SerializeToString()  # protobuf has no stubs here
+    return data
 
 
 def _plain_imputer(node: onnx.NodeProto, initializers: Any) -> list[onnx.NodeProto]:
@@ -164,12 +168,13 @@ def _front_positions(onx: onnx.ModelProto) -> set[int]:
 def frame_to_records(frame: pd.DataFrame, contract: DataContract) -> list[dict[str, Any]]:
     """Parsed rows as the service's validated records: NaN becomes None."""
     features = frame[contract.feature_names].astype(object)
-    return features.where(features.notna(), None).to_dict(orient="records")
+    records: list[dict[str, Any]] = features.where(features.notna(), None).to_dict(orient="records")
+    return records
 
 
 def check_parity(
     p_pipeline: np.ndarray, p_onnx: np.ndarray, *, threshold: float, tolerance: float, graph: str = "ONNX"
-) -> dict[str, Any]:
+) -> Parity:
     """Max |Δp|, and label flips at ``threshold`` among the rows whose pipeline probability is farther from it than
     ``tolerance``; raise ``PackagingError`` (naming ``graph``) past the tolerance or on any such flip.
 
@@ -180,23 +185,23 @@ def check_parity(
     near = np.abs(p_pipeline - threshold) <= tolerance
     flipped = (p_pipeline >= threshold) != (p_onnx >= threshold)
     flips = int(np.sum(flipped & ~near))
-    report = {
-        "max_abs_diff": significant(diff),  # its last digits are float32 noise: written to 2 significant digits
-        "label_flips": flips,
-        "near_threshold": int(np.sum(near)),
-        "rows": len(p_onnx),
-        "tolerance": tolerance,
-    }
+    within = int(np.sum(near))
     if diff > tolerance or flips:
         raise PackagingError(
             f"{graph} and the fitted pipeline disagree on the test split: max |Δp| {diff:.3g} "
             f"(tolerance {tolerance:g}), {flips} label flip(s) at threshold {threshold:.4f} among the rows farther "
-            f"from it than the tolerance ({report['near_threshold']} within it, not compared); nothing was built"
+            f"from it than the tolerance ({within} within it, not compared); nothing was built"
         )
-    return report
+    return Parity(
+        max_abs_diff=significant(diff),  # its last digits are float32 noise: written to 2 significant digits
+        label_flips=flips,
+        near_threshold=within,
+        rows=len(p_onnx),
+        tolerance=tolerance,
+    )
 
 
-def single_row_latency(session: Any, records: list[dict[str, Any]], contract: DataContract) -> dict[str, float]:
+def single_row_latency(session: ort.InferenceSession, records: list[dict[str, Any]], contract: DataContract) -> Latency:
     """In-process latency of one row, feeds built from a dict each time (what the service does), in µs."""
     for record in records[:50]:  # warm-up: first runs allocate
         session.run(["probabilities"], feeds_from_records([record], contract))
@@ -205,14 +210,14 @@ def single_row_latency(session: Any, records: list[dict[str, Any]], contract: Da
         started = time.perf_counter()
         session.run(["probabilities"], feeds_from_records([record], contract))
         timings.append((time.perf_counter() - started) * 1e6)
-    return {
-        "p50_us": round(float(np.percentile(timings, 50)), 1),
-        "p99_us": round(float(np.percentile(timings, 99)), 1),
-        "rows": len(timings),
-    }
+    return Latency(
+        p50_us=round(float(np.percentile(timings, 50)), 1),
+        p99_us=round(float(np.percentile(timings, 99)), 1),
+        rows=len(timings),
+    )
 
 
-def batch_throughput(session: Any, feeds: dict[str, np.ndarray], *, repeats: int = 5) -> float:
+def batch_throughput(session: ort.InferenceSession, feeds: dict[str, np.ndarray], *, repeats: int = 5) -> float:
     """Rows per second of one ``session.run`` over ``feeds`` (the median of ``repeats`` runs, after one warm-up)."""
     session.run(["probabilities"], feeds)
     timings = []
@@ -281,7 +286,7 @@ def check_graphs(
         )
         latency[name] = single_row_latency(session, records[:latency_rows], contract)
         batch[name] = batch_throughput(session, feeds)
-    chosen = choose_graphs({name: latency[name]["p50_us"] for name in files}, batch, cpu_graph)
+    chosen = choose_graphs({name: latency[name].p50_us for name in files}, batch, cpu_graph)
     reports = {
         name: GraphReport(
             sha256=sha256_bytes(data),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from onnx import NodeProto, TensorProto, helper, numpy_helper
@@ -127,7 +128,12 @@ def _float32_at_or_below_then_up(threshold: np.ndarray) -> np.ndarray:
 
 def _flatten(trees: list[_Tree], *, base: float, scale: float, link: str) -> Forest:
     """Renumber each tree breadth-first with siblings adjacent and concatenate them."""
-    feature, threshold, default_left, left, value, roots = [], [], [], [], [], []
+    feature: list[int] = []
+    threshold: list[np.floating] = []  # float32 splits; NaN at the leaves
+    default_left: list[bool] = []
+    left: list[int] = []
+    value: list[np.floating | float] = []  # a leaf's value, 0 elsewhere
+    roots: list[int] = []
     depth = 0
     for tree in trees:
         offset = len(feature)
@@ -166,14 +172,17 @@ class _Builder:
     """Collects nodes and initializers under one name prefix."""
 
     def __init__(self, prefix: str) -> None:
-        self.prefix, self.nodes, self.inits, self._n = prefix, [], [], 0
+        self.prefix, self._n = prefix, 0
+        self.nodes: list[NodeProto] = []
+        self.inits: list[TensorProto] = []
 
     def const(self, name: str, array: np.ndarray) -> str:
         full = f"{self.prefix}{name}"
         self.inits.append(numpy_helper.from_array(np.asarray(array), full))
         return full
 
-    def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs: object) -> str:
+    def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
+        """One ``op_type`` node; ``attrs`` are its ONNX attributes, of any type ``helper.make_node`` accepts."""
         self._n += 1
         output = out or f"{self.prefix}{op_type.lower()}_{self._n}"
         self.nodes.append(helper.make_node(op_type, list(inputs), [output], name=f"{self.prefix}n{self._n}", **attrs))

@@ -19,15 +19,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from tabrepro.artefacts import ServingManifest
+from tabrepro.onnxrt.session import CPU
 
 MODEL_FILE, TENSOR_FILE = "model.onnx", "model_tensor.onnx"
-CPU = "CPUExecutionProvider"
-GPU_PROVIDERS = ("CUDAExecutionProvider",)  # the providers the tensor graph is built for
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def node_placement(model: bytes, providers: Sequence[str]) -> Placement:
     return placement_from_profile(events, first)
 
 
-def placement_from_profile(events: list[dict], provider: str) -> Placement:
+def placement_from_profile(events: list[dict[str, Any]], provider: str) -> Placement:
     """Count each node once (its ``*_kernel_time`` event) by the provider ONNX Runtime ran it on."""
     kernels = {
         e["name"]: e["args"]
