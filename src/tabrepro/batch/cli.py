@@ -210,7 +210,7 @@ class _DriftFeed:
         self.accumulator.update_text(chunk.to_pandas(), probabilities)
 
     def write(self, summary: Any) -> None:
-        from tabrepro.batch.tables import expand_inputs, table_format
+        from tabrepro.io.tables import expand_inputs, table_format
         from tabrepro.monitoring.check import finish_drift, format_summary, write_drift_outputs
 
         inputs = {

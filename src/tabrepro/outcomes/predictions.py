@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from tabrepro.batch.tables import expand_inputs, table_format
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
+from tabrepro.io.tables import expand_inputs, table_format
 from tabrepro.monitoring.inputs import detect_kind, log_files
 
 PREDICTION_COLUMNS = ["ts", "model_version", "role", "id", "request_key", "probability"]
