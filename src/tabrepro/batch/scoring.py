@@ -91,13 +91,15 @@ def _text_feed(column: pd.Series) -> np.ndarray:
     """Object array with "" for missing. Indexing the few distinct strings by code is far cheaper than making
     one Python str per cell: categories directly, other text after dictionary-encoding it."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        levels = np.append(column.cat.categories.to_numpy(dtype=object), "")
-        return levels[column.cat.codes.to_numpy()]  # code -1 (missing) picks the "" appended last
+        categories: np.ndarray = np.append(column.cat.categories.to_numpy(dtype=object), "")
+        picked: np.ndarray = categories[column.cat.codes.to_numpy()]  # code -1 (missing) picks the "" appended last
+        return picked
     text = pa.array(column, type=pa.string())
     text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
     encoded = pc.dictionary_encode(pc.fill_null(text, ""))
-    levels = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
-    return levels[encoded.indices.to_numpy(zero_copy_only=False)]
+    levels: np.ndarray = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    values: np.ndarray = levels[encoded.indices.to_numpy(zero_copy_only=False)]
+    return values
 
 
 def score_file(
