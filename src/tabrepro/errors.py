@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -30,6 +31,26 @@ EXIT_OK = 0
 EXIT_VERDICT = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNEXPECTED = 3
+
+
+def exit_code_of(body: Callable[[], int | None], *, what: str, log: logging.Logger, unchanged: bool = False) -> int:
+    """The exit code of running ``body``: what it returns (None: 0), 2 for a ``TabreproError`` (its message
+    logged, no traceback), 3 for anything else (logged with its traceback). The one mapping of every entry point
+    (``tabrepro ...`` and every stage's ``main()``); ``what`` names it in the messages, ``unchanged`` adds that no
+    output was changed (a stage's outputs are staged)."""
+    try:
+        code = body()
+    except TabreproError as exc:
+        if unchanged:
+            log.error("%s failed; no outputs were changed.\n%s", what, exc)
+        else:
+            log.error("%s", exc)
+        return EXIT_BAD_INPUT
+    except Exception:
+        note = "; no outputs were changed" if unchanged else ""
+        log.exception("%s failed unexpectedly (a bug, or a fault of the machine)%s", what, note)
+        return EXIT_UNEXPECTED
+    return EXIT_OK if code is None else code
 
 
 class TabreproError(Exception):

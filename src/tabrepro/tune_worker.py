@@ -72,8 +72,7 @@ def _search(params: dict[str, Any], *, source: str, worker: int) -> None:
         read_seed,
     )
     from tabrepro.contract.spec import load_contract
-    from tabrepro.training.search import check_search, open_storage, read_search_data, study_names_for
-    from tabrepro.training.selection import search_families
+    from tabrepro.training.tuning import search_tune
 
     paths, tune = read_section(params, "paths", PathsParams, source=source), read_section(params, "tune", TuneParams)
     model, contract = read_section(params, "model", ModelParams), load_contract(params.get("data"))
@@ -83,16 +82,13 @@ def _search(params: dict[str, Any], *, source: str, worker: int) -> None:
             "On a machine whose params.yaml is the committed one, pass the overrides the experiment was run with: "
             "tabrepro tune-worker --worker N 'tune.storage=\"postgresql+psycopg://...\"' tune.n_trials=..."
         )
-    check_search(model, tune)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    x, y = read_search_data(paths.features, contract)
-    found = search_families(
+    found = search_tune(
+        paths,
+        contract,
         model,
         tune,
-        x,
-        y,
-        storage=open_storage(tune, ""),
-        study_names=study_names_for(contract, model, tune),
+        journal="",  # unused: a worker's studies are in tune.storage's database
         seed=read_seed(params, source=source),
         n_jobs=read_section(params, "train", TrainParams).n_jobs,
         worker=worker,

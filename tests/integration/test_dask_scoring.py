@@ -21,9 +21,9 @@ from distributed import Client, LocalCluster
 
 from tabrepro.batch.distributed import PARTS_FILE, score_on_dask
 from tabrepro.batch.scoring import score_file
-from tabrepro.batch.tables import expand_inputs
 from tabrepro.config.params import DriftParams
 from tabrepro.errors import DataError
+from tabrepro.io.tables import expand_inputs
 from tabrepro.monitoring.check import check_drift
 
 REPO = Path(__file__).resolve().parents[2]

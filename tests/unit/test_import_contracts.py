@@ -80,6 +80,13 @@ def test_the_real_tree_keeps_every_contract(tmp_path: Path) -> None:
             "Layers: a package imports only the layers below it",
             "tabrepro.io.raw -> tabrepro.config.params",
         ),
+        # feed.py is imported by check.py (through distributed.py too); importing check back, lazily, is a cycle
+        (
+            "monitoring/feed.py",
+            "tabrepro.monitoring.check",
+            "No cycles between the modules or subpackages of one package",
+            "No cycles are allowed in tabrepro.monitoring.",
+        ),
         # one stage importing another
         (
             "stages/train.py",
@@ -98,6 +105,21 @@ def test_a_planted_import_breaks_its_contract_and_only_it(
     assert result.returncode == 1, result.stdout + result.stderr
     assert _broken(result.stdout) == [contract], result.stdout
     assert named in result.stdout
+
+
+def test_monitoring_reaching_up_into_batch_breaks_both_the_layers_and_the_cycles(tmp_path: Path) -> None:
+    """What was untangled in issue 22 (monitoring read its tables through batch, which imports monitoring): an
+    upward import and, batch importing monitoring, a cycle; neither is ignored any more."""
+    root = _copy_tree(tmp_path)
+    _plant_lazy_import(root, "monitoring/inputs.py", "tabrepro.batch.tables")
+    result = _lint_imports(root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert _broken(result.stdout) == [
+        "Layers: a package imports only the layers below it",
+        "No cycles between the modules or subpackages of one package",
+    ], result.stdout
+    assert "tabrepro.monitoring.inputs -> tabrepro.batch.tables" in result.stdout
+    assert "No cycles are allowed in tabrepro." in result.stdout
 
 
 def test_a_subpackage_without_a_layer_fails(tmp_path: Path) -> None:

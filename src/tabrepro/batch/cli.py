@@ -48,7 +48,7 @@ unexpected failure (a bug, or a fault of the machine), with its traceback.
 """
 
 
-def add_score_parser(commands: argparse._SubParsersAction) -> None:
+def add_score_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     score = commands.add_parser(
         "score",
         help="score a raw CSV or Parquet file with the packaged ONNX model, setting refused rows aside",
@@ -108,6 +108,13 @@ def cluster_client(args: argparse.Namespace) -> Iterator[Client | None]:
     if args.workers is None and args.scheduler is None:
         yield None
         return
+    with dask_client(args) as client:
+        yield client
+
+
+@contextmanager
+def dask_client(args: argparse.Namespace) -> Iterator[Client]:
+    """The Dask client of ``--scheduler``, or of a local cluster of ``--workers`` (one of them is given)."""
     from tabrepro.batch.distributed import open_client
 
     with open_client(scheduler=args.scheduler, workers=args.workers, memory_limit=args.memory_limit) as client:
@@ -157,7 +164,7 @@ def _score_on_dask(args: argparse.Namespace) -> int:
     _check_drift_outputs(args)
     serving_dir = args.serving_dir or _default_serving_dir(Path(args.params))
     drift = _DriftFeed(args, serving_dir) if args.drift_report else None
-    with cluster_client(args) as client:
+    with dask_client(args) as client:
         summary = score_on_dask(
             args.input,
             args.output,
@@ -210,7 +217,7 @@ class _DriftFeed:
         self.accumulator.update_text(chunk.to_pandas(), probabilities)
 
     def write(self, summary: Any) -> None:
-        from tabrepro.batch.tables import expand_inputs, table_format
+        from tabrepro.io.tables import expand_inputs, table_format
         from tabrepro.monitoring.check import finish_drift, format_summary, write_drift_outputs
 
         inputs = {

@@ -1,8 +1,8 @@
 """Batch scoring on Dask: many input files scored in parallel, one task per file, into a partitioned Parquet
 output folder and one rejects file, with the results of the single-process scorer file by file.
 
-Each worker opens the packaged model once (``worker_model``): it verifies the sealed manifest and the model's
-sha256 on the worker, and refuses a model other than the one the client read. A task is
+Each worker opens the packaged model once (``tabrepro.sessions.worker_model``): it verifies the sealed manifest
+and the model's sha256 on the worker, and refuses a model other than the one the client read. A task is
 ``score_with_session`` on one file, so its rows, probabilities, rejects and messages are those of
 ``tabrepro score`` on that file (ids are checked for repeats within a file, as there).
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,23 +31,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tabrepro.artefacts import ReferenceStats, ScoreReference
-from tabrepro.batch.scoring import ScoreSummary, open_session, rejects_schema, score_with_session
-from tabrepro.batch.tables import StagedWriter, expand_inputs, table_format
+from tabrepro.batch.scoring import ScoreSummary, rejects_schema, score_with_session
+from tabrepro.batch.tables import StagedWriter
 from tabrepro.errors import DataError, TabreproError
 from tabrepro.io.staging import write_json
+from tabrepro.io.tables import expand_inputs, table_format
 from tabrepro.monitoring.drift import DriftAccumulator
 from tabrepro.serving.runtime import ServingError, ServingModel
+from tabrepro.sessions import worker_model
 
 if TYPE_CHECKING:
-    import onnxruntime as ort
     from distributed import Client
 
 log = logging.getLogger(__name__)
 
 PARTS_FILE = "_parts.json"  # what each part holds; a leading "_" keeps Parquet dataset readers off it
 _REJECTS_DIR = "_rejects"
-_MODELS: dict[tuple[str, str, str, int], tuple[ServingModel, ort.InferenceSession]] = {}
-_MODELS_LOCK = threading.Lock()
 
 
 @contextmanager
@@ -78,27 +76,6 @@ def open_client(
     )
     with cluster, Client(cluster) as client:
         yield client
-
-
-def worker_model(serving_dir: str, sha256: str, *, threads: int = 1) -> tuple[ServingModel, ort.InferenceSession]:
-    """This worker's verified model and its session of ``threads`` intra-op threads, opened on first use."""
-    from distributed import get_worker
-
-    try:
-        worker = get_worker().id
-    except ValueError:  # not on a worker (called in the client's process)
-        worker = "client"
-    key = (worker, serving_dir, sha256, threads)
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            model = ServingModel(serving_dir)  # checks the manifest's seal and model.onnx's sha256
-            if model.sha256 != sha256:
-                raise ServingError(
-                    f"worker {worker}: {serving_dir} holds model sha256 {model.sha256[:12]}, "
-                    f"the run was started with {sha256[:12]}; refusing to score with another model"
-                )
-            _MODELS[key] = (model, open_session(Path(serving_dir), model, threads=threads))
-        return _MODELS[key]
 
 
 def score_on_dask(

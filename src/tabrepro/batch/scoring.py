@@ -24,12 +24,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from tabrepro.batch.tables import OutputWriteError, StagedWriter, open_chunks, table_format
+from tabrepro.batch.tables import OutputWriteError, StagedWriter, open_chunks
 from tabrepro.contract.rows import SeenIds, check_rows
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
 from tabrepro.io.raw import RawChunks
+from tabrepro.io.tables import table_format
 from tabrepro.serving.runtime import ServingModel
+from tabrepro.sessions import open_session
 
 # sees each raw chunk (an Arrow table of text) and the probabilities of its valid rows
 ChunkObserver = Callable[[pa.Table, np.ndarray], None]
@@ -89,27 +91,15 @@ def _text_feed(column: pd.Series) -> np.ndarray:
     """Object array with "" for missing. Indexing the few distinct strings by code is far cheaper than making
     one Python str per cell: categories directly, other text after dictionary-encoding it."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        levels = np.append(column.cat.categories.to_numpy(dtype=object), "")
-        return levels[column.cat.codes.to_numpy()]  # code -1 (missing) picks the "" appended last
+        categories: np.ndarray = np.append(column.cat.categories.to_numpy(dtype=object), "")
+        picked: np.ndarray = categories[column.cat.codes.to_numpy()]  # code -1 (missing) picks the "" appended last
+        return picked
     text = pa.array(column, type=pa.string())
     text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
     encoded = pc.dictionary_encode(pc.fill_null(text, ""))
-    levels = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
-    return levels[encoded.indices.to_numpy(zero_copy_only=False)]
-
-
-def open_session(serving_dir: Path, model: ServingModel, *, threads: int | None) -> ort.InferenceSession:
-    """The model's own session, or (``threads`` set) a new one on the same provider with that many intra-op
-    threads, built from the model's graph (the one its provider runs) after checking it still has the sha256 the
-    manifest packaged."""
-    if threads is None:
-        return model.session
-    data = model.graph_bytes()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    options.log_severity_level = 3
-    options.enable_cpu_mem_arena = False
-    return ort.InferenceSession(data, sess_options=options, providers=model.session.get_providers())
+    levels: np.ndarray = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    values: np.ndarray = levels[encoded.indices.to_numpy(zero_copy_only=False)]
+    return values
 
 
 def score_file(

@@ -3,12 +3,11 @@
 Inputs are read as text in chunks of a fixed number of rows by ``tabrepro.io.raw`` (the reader ``prepare`` and
 ``drift`` use, with the same row numbers and errors), so memory does not grow with the file. Outputs are written
 to ``<path>.partial`` and renamed into place only on ``commit()``: a run that fails leaves the previous file alone.
-A distributed run reads many files: ``expand_inputs`` turns a folder or a glob into them, in a fixed order.
+A distributed run reads many files: ``tabrepro.io.tables.expand_inputs`` turns a folder or a glob into them.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 from contextlib import suppress
 from pathlib import Path
@@ -20,39 +19,7 @@ import pyarrow.parquet as pq
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
 from tabrepro.io.raw import RawChunks, open_raw
-
-FORMATS = {".csv": "csv", ".parquet": "parquet"}
-
-
-def table_format(path: Path, *, role: str) -> str:
-    """``csv`` or ``parquet`` from the file name; anything else is a ``DataError``."""
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise DataError(f"{role} {path}: unsupported extension {path.suffix!r}; use one of {sorted(FORMATS)}")
-    return fmt
-
-
-def expand_inputs(spec: str | Path) -> list[Path]:
-    """The tables a folder (its ``.csv`` / ``.parquet`` files, not those starting with ``_`` or ``.``), a glob
-    pattern or a single file names, sorted by path (the order of output parts and rejects); a ``DataError`` when
-    it names none or a file of another kind."""
-    text = str(spec)
-    path = Path(text)
-    if path.is_dir():
-        files = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in FORMATS and p.name[0] not in "_."]
-        if not files:
-            raise DataError(f"input {path}: no .csv or .parquet files in this folder")
-    elif glob.has_magic(text):
-        files = [Path(p) for p in glob.glob(text) if Path(p).is_file()]
-        if not files:
-            raise DataError(f"input {text}: the pattern matches no file")
-    elif path.is_file():
-        files = [path]
-    else:
-        raise DataError(f"input {path}: not found")
-    for file in files:
-        table_format(file, role="input")
-    return sorted(files)
+from tabrepro.io.tables import table_format
 
 
 def open_chunks(path: Path, contract: DataContract, *, chunk_rows: int) -> RawChunks:

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from tabrepro.artefacts import ReferenceStats, ServingManifest, read_artefact
-from tabrepro.batch.tables import expand_inputs
 from tabrepro.config.params import DriftParams
 from tabrepro.contract.spec import DataContract, load_contract
-from tabrepro.contract.table import parse_table
 from tabrepro.errors import DataError
 from tabrepro.io.staging import staged_outputs, write_json
+from tabrepro.io.tables import expand_inputs
+from tabrepro.monitoring.distributed import feed_tables_on_dask
 from tabrepro.monitoring.drift import DriftAccumulator
-from tabrepro.monitoring.inputs import Kind, detect_kind, iter_log, iter_table, log_files
-from tabrepro.serving.runtime import ServingError, ServingModel, validate_records
+from tabrepro.monitoring.feed import feed_tables
+from tabrepro.monitoring.inputs import detect_kind, iter_log, log_files
+from tabrepro.serving.runtime import ServingError, ServingModel
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -54,10 +52,8 @@ def check_drift(
     if model is None:
         fed = _feed_log(current, role, manifest, accumulator)
     elif client is None:
-        fed = _feed_tables(expand_inputs(current), kind, model, accumulator)
+        fed = feed_tables(expand_inputs(current), kind, model, accumulator)
     else:
-        from tabrepro.monitoring.distributed import feed_tables_on_dask
-
         fed = feed_tables_on_dask(expand_inputs(current), kind, serving_dir, model.sha256, accumulator, client)
     return finish_drift(accumulator, params, {"current": str(current), "kind": kind, **fed}, reference, manifest)
 
@@ -101,54 +97,6 @@ def open_model(serving_dir: Path, *, load: bool) -> tuple[ServingModel | None, S
     except (ServingError, OSError) as exc:
         raise DataError(f"serving folder {serving_dir}: {exc}") from None
     return None, manifest, load_contract(manifest.contract, where=f"{serving_dir}/manifest.json: contract")
-
-
-def feed_table(path: Path, kind: Kind, model: ServingModel, accumulator: DriftAccumulator) -> TableFed:
-    """Parse every chunk of one table into the accumulator; score the rows the service would accept."""
-    contract, fed = model.contract, TableFed()
-    for raw in iter_table(path, kind, contract):
-        parsed, problems = parse_table(raw, contract)
-        features = raw[contract.feature_names]
-        records = features.astype(object).where(features.notna(), None).to_dict(orient="records")
-        valid, errors = validate_records(records, model.record_model)
-        probabilities = model.predict_proba(valid) if valid else np.empty(0)
-        accumulator.update(parsed, probabilities, problems=problems)
-        fed.scored, fed.refused = fed.scored + len(valid), fed.refused + len(records) - len(valid)
-        fed.reasons.update(f"{e.field}: {e.reason}" for e in errors)
-    return fed
-
-
-@dataclass
-class TableFed:
-    """What feeding tables did: rows scored, rows the service would refuse, and why (counts per reason)."""
-
-    scored: int = 0
-    refused: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
-
-    def add(self, other: TableFed) -> None:
-        self.scored, self.refused = self.scored + other.scored, self.refused + other.refused
-        self.reasons.update(other.reasons)
-
-    def describe(self, files: list[Path]) -> dict[str, Any]:
-        """The report's ``inputs`` entries; a warning when rows were refused."""
-        if self.refused:
-            top = dict(self.reasons.most_common(3))
-            log.warning("%d row(s) the service would refuse were not scored (%s)", self.refused, top)
-        refused_by = dict(self.reasons.most_common(10))
-        return {
-            "files": [str(f) for f in files],
-            "scored": self.scored,
-            "refused": self.refused,
-            "refused_by": refused_by,
-        }
-
-
-def _feed_tables(files: list[Path], kind: Kind, model: ServingModel, accumulator: DriftAccumulator) -> dict[str, Any]:
-    fed = TableFed()
-    for path in files:
-        fed.add(feed_table(path, kind, model, accumulator))
-    return fed.describe(files)
 
 
 def _feed_log(path: Path, role: str, manifest: ServingManifest, accumulator: DriftAccumulator) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """``tabrepro drift`` on Dask: one task per table file, each feeding its own ``DriftAccumulator`` on a worker
-(with that worker's verified model, as ``tabrepro.batch.distributed`` opens it), merged on the client.
+(with that worker's verified model, as ``tabrepro.sessions.worker_model`` opens it), merged on the client.
 
 Every statistic an accumulator keeps is an exact count or sum (see ``tabrepro.monitoring.tally``), so the merged
 report is the one-process report number for number, whatever the partitioning and the order tasks finish in.
@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabrepro.artefacts import ReferenceStats, ScoreReference
-from tabrepro.batch.distributed import worker_model
-from tabrepro.monitoring.check import TableFed, feed_table
 from tabrepro.monitoring.drift import DriftAccumulator
+from tabrepro.monitoring.feed import TableFed, feed_table
 from tabrepro.monitoring.inputs import Kind
+from tabrepro.sessions import worker_model
 
 if TYPE_CHECKING:
     from distributed import Client

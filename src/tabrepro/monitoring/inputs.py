@@ -16,10 +16,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from tabrepro.batch.tables import expand_inputs, table_format
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
 from tabrepro.io.raw import open_raw
+from tabrepro.io.tables import expand_inputs, table_format
 
 Kind = Literal["csv", "parquet", "log"]
 CHUNK_ROWS = 50_000

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -27,12 +27,13 @@ from tabrepro.outcomes.settings import OutcomesParams
 from tabrepro.outcomes.stats import delong, unpaired_sample_size
 
 Verdict = Literal["promote", "rollback", "continue"]
+ABKind = Literal["canary", "shadow"]
 
 
 class ABResult(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["canary", "shadow"]
+    kind: ABKind
     primary: str
     candidate: str
     metric: str
@@ -78,14 +79,24 @@ def decide(lo: float, hi: float) -> tuple[Verdict, str]:
     return "rollback", "no difference shown at the planned sample size: the primary stays"
 
 
+class _Head(TypedDict):
+    """What every A/B result of one candidate starts with."""
+
+    kind: ABKind
+    primary: str
+    candidate: str
+    metric: str
+    required: int
+
+
 def compare(
-    joined: pd.DataFrame, *, primary: str, candidate: str, kind: str, required: int, params: OutcomesParams
+    joined: pd.DataFrame, *, primary: str, candidate: str, kind: ABKind, required: int, params: OutcomesParams
 ) -> ABResult:
     """The A/B result of ``candidate`` (role ``kind``) against ``primary`` on ``joined``'s on-time labels."""
     on_time = joined[joined["status"] == "on_time"].sort_values(["ts", "kind", "key"], kind="stable")
     cand = on_time[(on_time["model_version"] == candidate) & (on_time["role"] == kind)]
     prim = on_time[(on_time["model_version"] == primary) & (on_time["role"] == "primary")]
-    head = {"kind": kind, "primary": primary, "candidate": candidate, "metric": "roc_auc", "required": required}
+    head: _Head = {"kind": kind, "primary": primary, "candidate": candidate, "metric": "roc_auc", "required": required}
     if len(cand) < required:
         more = required - len(cand)
         return ABResult(
@@ -110,7 +121,7 @@ def compare(
     )  # fmt: skip
 
 
-def candidates(predicted: pd.DataFrame) -> list[tuple[str, str, str, float]]:
+def candidates(predicted: pd.DataFrame) -> list[tuple[str, str, ABKind, float]]:
     """(primary version, candidate version, kind, primary records per candidate record) of each candidate. The
     ratio is that of the candidate's first window, so the plan no longer moves once that window is over."""
     totals = predicted.groupby(["model_version", "role"])["predicted"].sum()
@@ -127,5 +138,6 @@ def candidates(predicted: pd.DataFrame) -> list[tuple[str, str, str, float]]:
         theirs = predicted[(predicted["model_version"] == primary) & (predicted["role"] == "primary")]
         alongside = theirs.loc[theirs["window"] == first["window"], "predicted"].sum()
         ratio = 1.0 if role == "shadow" else max(float(alongside), 1.0) / float(first["predicted"])
-        found.append((primary, str(version), str(role), ratio))
+        kind: ABKind = "shadow" if role == "shadow" else "canary"
+        found.append((primary, str(version), kind, ratio))
     return found

@@ -38,7 +38,7 @@ _ACTIONS = {
 }
 
 
-def add_outcomes_parser(commands: argparse._SubParsersAction) -> None:
+def add_outcomes_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from tabrepro.batch.cli import add_cluster_options
 
     parser = commands.add_parser(

@@ -20,6 +20,7 @@ from tabrepro.outcomes.settings import OutcomesParams
 from tabrepro.outcomes.stats import labels_for_precision
 
 JUDGED_ROLES = ("primary", "batch")
+Status = Literal["too_few_labels", "ok", "drifted"]
 
 
 class ConceptWindow(BaseModel):
@@ -33,7 +34,7 @@ class ConceptWindow(BaseModel):
     value: float | None
     lo: float | None
     hi: float | None
-    status: Literal["too_few_labels", "ok", "drifted"]
+    status: Status
 
 
 class ConceptVerdict(BaseModel):
@@ -56,6 +57,7 @@ def judge_concept(
     needed = labels_for_precision(reference, prevalence, half_width=params.tolerance, alpha=params.alpha)
     floor = reference - params.tolerance
     judged, reasons, waiting = [], [], []
+    status: Status
     for w in (w for w in windows if w.role in JUDGED_ROLES):
         m = w.metrics[params.metric]
         if w.labelled < needed or m.hi is None:

@@ -147,10 +147,10 @@ def join_outcomes_dask(
     scored_at: datetime | None = None,
 ) -> JoinResult:
     """The join on Dask: one partition per prediction file, read on the workers; only labelled rows come back."""
-    import dask
     import dask.dataframe as dd
+    from dask.delayed import delayed
 
-    parts = [dask.delayed(read_predictions)(kind, path, contract, scored_at=scored_at) for path in files]
+    parts = [delayed(read_predictions)(kind, path, contract, scored_at=scored_at) for path in files]
     frame = dd.from_delayed(parts, meta=empty_predictions(), verify_meta=False)
     meta_matched = match_labels(empty_predictions(), clean.labels.iloc[:0])
     matched = frame.map_partitions(match_labels, clean.labels, meta=meta_matched)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from tabrepro.batch.tables import expand_inputs, table_format
 from tabrepro.contract.grammar import TokenRule, show
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
 from tabrepro.io.raw import read_raw
+from tabrepro.io.tables import expand_inputs, table_format
 
 OBSERVED_AT, REQUEST_ID, INDEX = "observed_at", "request_id", "index"
 LABEL_COLUMNS = ["kind", "key", "y", "observed_at", "source"]

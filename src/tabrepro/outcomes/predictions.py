@@ -13,15 +13,18 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from tabrepro.batch.tables import expand_inputs, table_format
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
+from tabrepro.io.tables import expand_inputs, table_format
 from tabrepro.monitoring.inputs import detect_kind, log_files
 
 PREDICTION_COLUMNS = ["ts", "model_version", "role", "id", "request_key", "probability"]
+# one row of PREDICTION_COLUMNS: the time and the id as the source gives them (the frame parses them)
+PredictionRow = tuple[Any, str, str, Any, str | None, float]
 
 
 def prediction_files(spec: Path) -> tuple[str, list[Path]]:
@@ -44,7 +47,7 @@ def empty_predictions() -> pd.DataFrame:
     return _frame([])
 
 
-def _log_rows(path: Path) -> Iterable[tuple]:
+def _log_rows(path: Path) -> Iterable[PredictionRow]:
     with path.open("r", encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
@@ -79,7 +82,7 @@ def _scores(path: Path, contract: DataContract, scored_at: datetime | None) -> p
     return _frame((when.isoformat(), version, "batch", ident, None, float(p)) for ident, version, p in rows)
 
 
-def _frame(rows: Iterable[tuple]) -> pd.DataFrame:
+def _frame(rows: Iterable[PredictionRow]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(list(rows), columns=PREDICTION_COLUMNS)
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
     frame["probability"] = frame["probability"].astype("float64")

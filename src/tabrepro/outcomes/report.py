@@ -13,7 +13,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from tabrepro.evaluation.figures import plt, save_figure
+from tabrepro.evaluation.figures import save_figure  # sets the Agg backend before pyplot is used
 from tabrepro.io.staging import staged_outputs
 from tabrepro.outcomes.ab import ABResult, candidates, compare, plan_size
 from tabrepro.outcomes.decision import ConceptVerdict, judge_concept
@@ -70,7 +70,7 @@ def overall_verdict(ab: list[ABResult]) -> ABVerdict:
     verdicts = {r.verdict for r in ab}
     for verdict in ("rollback", "promote", "continue"):
         if verdict in verdicts:
-            return verdict  # type: ignore[return-value]
+            return verdict
     return "none"
 
 
@@ -86,6 +86,8 @@ def write_outputs(report: OutcomesReport, report_path: Path, figures_dir: Path) 
 def save_figures(report: OutcomesReport, directory: Path) -> list[Path]:
     """``<metric>.png``: the metric per window with its CI band, one line per model and role; the test split's
     figure as a dashed reference line."""
+    import matplotlib.pyplot as plt
+
     directory.mkdir(parents=True, exist_ok=True)
     rows = [
         {"window": pd.Timestamp(w.window), "model": f"{w.model_version} ({w.role})", "metric": name, **m.model_dump()}

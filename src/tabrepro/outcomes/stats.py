@@ -73,4 +73,4 @@ def unpaired_sample_size(
     z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
     better = min(auc + effect, 0.999)
     variance = hanley_mcneil_unit_variance(better, prevalence) + hanley_mcneil_unit_variance(auc, prevalence) / ratio
-    return math.ceil(variance * (z / effect) ** 2)
+    return math.ceil(float(variance * (z / effect) ** 2))

@@ -109,9 +109,12 @@ def run_dvc_json(*args: str) -> dict[str, Any]:
     if proc.returncode != 0:
         raise ReportError(f"`dvc {' '.join(args)}` exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
     try:
-        return json.loads(proc.stdout)
+        parsed = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
         raise ReportError(f"`dvc {' '.join(args)}` printed no JSON ({exc}): {proc.stdout[:200]!r}") from None
+    if not isinstance(parsed, dict):
+        raise ReportError(f"`dvc {' '.join(args)}` printed {type(parsed).__name__}, not a JSON object")
+    return parsed
 
 
 def parse_metrics_text(text: str, *, source: str) -> Mapping[str, Any]:

@@ -1,10 +1,11 @@
 """Pipeline stages, the top layer: each module is a thin shell, ``main()`` (argv, logging, params) -> ``run()``
 (I/O) -> pure cores in the subsystems. Nothing imports a stage module, and stage modules never import each other.
 
-``run_stage`` is the shared shell: it parses ``--params``, configures logging once and turns the errors that
-describe bad input (every ``TabreproError``: params, contract, data, model files, parity, gate) into a
-one-paragraph message and exit status 2, so that ``dvc repro`` stops with the reason instead of a traceback.
-Anything else is a bug or a fault of the machine: logged with its traceback, exit status 3.
+``run_stage`` is the shared shell: it parses ``--params``, configures logging once and runs the stage through
+``errors.exit_code_of`` (the mapping ``tabrepro ...`` uses too): the errors that describe bad input (every
+``TabreproError``: params, contract, data, model files, parity, gate) become a one-paragraph message and exit
+status 2, so that ``dvc repro`` stops with the reason instead of a traceback. Anything else is a bug or a fault of
+the machine: logged with its traceback, exit status 3.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tabrepro.config.params import load_params
-from tabrepro.errors import EXIT_BAD_INPUT, EXIT_UNEXPECTED, TabreproError, configure_logging
+from tabrepro.errors import configure_logging, exit_code_of
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,6 @@ def run_stage(name: str, body: Callable[[dict[str, Any]], None], argv: Sequence[
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     args = parser.parse_args(argv)
     configure_logging(force=True)
-    try:
-        body(load_params(args.params))
-    except TabreproError as exc:
-        log.error("stage %s failed; no outputs were changed.\n%s", name, exc)
-        sys.exit(EXIT_BAD_INPUT)
-    except Exception:
-        log.exception("stage %s failed unexpectedly (a bug, or a fault of the machine); no outputs were changed", name)
-        sys.exit(EXIT_UNEXPECTED)
+    code = exit_code_of(lambda: body(load_params(args.params)), what=f"stage {name}", log=log, unchanged=True)
+    if code:
+        sys.exit(code)

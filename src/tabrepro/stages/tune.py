@@ -33,9 +33,9 @@ from tabrepro.evaluation.figures import save_tune_figures
 from tabrepro.io.runs import record_folder, write_run_record
 from tabrepro.io.staging import staged_outputs, write_json
 from tabrepro.stages import run_stage
-from tabrepro.training.search import check_search, read_search_data, study_names_for
-from tabrepro.training.selection import SIMPLEST_FIRST, FamilySearch, search_families
-from tabrepro.training.study_storage import open_storage
+from tabrepro.training.search import study_names_for
+from tabrepro.training.selection import SIMPLEST_FIRST, FamilySearch
+from tabrepro.training.tuning import search_tune
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +177,6 @@ def run(
     decimals: int = DEFAULT_DECIMALS,
 ) -> None:
     started = datetime.now(UTC)
-    check_search(model, tune)
-    x, y = read_search_data(paths.features, contract)
     outputs = (paths.best_params, paths.tune_study, paths.tune_reports)
     names = study_names_for(contract, model, tune)
     with staged_outputs(*outputs, withhold=True) as dirs:
@@ -186,9 +184,8 @@ def run(
         # The journal holds wall-clock times and random worker ids: it stays out of the hashed study folder (which
         # gets trials.csv) and is kept with the run record once the search is done.
         journal = dirs[1].parent / "journal.log"
-        storage = open_storage(tune, str(journal))
-        found = search_families(
-            model, tune, x, y, storage=storage, study_names=names, seed=seed, n_jobs=train.n_jobs, decimals=decimals
+        found = search_tune(
+            paths, contract, model, tune, journal=str(journal), seed=seed, n_jobs=train.n_jobs, decimals=decimals
         )
         write_tune_outputs(found, model, tune, dirs, names=names, seed=seed)
         if journal.exists():

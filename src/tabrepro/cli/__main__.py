@@ -1,0 +1,5 @@
+"""``python -m tabrepro.cli``: the ``tabrepro`` command."""
+
+from tabrepro.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""``tabrepro contract draft``: a data contract drafted from a raw table, for a human to review."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tabrepro.cli.help import EXIT_UNEXPECTED_LINE, add_command
+from tabrepro.errors import ConfigError
+from tabrepro.io.staging import check_output_path
+
+if TYPE_CHECKING:
+    from tabrepro.cli.help import Commands
+
+log = logging.getLogger(__name__)
+
+_CONTRACT_DRAFT_EPILOG = f"""\
+writes a starting point for conf/data/<name>.yaml: each column's type, levels, observed range (rounded outward),
+boolean and missing-value tokens, the id candidates, the columns it leaves out and why, and a "DECIDE:" comment on
+every column the data cannot settle. Review it before use.
+
+exit status: 0 written; 2 bad input, nothing written: an unreadable or empty table, a --target that is not a
+column or has not exactly two labels, a --positive that is not one of them, an --output that exists (without
+--force) or cannot be written; {EXIT_UNEXPECTED_LINE}
+"""
+
+
+def _cmd_contract_draft(args: argparse.Namespace) -> int:
+    """Draft a data contract from a raw table and write it, refusing to overwrite one unless --force."""
+    from tabrepro.contract.draft import check_name, default_name, draft_contract
+    from tabrepro.contract.draft_yaml import render_draft
+    from tabrepro.io.raw import read_raw
+    from tabrepro.io.staging import OutputPathError, staged_outputs
+
+    name = check_name(args.name) if args.name else default_name(str(args.table))
+    output = check_output_path(args.output or Path("conf/data") / f"{name}.yaml", option="--output")
+    if output.exists() and not args.force:
+        raise OutputPathError(f"--output {output}: exists; pass --force to overwrite it")
+    fmt = {".csv": "csv", ".parquet": "parquet"}.get(args.table.suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"{args.table}: expected a .csv or .parquet file")
+    raw = read_raw(args.table, fmt=fmt)
+    draft = draft_contract(
+        raw, target=args.target, positive=args.positive, name=name, source=args.table.as_posix(), fmt=fmt
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with staged_outputs(output) as (staged,):
+        staged.write_text(render_draft(draft), encoding="utf-8")
+    log.info(
+        "wrote %s: %d features, %d left out; review its DECIDE comments",
+        output,
+        len(draft.features),
+        len(draft.ignored),
+    )
+    return 0
+
+
+def add_contract_parser(commands: Commands) -> None:
+    contract = commands.add_parser("contract", help="data contracts (conf/data/<name>.yaml)")
+    draft = add_command(
+        contract.add_subparsers(dest="contract_command", required=True),
+        "draft",
+        help="draft a data contract from a raw table, for a human to review",
+        epilog=_CONTRACT_DRAFT_EPILOG,
+    )
+    draft.add_argument("table", type=Path, help="raw table (.csv or .parquet), e.g. data/raw/my_table.csv")
+    draft.add_argument("--target", required=True, help="the target column")
+    draft.add_argument("--positive", required=True, help="the target's positive label, as written in the data")
+    draft.add_argument("--name", help="contract name (default: the file's stem)")
+    draft.add_argument("--output", type=Path, help="file to write (default: conf/data/<name>.yaml)")
+    draft.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    draft.set_defaults(func=_cmd_contract_draft)
