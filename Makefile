@@ -42,10 +42,11 @@ lock: venv  ## re-compile requirements.txt from pyproject.toml (keeps every pin;
 	  --python-platform x86_64-manylinux_2_28 --generate-hashes --quiet --custom-compile-command "make lock" \
 	  $(if $(filter all,$(UPGRADE)),--upgrade,$(addprefix --upgrade-package ,$(UPGRADE))) -o requirements.txt
 
-# The same checks run as pre-commit hooks (.pre-commit-config.yaml). mypy joins them later (issue 22).
-lint: venv  ## ruff, ruff format --check, the layer contracts (lint-imports), the docs' links and generated diagrams
+# The same checks run as pre-commit hooks (.pre-commit-config.yaml).
+lint: venv  ## ruff, ruff format --check, mypy, the layer contracts (lint-imports), the docs' links and diagrams
 	ruff check .
 	ruff format --check .
+	mypy
 	lint-imports
 	python tools/check_links.py
 	python tools/architecture.py --check

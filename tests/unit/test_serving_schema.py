@@ -166,6 +166,7 @@ def test_workers_come_from_the_environment_then_the_manifest(tmp_path):
         serve=ServeParams(workers=3),
         contract={"name": "tiny"},
         score_reference=compute_score_reference(np.linspace(0, 1, 50)),
+        graphs={},
     )
     (tmp_path / "manifest.json").write_text(json.dumps(manifest.model_dump(mode="json")))
     env = {"TABREPRO_SERVING_DIR": str(tmp_path)}

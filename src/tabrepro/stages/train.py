@@ -103,7 +103,7 @@ def fit_on_dask(
         if client.scheduler is None:
             raise ConfigError(f"params.yaml: train.scheduler: the Dask client of {train.scheduler!r} has no scheduler")
         log.info("training on Dask, scheduler %s", client.scheduler.address)
-        workers = len(client.nthreads())  # type: ignore[no-untyped-call]  # distributed: Client.nthreads unannotated
+        workers = len(client.nthreads())
         tables = {s: distributed.read_table(Path(paths.prepared) / f"{s}.parquet", partitions=workers) for s in SPLITS}
         preprocessor = distributed.fit_preprocessor(saved, tables["train"])
         differences = distributed.preprocessor_differences(preprocessor, saved)
