@@ -24,8 +24,8 @@ column (a "DECIDE:" line when unsure); multiclass classes are drafted sorted. Re
 
 exit status: 0 written; 2 bad input, nothing written: an unreadable or empty table, a --target that is not a
 column or does not fit the task (binary: exactly two labels; multiclass: three or more; regression: numbers), a
---positive that is not one of them, an --output that exists (without
---force) or cannot be written; {EXIT_UNEXPECTED_LINE}
+--positive that is not one of them, an --output that exists (without --force) or cannot be written;
+{EXIT_UNEXPECTED_LINE}
 """
 
 

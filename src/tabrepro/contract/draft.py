@@ -7,8 +7,9 @@ is nullable; the id candidates (unique and non-empty in every row, not free text
 declare, with why (constant, always missing, free or near-unique text). It never guesses silently: a column the data
 cannot settle (an integer with few distinct values: a count or a code of categories? a 0/1 column: a flag or a
 count? a few tokens that are not numbers in a numeric column) is drafted one way with a ``DECIDE:`` comment saying
-what to decide. ``contract.draft_yaml.render_draft`` writes it out. Tokens are judged as the grammar judges
-them: stripped of ``WHITESPACE``, case-exact.
+what to decide. The target's task is given or proposed (``contract.draft_target``: regression, binary or multiclass,
+with a ``DECIDE:`` line when unsure). ``contract.draft_yaml.render_draft`` writes it out. Tokens are judged as the
+grammar judges them: stripped of ``WHITESPACE``, case-exact.
 """
 
 from __future__ import annotations
