@@ -54,7 +54,7 @@ def _edit_caravan(c: dict[str, Any]) -> None:
 
 def _edit_penguins(c: dict[str, Any]) -> None:
     del c["features"]["year"]  # when the bird was measured, not a trait of it
-    c["segments"] = ["island", "sex"]
+    c["segments"] = ["island"]
 
 
 def _edit_wage(c: dict[str, Any]) -> None:
