@@ -24,12 +24,14 @@ from tabrepro.artefacts._base import (
 )
 from tabrepro.artefacts.data import (
     ClassBalance,
+    ClassShares,
     DataQuality,
     LevelReference,
     NumericReference,
     ReferenceStats,
     RowCounts,
     ScoreReference,
+    TargetSummary,
 )
 from tabrepro.artefacts.evaluate import (
     BaselineMetrics,
@@ -72,6 +74,7 @@ __all__ = [
     "BestParams",
     "BootstrapSettings",
     "ClassBalance",
+    "ClassShares",
     "Count",
     "DataQuality",
     "EvaluationMetrics",
@@ -106,6 +109,7 @@ __all__ = [
     "ServingManifest",
     "Sha256",
     "Share",
+    "TargetSummary",
     "Threshold",
     "TuneChoice",
     "TuneMetrics",
