@@ -72,7 +72,7 @@ def fairness_slices(
     threshold: float = 0.5,
     boot: BootstrapParams,
 ) -> dict[str, Any]:
-    """``{column: {"groups": {level: {"n", metric, metric_ci}}, "gaps": {metric: max - min}, "gaps_ci": ...,
+    """``{column: {"groups": {level: {"n", "metrics", "ci"}}, "gaps": {metric: max - min}, "gaps_ci": ...,
     "gate_gap": value}}`` on the rows of ``frame`` (one per entry of ``y`` and ``output``)."""
     if not len(frame) == len(y) == len(output):
         raise ValueError(f"need one row per output: {len(frame)} rows, {len(y)} targets, {len(output)} outputs")
@@ -87,8 +87,8 @@ def fairness_slices(
         groups = {
             str(level): {
                 "n": int(np.sum(keys == level)),
-                **{m: _number(by_group.loc[level, m]) for m in metrics},
-                **{f"{m}_ci": ci[str(level)][m] for m in metrics},
+                "metrics": {m: _number(by_group.loc[level, m]) for m in metrics},
+                "ci": ci[str(level)],
             }
             for level in by_group.index
         }
