@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
-from sklearn.metrics import log_loss, mean_absolute_error, roc_auc_score, root_mean_squared_error
+from sklearn.metrics import mean_absolute_error, roc_auc_score, root_mean_squared_error
 
 from tabrepro.config.params import BootstrapParams
+from tabrepro.evaluation.multiclass import multiclass_log_loss
 from tabrepro.evaluation.segments import level_name
 from tabrepro.evaluation.uncertainty import percentile_interval, resample_rows
 
@@ -40,9 +41,8 @@ def slice_metrics(output: np.ndarray, *, task: str, threshold: float, classes: S
             "mae": lambda y, i: float(mean_absolute_error(y, output[i])),
         }
     if task == "multiclass":
-        labels = list(range(len(classes)))
         rates = {f"predicted_rate_{c}": _predicted_rate(output, k) for k, c in enumerate(classes)}
-        return {"log_loss": lambda y, i: float(log_loss(y, output[i], labels=labels)), **rates}
+        return {"log_loss": lambda y, i: multiclass_log_loss(y, output[i], n_classes=len(classes)), **rates}
     return {
         "roc_auc": lambda y, i: float(roc_auc_score(y, output[i])) if len(np.unique(y)) == 2 else float("nan"),
         "selection_rate": lambda y, i: float(np.mean(output[i] >= threshold)),

@@ -21,12 +21,19 @@ from tabrepro.training.modeling import build_logistic, fit_for_prediction
 HIGHER_IS_BETTER = {"log_loss": False, "accuracy": True, "f1_macro": True, "f1_weighted": True, "roc_auc_ovr": True}
 
 
+def multiclass_log_loss(y: np.ndarray, proba: np.ndarray, *, n_classes: int) -> float:
+    """Log-loss against every class, the rows renormalised in float64: float32 models (XGBoost, float32 features)
+    give rows that sum to 1 only to float32 precision, which scikit-learn warns about."""
+    p = np.asarray(proba, dtype=np.float64)
+    return float(log_loss(y, p / p.sum(axis=1, keepdims=True), labels=list(range(n_classes))))
+
+
 def metric_functions(n_classes: int) -> dict[str, Metric]:
     """Each headline metric as ``f(y, proba)``, labels fixed to ``range(n_classes)`` so a resample is scored
     against every class."""
     labels = list(range(n_classes))
     return {
-        "log_loss": lambda y, p: float(log_loss(y, p, labels=labels)),
+        "log_loss": lambda y, p: multiclass_log_loss(y, p, n_classes=n_classes),
         "accuracy": lambda y, p: float(accuracy_score(y, p.argmax(axis=1))),
         "f1_macro": lambda y, p: float(f1_score(y, p.argmax(axis=1), labels=labels, average="macro", zero_division=0)),
         "f1_weighted": lambda y, p: float(
@@ -76,7 +83,10 @@ def multiclass_baselines(
     prior = np.bincount(y_train, minlength=n_classes) / len(y_train)
     logistic = Pipeline([("scale", StandardScaler()), ("clf", build_logistic({}, seed=0))])
     fitted = fit_for_prediction(logistic, x_train, y_train)
-    return {"prior": np.tile(prior, (len(x_test), 1)), "logistic": np.asarray(fitted.predict_proba(x_test))}
+    # float32 features give float32 probabilities, whose rows sum to 1 only to float32 precision: renormalised in
+    # float64 so log-loss sees probabilities (and warns about none)
+    proba = np.asarray(fitted.predict_proba(x_test), dtype=np.float64)
+    return {"prior": np.tile(prior, (len(x_test), 1)), "logistic": proba / proba.sum(axis=1, keepdims=True)}
 
 
 def score_multiclass(

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, root_mean_squared_error
+from sklearn.metrics import accuracy_score, mean_absolute_error, root_mean_squared_error
 
+from tabrepro.evaluation.multiclass import multiclass_log_loss
 from tabrepro.evaluation.segments import check_segment_columns, level_name
 
 HEADLINE = {"regression": "rmse", "multiclass": "log_loss"}
@@ -56,6 +57,6 @@ def _level(y: np.ndarray, out: np.ndarray, task: str, n_classes: int, min_rows: 
         }
     return {
         "n": len(y),
-        "log_loss": float(log_loss(y, out, labels=list(range(n_classes)))),
+        "log_loss": multiclass_log_loss(y, out, n_classes=n_classes),
         "accuracy": float(accuracy_score(y, out.argmax(axis=1))),
     }
