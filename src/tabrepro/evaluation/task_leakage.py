@@ -2,14 +2,17 @@
 
 Each contract feature becomes one prediction learned on the train split: a categorical or boolean feature by its
 level's mean target (regression) or class frequencies (multiclass); a numeric one likewise per quantile bin of
-train (up to ``BINS``), which catches any monotone or non-monotone transform of the target (``logwage`` for
-``wage``). Regression scores the R² on test, multiclass the macro one-vs-rest ROC-AUC; missing values are a level.
+train (up to ``BINS``), and for regression also by the best monotone (isotonic, either direction) fit, which
+scores about 1 for any monotone transform of the target however skewed (``logwage`` for ``wage``: R² 0.99999 on
+islr_wage, where the bins alone lose the tail: 0.915). Regression scores the R² on test, multiclass the macro
+one-vs-rest ROC-AUC; missing values are a level.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import r2_score, roc_auc_score
 
 from tabrepro.contract.spec import DataContract
@@ -28,7 +31,12 @@ def single_feature_scores(train: pd.DataFrame, test: pd.DataFrame, contract: Dat
             continue
         keys_train, keys_test = _keys(train[name], test[name], numeric=spec.type == "numeric")
         if task == "regression":
-            scores[name] = float(r2_score(y_test, _level_means(keys_train, y_train.astype(float), keys_test)))
+            binned = float(r2_score(y_test, _level_means(keys_train, y_train.astype(float), keys_test)))
+            scores[name] = (
+                max(binned, _monotone_r2(train[name], y_train, test[name], y_test))
+                if spec.type == "numeric"
+                else binned
+            )
         else:
             k = len(contract.target.labels)
             onehot = np.eye(k)[y_train.astype(int)]
@@ -37,6 +45,22 @@ def single_feature_scores(train: pd.DataFrame, test: pd.DataFrame, contract: Dat
                 roc_auc_score(y_test, proba, multi_class="ovr", average="macro", labels=list(range(k)))
             )
     return dict(sorted(scores.items(), key=lambda kv: -kv[1]))
+
+
+def _monotone_r2(train: pd.Series, y_train: np.ndarray, test: pd.Series, y_test: np.ndarray) -> float:
+    """R² on test of the best monotone function of the feature fitted on train (isotonic, either direction): a
+    log or any other monotone transform of the target scores about 1 however skewed the target (the bins lose its
+    tail). Rows missing the feature are predicted the train mean."""
+    x_train, x_test = train.to_numpy(dtype=float), test.to_numpy(dtype=float)
+    seen = ~np.isnan(x_train)
+    if seen.sum() < 2:
+        return float("-inf")
+    best = float("-inf")
+    for increasing in (True, False):
+        fit = IsotonicRegression(increasing=increasing, out_of_bounds="clip").fit(x_train[seen], y_train[seen])
+        pred = np.where(np.isnan(x_test), float(np.mean(y_train)), fit.predict(np.nan_to_num(x_test)))
+        best = max(best, float(r2_score(y_test, pred)))
+    return best
 
 
 def _keys(train: pd.Series, test: pd.Series, *, numeric: bool) -> tuple[np.ndarray, np.ndarray]:
