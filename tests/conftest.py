@@ -37,7 +37,7 @@ TINY_CONTRACT = {
 
 
 # Every criterion of the promotion gate switched off (``beat_majority`` is a switch, the others limits).
-GATE_OFF = {name: (False if name == "beat_majority" else None) for name in GatePolicy.model_fields}
+GATE_OFF = {name: (False if name in ("beat_majority", "beat_constant") else None) for name in GatePolicy.model_fields}
 
 
 def gate_only(policy: dict | None = None, **limits: float) -> Policy:

@@ -148,3 +148,14 @@ def load_model(directory: str | Path) -> tuple[BaseEstimator, ModelMeta]:
     else:
         model = load_skops(path)
     return model, meta
+
+
+def predict_output(model: Any, x: np.ndarray, *, task: str) -> np.ndarray:
+    """The model's output on ``x``: binary (n,) P(positive), multiclass (n, K) probabilities in class order,
+    regression (n,) predictions, all float64.
+
+    STOPGAP (task-eval, issue 21): task-models adds the one definition; the coordinator keeps theirs."""
+    if task == "regression":
+        return np.asarray(model.predict(x), dtype=np.float64)
+    proba = np.asarray(model.predict_proba(x), dtype=np.float64)
+    return proba if task == "multiclass" else proba[:, 1]
