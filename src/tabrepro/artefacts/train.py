@@ -29,6 +29,8 @@ class ModelMeta(Record):
     hyperparameters: dict[str, JsonValue] = Field(default_factory=dict)
     tuning: TuningProvenance | None = None
     engine: Literal["local", "dask"] = "local"  # where it was trained (train.engine); the file is the same kind
+    task: Literal["binary", "multiclass", "regression"] = "binary"  # the contract's target.task (issue 21)
+    classes: tuple[str, ...] = ()  # classification: the labels in the order of the probability columns
 
     @model_validator(mode="after")
     def _plain_name(self) -> ModelMeta:
