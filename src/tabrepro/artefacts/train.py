@@ -12,9 +12,12 @@ from tabrepro.artefacts.tune import SearchSummary
 
 class TuningProvenance(Record):
     source: Literal["search", "config"]
-    cv_roc_auc: Share
-    cv_roc_auc_std: float = Field(ge=0)
+    cv_roc_auc: Share | None = None  # binary; another task records its objective and score instead
+    cv_roc_auc_std: float | None = Field(default=None, ge=0)
     search: SearchSummary
+    objective: str | None = None
+    cv_score: float | None = None
+    cv_score_std: float | None = Field(default=None, ge=0)
 
 
 class ModelMeta(Record):

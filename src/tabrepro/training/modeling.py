@@ -155,7 +155,7 @@ def save_model(model: BaseEstimator, family: str, directory: str | Path, **info:
         path = directory / "model.skops"
         dump_skops(model, path)
     meta = ModelMeta.model_validate({"family": family, "file": path.name, "sha256": sha256_file(path), **info})
-    write_json(directory / META_FILE, meta.model_dump(mode="json"))
+    write_json(directory / META_FILE, meta.model_dump(mode="json", exclude_unset=True))  # only what was given
     return meta
 
 

@@ -28,7 +28,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -397,7 +397,7 @@ def create_study(
     study_name: str,
     seed: int,
     warmup: int = 1,
-    direction: str = "maximize",
+    direction: Literal["maximize", "minimize"] = "maximize",
 ) -> optuna.Study:
     """A study in the objective's ``direction``, with a seeded TPE sampler and (optionally) median pruning; joins
     it if it exists."""

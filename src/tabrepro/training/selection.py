@@ -151,6 +151,7 @@ class FamilySearch:
     choice: Choice
     folds: str
     seconds: float
+    scoring: Scoring = BINARY  # the task and the objective every family was scored by
 
     @property
     def chosen(self) -> SearchResult:
@@ -187,4 +188,4 @@ def search_families(
     scores = {f: r.fold_scores for f, r in results.items()}
     choice = choose_family(scores, decimals=decimals, direction=objective.direction, label=objective.label)
     log.info("model choice: %s", choice.reason)
-    return FamilySearch(results, studies, choice, folds_digest(folds), time.perf_counter() - started)
+    return FamilySearch(results, studies, choice, folds_digest(folds), time.perf_counter() - started, scoring)
