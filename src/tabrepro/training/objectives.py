@@ -41,7 +41,9 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _multiclass_log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    return float(log_loss(y, p, labels=np.arange(p.shape[1])))
+    # float32 probabilities (XGBoost) sum to 1 only within ~1e-7: scikit-learn warns; renormalised in float64
+    p = np.asarray(p, dtype=np.float64)
+    return float(log_loss(y, p / p.sum(axis=1, keepdims=True), labels=np.arange(p.shape[1])))
 
 
 def _ovr_macro_auc(y: np.ndarray, p: np.ndarray) -> float:
