@@ -216,7 +216,7 @@ KEYS = {
     "metrics": ("threshold", "n"),
     "manifest": ("threshold", "threshold"),
     "package": ("gate", "predictions_match_evaluate"),
-    "tune_metrics": ("best_cv_roc_auc", "cv_folds"),
+    "tune_metrics": ("cv_folds", "best_cv_roc_auc"),  # best_cv_roc_auc is optional: other tasks give best_cv_score
     "data_quality": ("class_balance", "source_sha256"),
 }
 FOLDERS = ("meta", "manifest")
