@@ -76,10 +76,8 @@ def reliability_points(y: np.ndarray, proba: np.ndarray, *, bins: int = 10) -> l
 def multiclass_baselines(
     x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, n_classes: int
 ) -> dict[str, np.ndarray]:
-    """(n, K) probabilities of each baseline on ``x_test``, fitted on the train split only.
-
-    COORDINATOR: the logistic baseline could come from build_model("logreg", {}, task="multiclass", ...) once
-    task-models' factory is merged; build_logistic (lbfgs-free Newton-Cholesky) is already multinomial for K > 2."""
+    """(n, K) probabilities of each baseline on ``x_test``, fitted on the train split only: the class prior and the
+    logreg family's pipeline (``build_logistic``, Newton-Cholesky, multinomial for K > 2)."""
     prior = np.bincount(y_train, minlength=n_classes) / len(y_train)
     logistic = Pipeline([("scale", StandardScaler()), ("clf", build_logistic({}, seed=0))])
     fitted = fit_for_prediction(logistic, x_train, y_train)

@@ -11,13 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_absolute_error, mean_absolute_percentage_error, r2_score, root_mean_squared_error
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from tabrepro.config.params import BootstrapParams
 from tabrepro.evaluation.uncertainty import Metric, ci_over, paired_difference, resample_rows
+from tabrepro.training.modeling import build_model
 
 # lower is better for every metric but R² (the direction `tabrepro report` and the gate need)
 METRICS: dict[str, Metric] = {
@@ -38,11 +37,10 @@ def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, float 
 
 
 def build_ridge_baseline() -> Pipeline:
-    """The UNFITTED linear baseline: scaler and ridge regression with the default alpha (deterministic solver).
-
-    COORDINATOR: replace with tabrepro.training.modeling.build_model("ridge", {}, task="regression", seed=0) once
-    task-models' factory is merged."""
-    return Pipeline([("scale", StandardScaler()), ("reg", Ridge(solver="cholesky"))])
+    """The UNFITTED linear baseline: the ridge family's pipeline (scaler, ridge with the default alpha, Cholesky)."""
+    model = build_model("ridge", {}, task="regression", seed=0)
+    assert isinstance(model, Pipeline)
+    return model
 
 
 def regression_baselines(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> dict[str, np.ndarray]:

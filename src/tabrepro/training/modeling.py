@@ -66,7 +66,8 @@ def build_model(
         return forest(**params, random_state=seed, n_jobs=n_jobs)
     # Linear models need scaled inputs; the scaler is part of the model so the whole pipeline exports as one.
     if family == "ridge":
-        return Pipeline([("scale", StandardScaler()), ("reg", Ridge(**params))])
+        # the direct Cholesky solve, named rather than left to "auto": the same solution on every machine
+        return Pipeline([("scale", StandardScaler()), ("reg", Ridge(**{"solver": "cholesky", **params}))])
     return Pipeline([("scale", StandardScaler()), ("clf", build_logistic(params, seed=seed))])
 
 
@@ -175,14 +176,3 @@ def load_model(directory: str | Path) -> tuple[BaseEstimator, ModelMeta]:
     else:
         model = load_skops(path)
     return model, meta
-
-
-def predict_output(model: Any, x: np.ndarray, *, task: str) -> np.ndarray:
-    """The model's output on ``x``: binary (n,) P(positive), multiclass (n, K) probabilities in class order,
-    regression (n,) predictions, all float64.
-
-    STOPGAP (task-eval, issue 21): task-models adds the one definition; the coordinator keeps theirs."""
-    if task == "regression":
-        return np.asarray(model.predict(x), dtype=np.float64)
-    proba = np.asarray(model.predict_proba(x), dtype=np.float64)
-    return proba if task == "multiclass" else proba[:, 1]
