@@ -12,6 +12,7 @@ import pytest
 from tabrepro.config.params import load_params
 from tabrepro.contract.policy import GatePolicy, Policy
 from tabrepro.contract.spec import DataContract, load_contract
+from tests.support.marks import apply_marks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -109,6 +110,11 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1,500-row pipeline run through package (no bento) in a temporary folder: ``models/serving`` and
     ``models/reference_stats.json`` in it are what a real run would write. Shared, so treat it as read-only."""
     return package_sample(tmp_path_factory.mktemp("packaged"), load_params(REPO / "params.yaml"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Markers by layer, by what a test needs and by cost (tests/support/marks.py)."""
+    apply_marks(items, REPO)
 
 
 @pytest.fixture

@@ -1,0 +1,66 @@
+"""The suite's markers by cost, applied at collection (``tests/conftest.py``), so a new test is marked by where it
+lives and what it uses, not by remembering to mark it.
+
+- ``unit`` / ``integration`` / ``e2e``: the folder under ``tests/``.
+- ``postgres``: uses the session's PostgreSQL (the ``postgres_server`` fixture or ``tests/support/postgres.py``),
+  or starts one itself (``postgres`` in its name).
+- ``dask``: its module uses Dask (``dask`` or ``distributed``: a ``LocalCluster``, a ``Client``, Dask frames).
+- ``service``: its module starts a real ``bentoml serve`` (``tests/support/local_serve.py``).
+- ``slow``: over about 20 s on the 2-core reference machine (``SLOW`` below, from ``--durations``), and every e2e
+  test (each runs the real dvc CLI; the first one in a session reproduces the pipeline).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+LAYERS = ("unit", "integration", "e2e")
+# Measured with `pytest tests/unit tests/integration --durations=0` (set-up + call, serial), 2026-12-07. A module
+# (path) or one test (node id without parameters). Keep it short: what is listed here leaves `make test-fast`.
+SLOW: frozenset[str] = frozenset()
+
+
+def apply_marks(items: Iterable[pytest.Item], root: Path) -> None:
+    """Add the layer, needs and cost markers to each collected test."""
+    for item in items:
+        for name in _marks(item, root):
+            item.add_marker(name)
+
+
+def _marks(item: pytest.Item, root: Path) -> set[str]:
+    path = Path(str(item.path)).resolve()
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+    parts = rel.split("/")
+    marks = {parts[1]} if len(parts) > 2 and parts[0] == "tests" and parts[1] in LAYERS else set()
+    module = getattr(item, "module", None)
+    used = _used_modules(module) if module is not None else set()
+    if "postgres_server" in getattr(item, "fixturenames", ()) or "tests.support.postgres" in used:
+        marks.add("postgres")
+    if "postgres" in item.name.lower():
+        marks.add("postgres")
+    if used & {"dask", "distributed"}:
+        marks.add("dask")
+    if "tests.support.local_serve" in used:
+        marks.add("service")
+    base = item.nodeid.split("[")[0]
+    if "e2e" in marks or rel in SLOW or base in SLOW:
+        marks.add("slow")
+    return marks
+
+
+def _used_modules(module: ModuleType) -> set[str]:
+    """The packages and support modules whose objects ``module`` holds at top level (its imports)."""
+    used: set[str] = set()
+    for value in vars(module).values():
+        name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+        if not isinstance(name, str) or value is module:
+            continue
+        used.add(name.split(".")[0])
+        if name.startswith("tests.support."):
+            used.add(name)
+    return used
