@@ -3,7 +3,7 @@ lives and what it uses, not by remembering to mark it.
 
 - ``unit`` / ``integration`` / ``e2e``: the folder under ``tests/``.
 - ``postgres``: uses the session's PostgreSQL (the ``postgres_server`` fixture or ``tests/support/postgres.py``),
-  or starts one itself (``postgres`` in its name).
+  or starts one itself (``NEEDS`` below).
 - ``dask``: its module uses Dask (``dask`` or ``distributed``: a ``LocalCluster``, a ``Client``, Dask frames).
 - ``service``: its module starts a real ``bentoml serve`` (``tests/support/local_serve.py``).
 - ``slow``: over about 20 s on the 2-core reference machine (``SLOW`` below, from ``--durations``), and every e2e
@@ -23,6 +23,8 @@ LAYERS = ("unit", "integration", "e2e")
 # Measured with `pytest tests/unit tests/integration --durations=0` (set-up + call, serial), 2026-12-07. A module
 # (path) or one test (node id without parameters). Keep it short: what is listed here leaves `make test-fast`.
 SLOW: frozenset[str] = frozenset()
+# What a test needs that its imports do not show (it runs a README block that starts the engine).
+NEEDS: dict[str, set[str]] = {"tests/e2e/test_readme_run.py::test_postgresql_started_as_written": {"postgres"}}
 
 
 def apply_marks(items: Iterable[pytest.Item], root: Path) -> None:
@@ -41,13 +43,12 @@ def _marks(item: pytest.Item, root: Path) -> set[str]:
     used = _used_modules(module) if module is not None else set()
     if "postgres_server" in getattr(item, "fixturenames", ()) or "tests.support.postgres" in used:
         marks.add("postgres")
-    if "postgres" in item.name.lower():
-        marks.add("postgres")
     if used & {"dask", "distributed"}:
         marks.add("dask")
     if "tests.support.local_serve" in used:
         marks.add("service")
     base = item.nodeid.split("[")[0]
+    marks |= NEEDS.get(base, set())
     if "e2e" in marks or rel in SLOW or base in SLOW:
         marks.add("slow")
     return marks
