@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -92,6 +94,7 @@ def package_sample(
     package: PackageParams | None = None,
     build_bento: bool = False,
     drop_columns: tuple[str, ...] = (),
+    until: str = "package",
 ) -> Path:
     """Run prepare -> package on ``rows`` raw rows (sample ``seed``) in ``work``; return ``work``. The one stage
     chain of the suite: ``sample_pipelines`` shares its runs, a test that changes one takes a copy.
@@ -99,7 +102,8 @@ def package_sample(
     By default: no tuning search, the model section of ``params`` (xgboost when it is ``auto``), default training
     (``tune_train``: the training settings the tune stage gets, ``train``'s by default) with ``train_seed``, and
     the data set's promotion gate reduced to ``gate`` (default ``min_roc_auc`` 0.7: its limits are set for the full
-    data). ``evaluate`` overrides keys of the evaluate section; ``drop_columns`` are left out of the raw sample.
+    data). ``evaluate`` overrides keys of the evaluate section; ``drop_columns`` are left out of the raw sample;
+    ``until="featurize"`` stops after featurize.
     """
     from tabrepro.artefacts import ServeParams
     from tabrepro.stages import evaluate as evaluate_stage
@@ -118,6 +122,8 @@ def package_sample(
         paths, contract = PathsParams.model_validate(params["paths"]), load_contract(params["data"])
         prepare.run(paths, contract, SplitParams.model_validate(params["split"]))
         featurize.run(paths, contract, FeaturesParams.model_validate(params["features"]))
+        if until == "featurize":
+            return work
         search = tune or TuneParams(n_trials=0, cv_folds=3)
         tune_stage.run(paths, contract, model_params, search, tune_train or train, seed=train_seed)
         train_stage.run(paths, contract, model_params, train, seed=train_seed)
@@ -129,23 +135,33 @@ def package_sample(
 
 
 class SamplePipelines:
-    """The sample pipeline runs of a session (of each xdist worker), each made once per set of options. Read
-    them, never change them: ``copy`` gives a private copy to a test that does."""
+    """The sample pipeline runs of a session, each made once per set of options, also under pytest-xdist: the
+    workers share a folder per run (the first to need it makes it, under a file lock; the others wait and read).
+    Read them, never change them: ``copy`` gives a private copy to a test that does."""
 
     def __init__(self, factory: pytest.TempPathFactory) -> None:
-        self._factory, self._runs = factory, {}
+        base = factory.getbasetemp()
+        # under xdist each worker's temp root is a folder of the session's: share that one, not pytest's own root
+        self._root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "sample-pipelines"
+        self._root.mkdir(exist_ok=True)
 
     def __call__(self, **options: Any) -> Path:
         """The folder of the run with these options (``package_sample``'s), made on first use."""
         key = json.dumps(options, sort_keys=True, default=lambda v: v.model_dump(mode="json"))
-        if key not in self._runs:
-            folder = self._factory.mktemp("pipeline")
-            self._runs[key] = package_sample(folder, load_params(REPO / "params.yaml"), **options)
-        return self._runs[key]
+        folder = self._root / hashlib.sha256(key.encode()).hexdigest()[:16]
+        made = folder.with_suffix(".made")  # beside the run, not in it: the run folder holds what a run writes
+        with open(folder.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not made.is_file():
+                shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+                folder.mkdir()
+                package_sample(folder, load_params(REPO / "params.yaml"), **options)
+                made.write_text(key)
+        return folder
 
     def copy(self, dest: Path, **options: Any) -> Path:
-        """A private copy at ``dest`` of the run with these options."""
-        return Path(shutil.copytree(self(**options), dest, symlinks=True))
+        """A private copy at ``dest`` (which may exist) of the run with these options."""
+        return Path(shutil.copytree(self(**options), dest, symlinks=True, dirs_exist_ok=True))
 
 
 @pytest.fixture(scope="session")
