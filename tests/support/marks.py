@@ -36,8 +36,12 @@ SLOW = frozenset(
         "tests/integration/test_tune_workers.py",
     }
 )
-# What a test needs that its imports do not show (it runs a README block that starts the engine).
-NEEDS: dict[str, set[str]] = {"tests/e2e/test_readme_run.py::test_postgresql_started_as_written": {"postgres"}}
+# What a test (node id) or a module (path) needs that its imports do not show: it starts the engine from a README
+# block or from a script run under strace.
+NEEDS: dict[str, set[str]] = {
+    "tests/e2e/test_readme_run.py::test_postgresql_started_as_written": {"postgres"},
+    "tests/integration/test_no_phone_home.py": {"service"},
+}
 
 
 def apply_marks(items: Iterable[pytest.Item], root: Path) -> None:
@@ -61,7 +65,7 @@ def _marks(item: pytest.Item, root: Path) -> set[str]:
     if "tests.support.local_serve" in used:
         marks.add("service")
     base = item.nodeid.split("[")[0]
-    marks |= NEEDS.get(base, set())
+    marks |= NEEDS.get(rel, set()) | NEEDS.get(base, set())
     if "e2e" in marks or rel in SLOW or base in SLOW:
         marks.add("slow")
     return marks
