@@ -22,15 +22,19 @@ import pytest
 
 LAYERS = ("unit", "integration", "e2e")
 # A module (path) or one test (node id without parameters). No single unit or integration test passes 20 s on an
-# idle machine (the CI log's --durations, 2026-12-07: at most 14 s); these modules do as a whole: stage chains with a
-# search, bento builds, notebook kernels, tuning and dvc subprocesses.
+# idle machine (the CI log's --durations, 2026-12-07: at most 14 s); these modules do as a whole (a run of the whole
+# suite with --junitxml, summed per module): stage chains with a search, bento builds, notebook kernels, tuning, and
+# dozens of CLI subprocesses (about 2 s each).
 SLOW = frozenset(
     {
         "tests/integration/test_bento_reproducible.py",
         "tests/integration/test_bento_store.py",
+        "tests/integration/test_cli_errors.py",
+        "tests/integration/test_drift.py",
         "tests/integration/test_model_choice.py",
         "tests/integration/test_no_secret_in_output.py",
         "tests/integration/test_notebooks.py",
+        "tests/integration/test_odd_files.py",
         "tests/integration/test_odd_files_fuzz.py",
         "tests/integration/test_stages.py",
         "tests/integration/test_tune_workers.py",
