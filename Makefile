@@ -28,11 +28,20 @@ $(STAMP): requirements.txt pyproject.toml
 repro: venv  ## set up and run the whole pipeline on the default data
 	dvc repro
 
-test: venv lint  ## set up and run lint + every test (unit, integration, e2e)
-	pytest
+# Unit and integration tests run on two workers (pytest-xdist; --dist loadfile keeps a file's tests on one worker,
+# so its module fixtures are made once), then e2e in one process: its tests share one `dvc repro` per process, which
+# two workers would each make. Both parts run even when the first fails; the markers are in tests/support/marks.py.
+XDIST := -n 2 --dist loadfile
+FAST := not slow and not postgres and not dask and not service
 
-test-fast: venv lint  ## set up and run lint + unit and integration tests (everything but tests/e2e)
-	pytest tests/unit tests/integration
+test: venv lint  ## set up and run lint + every test: unit + integration on 2 workers, then e2e
+	status=0; \
+	pytest $(XDIST) tests/unit tests/integration || status=$$?; \
+	pytest -p no:xdist tests/e2e || status=$$((status ? status : $$?)); \
+	exit $$status
+
+test-fast: venv lint  ## set up and run lint + unit + the integration tests that start no server, cluster or database
+	pytest $(XDIST) -m "$(FAST)" tests/unit tests/integration
 
 # The lock: pyproject.toml's ranges (dependencies + the dev and notebook extras) compiled to exact, hashed pins.
 # Every pin already in requirements.txt is kept unless named: `make lock UPGRADE="pandas optuna"` or UPGRADE=all.

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import logging
 import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
-from tabrepro.config.params import load_params
+from tabrepro.config.params import (
+    EvaluateParams,
+    FeaturesParams,
+    ModelParams,
+    PackageParams,
+    PathsParams,
+    SplitParams,
+    TrainParams,
+    TuneParams,
+    load_params,
+)
 from tabrepro.contract.policy import GatePolicy, Policy
 from tabrepro.contract.spec import DataContract, load_contract
+from tests.support.marks import apply_marks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,7 +53,7 @@ TINY_CONTRACT = {
 
 
 # Every criterion of the promotion gate switched off (``beat_majority`` is a switch, the others limits).
-GATE_OFF = {name: (False if name == "beat_majority" else None) for name in GatePolicy.model_fields}
+GATE_OFF = {name: (False if name in ("beat_majority", "beat_constant") else None) for name in GatePolicy.model_fields}
 
 
 def gate_only(policy: dict | None = None, **limits: float) -> Policy:
@@ -54,6 +70,11 @@ def write_sample(dest: Path, params: dict, *, rows: int, seed: int, drop_columns
     (dest / "raw").mkdir(parents=True, exist_ok=True)
     sample = raw.sample(rows, random_state=seed).drop(columns=list(drop_columns))
     sample.to_csv(dest / "raw" / "telco.csv", index=False)
+    return sample_params(params)
+
+
+def sample_params(params: dict) -> dict:
+    """``params`` whose contract reads the sample that ``write_sample`` wrote (``raw/telco.csv``, relative)."""
     return {**params, "data": {**params["data"], "source": "raw/telco.csv"}}
 
 
@@ -63,52 +84,102 @@ def package_sample(
     *,
     rows: int = 1500,
     seed: int = 2,
-    model: dict | None = None,
+    model: ModelParams | dict | None = None,
+    tune: TuneParams | None = None,
+    train: TrainParams | None = None,
+    tune_train: TrainParams | None = None,
+    train_seed: int = 0,
+    evaluate: dict | None = None,
+    gate: dict | None = None,
+    package: PackageParams | None = None,
     build_bento: bool = False,
     drop_columns: tuple[str, ...] = (),
+    until: str = "package",
 ) -> Path:
-    """Run prepare -> package on ``rows`` raw rows in ``work`` (no tuning search); return ``work``.
+    """Run prepare -> package on ``rows`` raw rows (sample ``seed``) in ``work``; return ``work``. The one stage
+    chain of the suite: ``sample_pipelines`` shares its runs, a test that changes one takes a copy.
 
-    ``model`` replaces the ``model`` section (e.g. another family or depth, for a second model to compare). The
-    data set's promotion gate is reduced to one criterion a small sample meets: its limits are set for the full data.
-    ``drop_columns`` are left out of the raw sample (e.g. its id column, for a contract without one).
+    By default: no tuning search, the model section of ``params`` (xgboost when it is ``auto``), default training
+    (``tune_train``: the training settings the tune stage gets, ``train``'s by default) with ``train_seed``, and
+    the data set's promotion gate reduced to ``gate`` (default ``min_roc_auc`` 0.7: its limits are set for the full
+    data). ``evaluate`` overrides keys of the evaluate section; ``drop_columns`` are left out of the raw sample;
+    ``until="featurize"`` stops after featurize.
     """
     from tabrepro.artefacts import ServeParams
-    from tabrepro.config.params import (
-        EvaluateParams,
-        FeaturesParams,
-        ModelParams,
-        PackageParams,
-        PathsParams,
-        SplitParams,
-        TrainParams,
-        TuneParams,
-    )
-    from tabrepro.stages import evaluate, featurize, package, prepare, train, tune
+    from tabrepro.stages import evaluate as evaluate_stage
+    from tabrepro.stages import featurize, prepare
+    from tabrepro.stages import package as package_stage
+    from tabrepro.stages import train as train_stage
+    from tabrepro.stages import tune as tune_stage
 
     params = write_sample(work, params, rows=rows, seed=seed, drop_columns=drop_columns)
+    model_params = ModelParams.model_validate(model or params["model"])
+    if model_params.name == "auto":  # the default: the fixtures were written for the tree model, pinned here
+        model_params = model_params.family("xgboost")
+    train = train or TrainParams()
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
-        paths = PathsParams.model_validate(params["paths"])
-        contract = load_contract(params["data"])
-        model_params = ModelParams.model_validate(model or params["model"])
-        if model_params.name == "auto":  # the default: the fixtures were written for the tree model, pinned here
-            model_params = model_params.family("xgboost")
+        paths, contract = PathsParams.model_validate(params["paths"]), load_contract(params["data"])
         prepare.run(paths, contract, SplitParams.model_validate(params["split"]))
         featurize.run(paths, contract, FeaturesParams.model_validate(params["features"]))
-        tune.run(paths, contract, model_params, TuneParams(n_trials=0, cv_folds=3), TrainParams(), seed=0)
-        train.run(paths, contract, model_params, TrainParams(), seed=0)
-        policy = gate_only(params.get("policy"), min_roc_auc=0.7)
-        evaluate.run(paths, contract, EvaluateParams.model_validate(params["evaluate"]), policy)
-        package.run(paths, contract, PackageParams(build_bento=build_bento), ServeParams())
+        if until == "featurize":
+            return work
+        search = tune or TuneParams(n_trials=0, cv_folds=3)
+        tune_stage.run(paths, contract, model_params, search, tune_train or train, seed=train_seed)
+        train_stage.run(paths, contract, model_params, train, seed=train_seed)
+        policy = gate_only(params.get("policy"), **(gate or {"min_roc_auc": 0.7}))
+        section = EvaluateParams.model_validate({**params["evaluate"], **(evaluate or {})})
+        evaluate_stage.run(paths, contract, section, policy)
+        package_stage.run(paths, contract, package or PackageParams(build_bento=build_bento), ServeParams())
     return work
 
 
+class SamplePipelines:
+    """The sample pipeline runs of a session, each made once per set of options, also under pytest-xdist: the
+    workers share a folder per run (the first to need it makes it, under a file lock; the others wait and read).
+    Read them, never change them: ``copy`` gives a private copy to a test that does."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        base = factory.getbasetemp()
+        # under xdist each worker's temp root is a folder of the session's: share that one, not pytest's own root
+        self._root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "sample-pipelines"
+        self._root.mkdir(exist_ok=True)
+
+    def __call__(self, **options: Any) -> Path:
+        """The folder of the run with these options (``package_sample``'s), made on first use."""
+        key = json.dumps(options, sort_keys=True, default=lambda v: v.model_dump(mode="json"))
+        folder = self._root / hashlib.sha256(key.encode()).hexdigest()[:16]
+        made = folder.with_suffix(".made")  # beside the run, not in it: the run folder holds what a run writes
+        with open(folder.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not made.is_file():
+                shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+                folder.mkdir()
+                package_sample(folder, load_params(REPO / "params.yaml"), **options)
+                made.write_text(key)
+        return folder
+
+    def copy(self, dest: Path, **options: Any) -> Path:
+        """A private copy at ``dest`` (which may exist) of the run with these options."""
+        return Path(shutil.copytree(self(**options), dest, symlinks=True, dirs_exist_ok=True))
+
+
 @pytest.fixture(scope="session")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sample_pipelines(tmp_path_factory: pytest.TempPathFactory) -> SamplePipelines:
+    """Runs of prepare -> package on raw samples, shared by the session (``SamplePipelines``)."""
+    return SamplePipelines(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def packaged(sample_pipelines: SamplePipelines) -> Path:
     """A 1,500-row pipeline run through package (no bento) in a temporary folder: ``models/serving`` and
     ``models/reference_stats.json`` in it are what a real run would write. Shared, so treat it as read-only."""
-    return package_sample(tmp_path_factory.mktemp("packaged"), load_params(REPO / "params.yaml"))
+    return sample_pipelines()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Markers by layer, by what a test needs and by cost (tests/support/marks.py)."""
+    apply_marks(items, REPO)
 
 
 @pytest.fixture

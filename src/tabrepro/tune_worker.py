@@ -95,4 +95,5 @@ def _search(params: dict[str, Any], *, source: str, worker: int) -> None:
         decimals=read_section(params, "reproducibility", ReproducibilityParams).decimals,  # as the tune stage rounds
     )
     for family, result in found.results.items():
-        log.info("worker %d done: %s study best CV ROC-AUC %.4f", worker, family, result.cv_mean)
+        label = found.scoring.objective.label
+        log.info("worker %d done: %s study best CV %s %.4f", worker, family, label, result.cv_mean)

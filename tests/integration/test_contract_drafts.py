@@ -1,4 +1,5 @@
-"""`tabrepro contract draft` on the three tables without an id, and the human edits that make the committed contracts.
+"""`tabrepro contract draft` on the tables without an id (binary, multiclass, regression), and the human edits that
+make the committed contracts.
 
 For each table the command drafts a contract; the edits documented in its committed ``conf/data/<name>.yaml``
 (the comments marked "EDIT:") are replayed here as a small patch; the result must be the committed contract (but
@@ -51,11 +52,35 @@ def _edit_caravan(c: dict[str, Any]) -> None:
     c["segments"] = ["MOSHOOFD"]
 
 
-TABLES: dict[str, tuple[str, str, str, Callable[[dict[str, Any]], None]]] = {
+def _edit_penguins(c: dict[str, Any]) -> None:
+    del c["features"]["year"]  # when the bird was measured, not a trait of it
+    c["segments"] = ["island"]
+
+
+def _edit_wage(c: dict[str, Any]) -> None:
+    del c["target"]["max"]
+    c["target"].update(min=0, unit="thousand USD")
+    c["features"]["age"].update(min=0, max=120)
+    c["segments"] = ["race", "education"]
+    # logwage (the log of the target) stays declared: evaluate's leakage alarm must catch it
+
+
+def _edit_carseats(c: dict[str, Any]) -> None:
+    del c["target"]["max"]
+    c["target"].update(min=0, unit="thousand units")
+    c["segments"] = ["ShelveLoc"]
+
+
+# name -> (file, target, positive (None: the task is proposed by the draft), the documented edits)
+TABLES: dict[str, tuple[str, str, str | None, Callable[[dict[str, Any]], None]]] = {
     "islr_default": ("islr_default.csv", "default", "Yes", _edit_default),
     "islr_caravan": ("islr_caravan.csv", "Purchase", "Yes", _edit_caravan),
     "titanic": ("titanic_survival.csv", "survived", "yes", _edit_titanic),
+    "penguins": ("penguins.csv", "species", None, _edit_penguins),
+    "islr_wage": ("islr_wage.csv", "wage", None, _edit_wage),
+    "islr_carseats": ("islr_carseats.csv", "Sales", None, _edit_carseats),
 }
+TASKS = {"penguins": "multiclass", "islr_wage": "regression", "islr_carseats": "regression"}
 
 
 def _cli(*args: str | Path) -> int:
@@ -79,14 +104,17 @@ def test_draft_plus_documented_edits_is_the_committed_contract_and_accepts_its_t
     file, target, positive, edit = TABLES[name]
     monkeypatch.chdir(REPO)  # the draft's source is the path as given: data/raw/<file>
     out = tmp_path / f"{name}.yaml"
-    assert _cli("contract", "draft", f"data/raw/{file}", "--target", target, "--positive", positive,
+    label = ("--positive", positive) if positive is not None else ()
+    assert _cli("contract", "draft", f"data/raw/{file}", "--target", target, *label,
                 "--name", name, "--output", out) == 0  # fmt: skip
     drafted = yaml.safe_load(out.read_text(encoding="utf-8"))
-    assert "id_column" not in drafted  # none of the three has a key
+    assert "id_column" not in drafted  # none of the tables has a key
+    assert drafted["target"].get("task", "binary") == TASKS.get(name, "binary")  # the task proposed is the right one
     edit(drafted)
     contract = load_contract(drafted, where=str(out))
     committed = load_contract(yaml.safe_load((REPO / "conf" / "data" / f"{name}.yaml").read_text(encoding="utf-8")))
     assert _prose_free(contract) == _prose_free(committed)
+    assert f"write conf/policy/{name}.yaml" in out.read_text(encoding="utf-8")  # where a policy goes
     raw = read_raw(REPO / contract.source, fmt="csv", contract=contract)
     parsed = check_table(raw, contract, source=contract.source, row_label="line")
     assert len(parsed) == len(raw)

@@ -98,9 +98,9 @@ def test_drift_on_dask_is_the_one_process_report(packaged, inputs, client):
     one = check_drift(inputs, **arguments)
     on_dask = check_drift(inputs, client=client, **arguments)
     assert on_dask == one  # every count, statistic, p-value, figure series and the decision
-    assert [name for name, f in one["features"].items() if f["drifted"]] == ["MonthlyCharges"]
-    assert one["features"]["Contract"]["unknown_values"] == {"Three year": 1}
-    assert one["inputs"]["refused"] == 2 and one["inputs"]["files"] == [str(f) for f in sorted(inputs.iterdir())]
+    assert [name for name, f in one.features.items() if f.drifted] == ["MonthlyCharges"]
+    assert one.features["Contract"].unknown_values == {"Three year": 1}
+    assert one.inputs.refused == 2 and one.inputs.files == [str(f) for f in sorted(inputs.iterdir())]
 
 
 def test_a_failed_run_keeps_the_previous_folder_and_a_rerun_replaces_it(packaged, inputs, client, tmp_path):
@@ -143,9 +143,9 @@ def test_cli_on_a_scheduler_address(packaged, inputs, client, tmp_path):
         serving_dir=_serving(packaged),
         params=DriftParams(),
     )
-    assert scored["features"] == alone["features"] and scored["decision"] == alone["decision"]
+    assert scored["features"] == alone.to_json()["features"] and scored["decision"] == alone.to_json()["decision"]
     # scores: of the rows scored, which for `score` excludes the repeated and the missing id (the service takes them)
-    assert (scored["score"]["values"], alone["score"]["values"]) == (1496, 1498)
+    assert alone.score is not None and (scored["score"]["values"], alone.score.values) == (1496, 1498)
 
 
 def test_cli_on_a_local_cluster_of_worker_processes(packaged, inputs, tmp_path):

@@ -16,16 +16,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
-from tabrepro.artefacts import ServeParams
 from tabrepro.config.params import (
-    EvaluateParams,
-    FeaturesParams,
     ModelParams,
     PackageParams,
     PathsParams,
     SplitParams,
     TrainParams,
-    TuneParams,
     load_params,
 )
 from tabrepro.contract.spec import load_contract
@@ -34,13 +30,13 @@ from tabrepro.io.persistence import dump_skops
 from tabrepro.io.raw import read_raw
 from tabrepro.io.staging import read_json
 from tabrepro.serving.runtime import create_session, feeds_from_records
-from tabrepro.stages import evaluate, featurize, package, prepare, train, tune
+from tabrepro.stages import train
 from tabrepro.stages.prepare import clean_table, split_data
 from tabrepro.training import distributed
 from tabrepro.training.features import build_preprocessor, transform_frame
 from tabrepro.training.modeling import build_model, fit_model
 from tabrepro.training.onnx_export import check_parity, frame_to_records, to_onnx
-from tests.conftest import REPO, gate_only, write_sample
+from tests.conftest import REPO, package_sample, sample_params
 
 
 @pytest.fixture(scope="module")
@@ -111,22 +107,25 @@ SMALL_XGB = {"n_estimators": 300, "learning_rate": 0.1, "max_depth": 3}
 
 
 def test_train_stage_on_dask_feeds_package_and_refuses_a_stale_preprocessor(client, params, tmp_path, monkeypatch):
-    work = write_sample(tmp_path, params, rows=1500, seed=3)
-    monkeypatch.chdir(tmp_path)
-    paths = PathsParams.model_validate(work["paths"])
-    contract = load_contract(work["data"])
     model = ModelParams(name="xgboost", params=SMALL_XGB, early_stopping_rounds=20)
     on_dask = TrainParams(n_jobs=1, engine="dask", scheduler=client.scheduler.address)
-    prepare.run(paths, contract, SplitParams.model_validate(work["split"]))
-    featurize.run(paths, contract, FeaturesParams.model_validate(work["features"]))
-    tune.run(paths, contract, model, TuneParams(n_trials=0, cv_folds=3), TrainParams(n_jobs=1), seed=0)
-    train.run(paths, contract, model, on_dask, seed=0)
+    package = PackageParams(build_bento=False, latency_rows=20)
+    # the suite's stage chain, trained on Dask (a private run: this test changes it)
+    package_sample(
+        tmp_path,
+        params,
+        rows=1500,
+        seed=3,
+        model=model,
+        train=on_dask,
+        tune_train=TrainParams(n_jobs=1),
+        package=package,
+    )
+    monkeypatch.chdir(tmp_path)
+    work = sample_params(params)
+    paths, contract = PathsParams.model_validate(work["paths"]), load_contract(work["data"])
     meta = read_json(Path(paths.model) / "meta.json")
     assert meta["engine"] == "dask" and meta["feature_names"][0] == "num__tenure"
-    evaluate.run(
-        paths, contract, EvaluateParams.model_validate(work["evaluate"]), gate_only(work.get("policy"), min_roc_auc=0.7)
-    )
-    package.run(paths, contract, PackageParams(build_bento=False, latency_rows=20), ServeParams())
     parity = read_json(paths.package_report)["parity"]
     assert parity["max_abs_diff"] <= 1e-5 and parity["label_flips"] == 0
 

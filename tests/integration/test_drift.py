@@ -17,6 +17,7 @@ import yaml
 from tabrepro.config.params import DriftParams, load_params
 from tabrepro.contract.records import build_record_model
 from tabrepro.monitoring.check import check_drift
+from tabrepro.monitoring.report import DriftReport, ScoreDrift
 from tabrepro.serving.runtime import ServingModel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +68,7 @@ def _drift(packaged: Path, work: Path, current: Path | str, *extra: str, name: s
     return done.returncode, done.stdout + done.stderr, loaded
 
 
-def _check(packaged: Path, current: Path) -> dict:
+def _check(packaged: Path, current: Path) -> DriftReport:
     """The report of ``current`` in process, with the default thresholds."""
     return check_drift(
         current,
@@ -78,7 +79,13 @@ def _check(packaged: Path, current: Path) -> dict:
 
 
 def _flagged(report: dict) -> set[str]:
+    """The drifted features of a report file."""
     return {name for name, f in report["features"].items() if f["drifted"]}
+
+
+def _drifted(report: DriftReport) -> set[str]:
+    """The drifted features of a report in process."""
+    return {name for name, f in report.features.items() if f.drifted}
 
 
 def test_untouched_test_rows_are_not_flagged(packaged: Path, work: Path):
@@ -166,13 +173,14 @@ def test_a_prediction_log_gives_the_verdicts_of_the_table(packaged: Path, work: 
     assert code == 1, output
     assert from_log["inputs"]["kind"] == "log" and from_log["inputs"]["rows"] == len(shifted)
     table = _check(packaged, work / "shifted.csv")
-    assert _flagged(from_log) == _flagged(table) == SHIFTED
-    for name, feature in table["features"].items():
+    assert _flagged(from_log) == _drifted(table) == SHIFTED
+    for name, feature in table.features.items():
         logged = from_log["features"][name]
-        assert (logged["band"], logged["flags"]) == (feature["band"], feature["flags"]), name
-        assert logged["psi"] == pytest.approx(feature["psi"], abs=1e-9), name
-    assert from_log["score"]["psi"] == pytest.approx(table["score"]["psi"], abs=1e-6)
-    assert from_log["decision"]["retrain"] is table["decision"]["retrain"] is True
+        assert (logged["band"], logged["flags"]) == (feature.band, feature.flags), name
+        assert logged["psi"] == pytest.approx(feature.psi, abs=1e-9), name
+    assert isinstance(table.score, ScoreDrift)
+    assert from_log["score"]["psi"] == pytest.approx(table.score.psi, abs=1e-6)
+    assert from_log["decision"]["retrain"] is table.decision.retrain is True
 
 
 def test_a_typed_parquet_table_reads_like_the_csv(packaged: Path, work: Path):
@@ -185,8 +193,8 @@ def test_a_typed_parquet_table_reads_like_the_csv(packaged: Path, work: Path):
     )
     typed.to_parquet(work / "shifted.parquet", index=False)
     from_csv, from_parquet = (_check(packaged, work / f"shifted.{kind}") for kind in ("csv", "parquet"))
-    assert from_parquet["inputs"]["kind"] == "parquet"
-    assert from_parquet["features"] == from_csv["features"] and from_parquet["score"] == from_csv["score"]
+    assert from_parquet.inputs.kind == "parquet"
+    assert from_parquet.features == from_csv.features and from_parquet.score == from_csv.score
 
 
 def test_unknown_categories_are_a_drift_signal_not_an_error(packaged: Path, work: Path):
@@ -194,13 +202,11 @@ def test_unknown_categories_are_a_drift_signal_not_an_error(packaged: Path, work
     rows.loc[rows.index[:9], "PaymentMethod"] = "Crypto"  # 4 % of the rows
     rows.to_csv(work / "unknown.csv", index=False)
     report = _check(packaged, work / "unknown.csv")
-    payment = report["features"]["PaymentMethod"]
-    assert payment["unknown_share"] == pytest.approx(9 / 225, abs=1e-6) and payment["unknown_values"] == {"Crypto": 9}
-    assert _flagged(report) == {"PaymentMethod"} and "unknown_values" in payment["flags"]
-    assert report["inputs"]["scored"] == 216 and report["inputs"]["refused_by"] == {
-        "PaymentMethod: unknown_category": 9
-    }
-    assert report["decision"]["retrain"] and "Crypto" in report["decision"]["reasons"][0]
+    payment = report.features["PaymentMethod"]
+    assert payment.unknown_share == pytest.approx(9 / 225, abs=1e-6) and payment.unknown_values == {"Crypto": 9}
+    assert _drifted(report) == {"PaymentMethod"} and "unknown_values" in payment.flags
+    assert report.inputs.scored == 216 and report.inputs.refused_by == {"PaymentMethod: unknown_category": 9}
+    assert report.decision.retrain and "Crypto" in report.decision.reasons[0]
 
 
 def _bad_inputs(packaged: Path, work: Path) -> dict[str, tuple[list[str], str]]:

@@ -18,9 +18,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tabrepro.artefacts import ServingManifest, sha256_bytes
-from tabrepro.config.params import load_params
 from tabrepro.onnxrt.placement import graph_for
-from tests.conftest import REPO, package_sample
+from tests.conftest import SamplePipelines
 from tests.support.local_serve import start_server, stop_server
 
 LOGREG = {"name": "logreg", "params": {"C": 0.05, "max_iter": 500}, "search_space": {}}
@@ -28,9 +27,9 @@ PRIMARY_BREAKS_AT, FALLBACK_BREAKS_AT = 100, 110  # tenure (the contract allows 
 
 
 @pytest.fixture(scope="module")
-def previous(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def previous(sample_pipelines: SamplePipelines) -> Path:
     """The same 1,500 rows and split as ``packaged``, another model: the fallback."""
-    return package_sample(tmp_path_factory.mktemp("previous"), load_params(REPO / "params.yaml"), model=LOGREG)
+    return sample_pipelines(model=LOGREG)  # shared: read only
 
 
 def _reseal(folder: Path, **changes: object) -> dict:

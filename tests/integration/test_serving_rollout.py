@@ -14,18 +14,17 @@ import pandas as pd
 import pytest
 
 from tabrepro.artefacts import ServingManifest
-from tabrepro.config.params import load_params
 from tabrepro.serving.rollout import to_candidate
-from tests.conftest import REPO, package_sample
+from tests.conftest import SamplePipelines
 from tests.support.local_serve import start_server, stop_server
 
 LOGREG = {"name": "logreg", "params": {"C": 0.05, "max_iter": 500}, "search_space": {}}
 
 
 @pytest.fixture(scope="module")
-def candidate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def candidate(sample_pipelines: SamplePipelines) -> Path:
     """The same 1,500 rows and split as ``packaged`` (the primary), another model."""
-    return package_sample(tmp_path_factory.mktemp("candidate"), load_params(REPO / "params.yaml"), model=LOGREG)
+    return sample_pipelines(model=LOGREG)  # shared: read only
 
 
 def _serve(packaged: Path, tmp_path: Path, **env: str) -> tuple:

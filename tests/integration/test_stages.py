@@ -1,8 +1,11 @@
-"""Each stage's run() on a small sample of the real data in a temporary folder, end to end in-process."""
+"""Each stage's run() on a small sample of the real data in a temporary folder, end to end in-process: one chain
+per model family (the suite's ``sample_pipelines``), shared by the tests that read it and copied by those that
+change it."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +30,9 @@ from tabrepro.evaluation.gate import GateError
 from tabrepro.io.staging import read_json
 from tabrepro.reporting.markdown import GateRecord, render_gates
 from tabrepro.reporting.report import parse_gate
-from tabrepro.stages import evaluate, featurize, package, prepare, run_stage, train, tune
+from tabrepro.stages import evaluate, package, prepare, run_stage
 from tabrepro.training.onnx_export import PackagingError
-from tests.conftest import gate_only, write_sample
+from tests.conftest import gate_only, sample_params, write_sample
 
 SMALL_TUNE = TuneParams(n_trials=3, cv_folds=3, n_startup_trials=2)
 SMALL_SPACES = {
@@ -71,25 +74,45 @@ def _digest(paths: list[Path]) -> dict[str, str]:
     return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
-def _run_all(s: dict, family: str) -> None:
-    prepare.run(s["paths"], s["contract"], s["split"])
-    featurize.run(s["paths"], s["contract"], s["features"])
+def _chain(family: str, params: dict) -> dict:
+    """The options of the suite's stage chain (``sample_pipelines``) for ``family``: 1,200 rows, a 3-trial search."""
     model = ModelParams(
         name=family,
         params=SMALL_MODELS[family],
         early_stopping_rounds=20 if family == "xgboost" else None,
         search_space=SMALL_SPACES[family],
     )
-    tune.run(s["paths"], s["contract"], model, SMALL_TUNE, s["train"], seed=1)
-    train.run(s["paths"], s["contract"], model, s["train"], seed=1)
-    evaluate.run(s["paths"], s["contract"], s["evaluate"], s["policy"])
-    package.run(s["paths"], s["contract"], PackageParams(build_bento=False, latency_rows=20), ServeParams())
+    train = TrainParams.model_validate(params["train"])
+    package = PackageParams(build_bento=False, latency_rows=20)
+    return {
+        "rows": 1200,
+        "seed": 0,
+        "model": model,
+        "tune": SMALL_TUNE,
+        "train": train,
+        "train_seed": 1,
+        "package": package,
+    }
+
+
+@pytest.fixture
+def chained(sample_pipelines, params, tmp_path, monkeypatch) -> Callable[[str], tuple[Path, dict]]:
+    """A private copy of the shared chain of a family, as the working folder, and its sections (for a test that
+    changes outputs)."""
+
+    def copy(family: str) -> tuple[Path, dict]:
+        work = sample_pipelines.copy(tmp_path / "run", **_chain(family, params))
+        monkeypatch.chdir(work)
+        return work, _sections(sample_params(params))
+
+    return copy
 
 
 @pytest.mark.parametrize("family", ["xgboost", "logreg", "random_forest"])
-def test_stages_chain_for_each_model_family(workdir, params, family):
-    s = _sections(yaml.safe_load((workdir / "params.yaml").read_text()))
-    _run_all(s, family)
+def test_stages_chain_for_each_model_family(sample_pipelines, params, family, monkeypatch):
+    workdir = sample_pipelines(**_chain(family, params))  # shared: read only
+    monkeypatch.chdir(workdir)
+    s = _sections(sample_params(params))
     paths = s["paths"]
     best = read_json(paths.best_params)
     assert best["model"] == family
@@ -172,9 +195,8 @@ def _check_evaluation(metrics: dict, predictions: pd.DataFrame, paths: PathsPara
     assert f"sha256 `{metrics['model_sha256']}`" in card and "## Promotion gate" in card
 
 
-def test_failed_prepare_leaves_previous_outputs_intact(workdir):
-    s = _sections(yaml.safe_load((workdir / "params.yaml").read_text()))
-    _run_all(s, "logreg")
+def test_failed_prepare_leaves_previous_outputs_intact(chained):
+    workdir, s = chained("logreg")
     outputs = [workdir / p for p in ("data", "models", "reports")]
     before = _digest(outputs)
     raw = pd.read_csv("raw/telco.csv", dtype="str", keep_default_na=False)
@@ -186,9 +208,8 @@ def test_failed_prepare_leaves_previous_outputs_intact(workdir):
     assert not list(workdir.glob(".staging-*"))
 
 
-def test_package_refuses_when_onnx_disagrees_and_builds_nothing(workdir):
-    s = _sections(yaml.safe_load((workdir / "params.yaml").read_text()))
-    _run_all(s, "xgboost")
+def test_package_refuses_when_onnx_disagrees_and_builds_nothing(chained):
+    workdir, s = chained("xgboost")
     outputs = [workdir / "models", workdir / "reports", workdir / "bentos"]
     before = _digest(outputs)
     # a tolerance no float32 graph can meet: the real converted model now "disagrees" with the pipeline
@@ -208,9 +229,8 @@ def test_stage_main_reports_bad_params_and_exits_2(workdir, capfd):
     assert not (workdir / "data").exists()
 
 
-def test_package_refuses_a_model_that_failed_the_gate_unless_overridden(workdir):
-    s = _sections(yaml.safe_load((workdir / "params.yaml").read_text()))
-    _run_all(s, "logreg")
+def test_package_refuses_a_model_that_failed_the_gate_unless_overridden(chained):
+    workdir, s = chained("logreg")
     impossible = gate_only(s["policy"].model_dump(mode="json"), min_roc_auc=0.999)
     evaluate.run(s["paths"], s["contract"], s["evaluate"], impossible)
     metrics = read_json(s["paths"].metrics)

@@ -18,11 +18,9 @@ import optuna
 import pytest
 import yaml
 
-from tabrepro.config.params import FeaturesParams, PathsParams, SplitParams, load_params
-from tabrepro.contract.spec import load_contract
+from tabrepro.config.params import load_params
 from tabrepro.io.staging import read_json
-from tabrepro.stages import featurize, prepare
-from tests.conftest import REPO, write_sample
+from tests.conftest import REPO, sample_params
 from tests.support import postgres
 
 postgres_server = postgres.postgres_server  # the session's PostgreSQL (a fixture)
@@ -41,26 +39,15 @@ RUNNING, COMPLETE, FAIL = (optuna.trial.TrialState[s] for s in ("RUNNING", "COMP
 
 
 @pytest.fixture(scope="module")
-def featurized_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """1,500 prepared and featurized rows, made once; each test works on a copy."""
-    base = tmp_path_factory.mktemp("pg-featurized")
-    p = write_sample(base, load_params(REPO / "params.yaml"), rows=1500, seed=1)
-    paths, contract = PathsParams.model_validate(p["paths"]), load_contract(p["data"])
-    cwd = Path.cwd()
-    os.chdir(base)
-    try:
-        prepare.run(paths, contract, SplitParams.model_validate(p["split"]))
-        featurize.run(paths, contract, FeaturesParams.model_validate(p["features"]))
-    finally:
-        os.chdir(cwd)
-    (base / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-    return base
+def featurized_base(sample_pipelines) -> Path:
+    """1,500 prepared and featurized rows (the suite's shared run: read only); each test works on a copy."""
+    return sample_pipelines(rows=1500, seed=1, until="featurize")
 
 
 def _project(base: Path, dest: Path, storage: str, **tune: object) -> Path:
     """A copy of ``base`` whose params search ``MODEL`` in the study at ``storage`` (one core per process)."""
     shutil.copytree(base, dest)
-    p = yaml.safe_load((dest / "params.yaml").read_text())
+    p = sample_params(load_params(REPO / "params.yaml"))
     p["model"], p["train"] = MODEL, {**p["train"], "n_jobs": 1}
     p["tune"] = {**p["tune"], "cv_folds": 3, "n_startup_trials": 4, "storage": storage, **tune}
     (dest / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))

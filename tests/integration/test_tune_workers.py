@@ -13,23 +13,24 @@ import optuna
 import pytest
 import yaml
 
-from tabrepro.config.params import FeaturesParams, PathsParams, SplitParams, TuneParams
-from tabrepro.contract.spec import load_contract
+from tabrepro.config.params import TuneParams
 from tabrepro.io.staging import read_json
-from tabrepro.stages import featurize, prepare, run_stage, tune
+from tabrepro.stages import run_stage, tune
 from tabrepro.training import study_storage
 from tabrepro.training.study_storage import open_storage, settle_trials
-from tests.conftest import REPO, write_sample
+from tests.conftest import REPO, sample_params
 
 N_TRIALS = 16
 NEGATIVE = {"distribution": "float", "low": -1, "high": 1}  # gamma must be >= 0
 
 
 @pytest.fixture
-def featurized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: dict) -> Path:
+def featurized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: dict, sample_pipelines) -> Path:
+    """1,500 prepared and featurized rows (a copy of the suite's shared run) whose params search in ``study.db``."""
+    sample_pipelines.copy(tmp_path, rows=1500, seed=1, until="featurize")
     storage = f"sqlite:///{tmp_path}/study.db"
     p = {
-        **write_sample(tmp_path, params, rows=1500, seed=1),
+        **sample_params(params),
         "model": {
             "name": "xgboost",
             "early_stopping_rounds": 10,
@@ -40,9 +41,6 @@ def featurized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: dict) ->
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     monkeypatch.chdir(tmp_path)
-    paths, contract = PathsParams.model_validate(p["paths"]), load_contract(p["data"])
-    prepare.run(paths, contract, SplitParams.model_validate(p["split"]))
-    featurize.run(paths, contract, FeaturesParams.model_validate(p["features"]))
     return tmp_path
 
 

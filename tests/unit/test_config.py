@@ -39,8 +39,10 @@ def test_every_model_config_composes_and_builds(model):
     spec = ModelParams.model_validate(cfg["model"])
     assert spec.name == model
     assert spec.search_space, f"conf/model/{model}.yaml declares no search space"
-    estimator = build_model(spec.name, spec.params, seed=0)
-    built = estimator.named_steps["clf"] if model == "logreg" else estimator
+    task = "regression" if model == "ridge" else "binary"
+    estimator = build_model(spec.name, spec.params, task=task, seed=0)
+    linear = {"logreg": "clf", "ridge": "reg"}
+    built = estimator.named_steps[linear[model]] if model in linear else estimator
     assert {k: built.get_params()[k] for k in spec.params} == spec.params
 
 

@@ -37,7 +37,7 @@ def test_logreg_carries_its_own_scaler():
 
 
 def test_factory_returns_unfitted_estimators():
-    for family in MODEL_FAMILIES:
+    for family in ("xgboost", "logreg", "random_forest"):  # the binary families (per task: test_modeling_tasks)
         model = build_model(family, SMALL[family], seed=0)
         with pytest.raises(Exception, match=r"(?i)not fitted|need to call fit"):
             model.predict_proba(np.zeros((1, 4), dtype=np.float32))
@@ -52,7 +52,7 @@ def test_early_stopping_refits_with_best_rounds(xy):
     assert len(result.curves["val"]["logloss"]) > result.best_iteration
 
 
-@pytest.mark.parametrize("family", MODEL_FAMILIES)
+@pytest.mark.parametrize("family", [f for f in MODEL_FAMILIES if f != "ridge"])  # ridge: test_modeling_tasks
 def test_save_load_round_trip(family, xy, tmp_path):
     result = fit_model(build_model(family, SMALL[family], seed=0), *xy)
     meta = save_model(result.model, family, tmp_path / "m", feature_names=["a", "b", "c", "d"])

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tabrepro.io.staging import OutputPathError, check_output_path, staged_outputs
+from tests.support.unprivileged import unprivileged
 
 
 def _dead_pid() -> int:
@@ -121,12 +122,25 @@ def test_output_paths_that_can_be_written(tmp_path):
     assert check_output_path(tmp_path / "figures", option="--figures", kind="folder") == tmp_path / "figures"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere: permissions cannot be tested")
 def test_an_unwritable_parent(tmp_path):
+    """In a subprocess without the privilege to ignore modes (as root too: tests/support/unprivileged.py)."""
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
+    check = textwrap.dedent(
+        """
+        import sys
+        from tabrepro.io.staging import OutputPathError, check_output_path
+        try:
+            check_output_path(sys.argv[1], option="--output")
+        except OutputPathError as err:
+            print(err)
+            sys.exit(3)
+        """
+    )
     try:
-        with pytest.raises(OutputPathError, match="cannot write in"):
-            check_output_path(locked / "new" / "x.csv", option="--output")
+        target = str(locked / "new" / "x.csv")
+        done = subprocess.run(unprivileged([sys.executable, "-c", check, target]), capture_output=True, text=True)
     finally:
         locked.chmod(0o700)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout.strip() == f"--output {target}: cannot write in {locked} (permission denied)"

@@ -26,14 +26,36 @@ class ClassBalance(Record):
     positive_rate: Share
 
 
+class ClassShares(Record):
+    """A multiclass target in one split: every class's rows and share, in the contract's class order."""
+
+    rows: Count
+    counts: dict[str, Count]
+    rates: dict[str, Share]
+
+
+class TargetSummary(Record):
+    """A regression target in one split: its range, quartiles and mean."""
+
+    rows: Count
+    min: float
+    q1: float
+    median: float
+    q3: float
+    max: float
+    mean: float
+
+
 class DataQuality(Record):
-    """``reports/data_quality.json``: rows in and out of ``prepare`` and why, missing values, class balance."""
+    """``reports/data_quality.json``: rows in and out of ``prepare`` and why, missing values, and the target per
+    split (``class_balance``: a binary target's positive rate, a multiclass one's class shares, a regression
+    one's summary)."""
 
     contract: str
     rows: RowCounts
     ignored_columns: tuple[str, ...]
     missing_values: dict[str, Count]
-    class_balance: dict[str, ClassBalance]
+    class_balance: dict[str, ClassBalance | ClassShares | TargetSummary]
     source_sha256: Sha256
 
 

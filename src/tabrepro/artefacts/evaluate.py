@@ -71,6 +71,22 @@ class SegmentColumn(Record):
     positive_rate_gap: float | None
 
 
+class FairnessGroup(Record):
+    n: int = Field(ge=0)
+    metrics: dict[str, float | None]  # None: undefined in the group (binary ROC-AUC of a one-class group)
+    ci: dict[str, Interval | None]
+
+
+class FairnessColumn(Record):
+    """One sensitive column: per group the task's metric and the selection / error rate, the gaps between groups
+    (max - min) with CIs, and ``gate_gap``, the gap ``policy.gate.max_fairness_gap`` judges."""
+
+    groups: dict[str, FairnessGroup]
+    gaps: dict[str, float | None]
+    gaps_ci: dict[str, Interval | None]
+    gate_gap: float | None
+
+
 class Leakage(Record):
     max_single_feature: str
     max_single_feature_auc: Share
@@ -116,6 +132,7 @@ class ScoredMetrics(Record):
     bootstrap: BootstrapSettings
     segments: dict[str, SegmentColumn]
     leakage: Leakage
+    fairness: dict[str, FairnessColumn] = Field(default_factory=dict)  # contract `sensitive` (none: empty)
 
 
 class EvaluationMetrics(ScoredMetrics):

@@ -12,9 +12,12 @@ from tabrepro.artefacts.tune import SearchSummary
 
 class TuningProvenance(Record):
     source: Literal["search", "config"]
-    cv_roc_auc: Share
-    cv_roc_auc_std: float = Field(ge=0)
+    cv_roc_auc: Share | None = None  # binary; another task records its objective and score instead
+    cv_roc_auc_std: float | None = Field(default=None, ge=0)
     search: SearchSummary
+    objective: str | None = None
+    cv_score: float | None = None
+    cv_score_std: float | None = Field(default=None, ge=0)
 
 
 class ModelMeta(Record):
@@ -29,6 +32,8 @@ class ModelMeta(Record):
     hyperparameters: dict[str, JsonValue] = Field(default_factory=dict)
     tuning: TuningProvenance | None = None
     engine: Literal["local", "dask"] = "local"  # where it was trained (train.engine); the file is the same kind
+    task: Literal["binary", "multiclass", "regression"] = "binary"  # the contract's target.task (issue 21)
+    classes: tuple[str, ...] = ()  # classification: the labels in the order of the probability columns
 
     @model_validator(mode="after")
     def _plain_name(self) -> ModelMeta:

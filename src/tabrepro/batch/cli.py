@@ -228,10 +228,8 @@ class _DriftFeed:
         report = finish_drift(self.accumulator, self.params, inputs, self.reference, self.manifest)
         figures = write_drift_outputs(report, self.report_path, self.report_path.parent / "figures")
         sys.stderr.write(format_summary(report, figures, self.report_path))
-        if report["decision"]["retrain"]:
-            log.warning(
-                "drift: retrain recommended (%s); see %s", "; ".join(report["decision"]["reasons"]), self.report_path
-            )
+        if report.decision.retrain:
+            log.warning("drift: retrain recommended (%s); see %s", "; ".join(report.decision.reasons), self.report_path)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:

@@ -19,11 +19,13 @@ log = logging.getLogger(__name__)
 _CONTRACT_DRAFT_EPILOG = f"""\
 writes a starting point for conf/data/<name>.yaml: each column's type, levels, observed range (rounded outward),
 boolean and missing-value tokens, the id candidates, the columns it leaves out and why, and a "DECIDE:" comment on
-every column the data cannot settle. Review it before use.
+every column the data cannot settle. The target's task is --task, binary with --positive, or proposed from the
+column (a "DECIDE:" line when unsure); multiclass classes are drafted sorted. Review it before use.
 
 exit status: 0 written; 2 bad input, nothing written: an unreadable or empty table, a --target that is not a
-column or has not exactly two labels, a --positive that is not one of them, an --output that exists (without
---force) or cannot be written; {EXIT_UNEXPECTED_LINE}
+column or does not fit the task (binary: exactly two labels; multiclass: three or more; regression: numbers), a
+--positive that is not one of them, an --output that exists (without --force) or cannot be written;
+{EXIT_UNEXPECTED_LINE}
 """
 
 
@@ -43,7 +45,13 @@ def _cmd_contract_draft(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.table}: expected a .csv or .parquet file")
     raw = read_raw(args.table, fmt=fmt)
     draft = draft_contract(
-        raw, target=args.target, positive=args.positive, name=name, source=args.table.as_posix(), fmt=fmt
+        raw,
+        target=args.target,
+        positive=args.positive,
+        task=args.task,
+        name=name,
+        source=args.table.as_posix(),
+        fmt=fmt,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     with staged_outputs(output) as (staged,):
@@ -67,7 +75,15 @@ def add_contract_parser(commands: Commands) -> None:
     )
     draft.add_argument("table", type=Path, help="raw table (.csv or .parquet), e.g. data/raw/my_table.csv")
     draft.add_argument("--target", required=True, help="the target column")
-    draft.add_argument("--positive", required=True, help="the target's positive label, as written in the data")
+    draft.add_argument(
+        "--positive", help="a binary target's positive label, as written in the data (implies --task binary)"
+    )
+    draft.add_argument(
+        "--task",
+        choices=("binary", "multiclass", "regression"),
+        help="the target's task (default: proposed from the column: many distinct numbers regression, two labels "
+        "binary, 3 to 20 labels multiclass)",
+    )
     draft.add_argument("--name", help="contract name (default: the file's stem)")
     draft.add_argument("--output", type=Path, help="file to write (default: conf/data/<name>.yaml)")
     draft.add_argument("--force", action="store_true", help="overwrite --output if it exists")

@@ -34,7 +34,7 @@ def _cmd_drift(args: argparse.Namespace) -> int:
         )
     figures = write_drift_outputs(report, args.report, figures_dir)
     sys.stdout.write(format_summary(report, figures, args.report))
-    return 1 if report["decision"]["retrain"] else 0
+    return 1 if report.decision.retrain else 0
 
 
 _DRIFT_EPILOG = f"""\

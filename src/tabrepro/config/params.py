@@ -20,7 +20,21 @@ from tabrepro.errors import ConfigError, parse_section
 
 M = TypeVar("M", bound=BaseModel)
 
-MODEL_FAMILIES = ("xgboost", "logreg", "random_forest")
+MODEL_FAMILIES = ("xgboost", "logreg", "random_forest", "ridge")
+Family = Literal["xgboost", "logreg", "random_forest", "ridge"]
+# The tasks each family serves (issue 21): logreg is the linear family of classification, ridge of regression.
+FAMILY_TASKS: dict[str, tuple[str, ...]] = {
+    "logreg": ("binary", "multiclass"),
+    "ridge": ("regression",),
+    "random_forest": ("binary", "multiclass", "regression"),
+    "xgboost": ("binary", "multiclass", "regression"),
+}
+# The tuning objective of each task: the default (first) and the others accepted (tune.objective.<task>).
+OBJECTIVES: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "log_loss"),
+    "multiclass": ("log_loss", "roc_auc_ovr_macro"),
+    "regression": ("rmse", "mae"),
+}
 # every seed feeds NumPy's and the tuners' generators, which take [0, 2**32 - 1]: checked here, before any work
 SEED_MAX = 2**32 - 1
 
@@ -119,11 +133,11 @@ class ModelParams(_Section):
     """One model family, its hyper-parameters and its search space (``conf/model/<name>.yaml``), or ``auto``: the
     candidate families (each such a section) that tune searches and chooses among (``conf/model/auto.yaml``)."""
 
-    name: Literal["xgboost", "logreg", "random_forest", "auto"]
+    name: Literal["xgboost", "logreg", "random_forest", "ridge", "auto"]
     params: dict[str, Any] = Field(default_factory=dict)
     early_stopping_rounds: int | None = Field(default=None, ge=1)
     search_space: dict[str, SearchDimension] = Field(default_factory=dict)
-    candidates: dict[Literal["xgboost", "logreg", "random_forest"], ModelParams] = Field(default_factory=dict)
+    candidates: dict[Family, ModelParams] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _early_stopping_only_for_boosting(self) -> ModelParams:
@@ -160,6 +174,22 @@ class ModelParams(_Section):
         have = [f.name for f in self.families]
         raise ConfigError(f"params.yaml: model: no family {name!r} here (model.name {self.name!r}; families {have})")
 
+    def for_task(self, task: str) -> ModelParams:
+        """This section with only the families that serve ``task`` (``FAMILY_TASKS``): under auto the candidates
+        that fit; a pinned family that does not serve the task is a ConfigError naming both."""
+        if self.name != "auto":
+            if task not in FAMILY_TASKS[self.name]:
+                serving = [f for f, tasks in FAMILY_TASKS.items() if task in tasks]
+                raise ConfigError(
+                    f"params.yaml: model.name: {self.name} does not serve the contract's task {task!r} "
+                    f"(data.target.task); families for {task}: {serving}, or model=auto"
+                )
+            return self
+        kept = {k: v for k, v in self.candidates.items() if task in FAMILY_TASKS[k]}
+        if not kept:
+            raise ConfigError(f"params.yaml: model.candidates: none serves the contract's task {task!r}")
+        return self.model_copy(update={"candidates": kept})
+
 
 class TuneParams(_Section):
     """The hyper-parameter search: budget, cross-validation, pruning and where the study is stored."""
@@ -175,6 +205,21 @@ class TuneParams(_Section):
     heartbeat_interval: int = Field(default=10, ge=1)
     grace_period: int = Field(default=30, ge=2)
     trial_retries: int = Field(default=2, ge=0)
+    # the CV score the search optimises, per task (its direction follows from the name)
+    objective: dict[str, str] = Field(default_factory=lambda: {task: names[0] for task, names in OBJECTIVES.items()})
+
+    @model_validator(mode="after")
+    def _objective_fits_task(self) -> TuneParams:
+        for task, name in self.objective.items():
+            if task not in OBJECTIVES:
+                raise ValueError(f"objective.{task}: not a task; tasks: {list(OBJECTIVES)}")
+            if name not in OBJECTIVES[task]:
+                raise ValueError(f"objective.{task}: {name!r} is not an objective of {task}; one of {OBJECTIVES[task]}")
+        return self
+
+    def objective_for(self, task: str) -> str:
+        """The objective's name for ``task`` (the default when ``tune.objective`` does not name the task)."""
+        return self.objective.get(task, OBJECTIVES[task][0])
 
     @model_validator(mode="after")
     def _grace_after_heartbeat(self) -> TuneParams:

@@ -7,20 +7,24 @@ is nullable; the id candidates (unique and non-empty in every row, not free text
 declare, with why (constant, always missing, free or near-unique text). It never guesses silently: a column the data
 cannot settle (an integer with few distinct values: a count or a code of categories? a 0/1 column: a flag or a
 count? a few tokens that are not numbers in a numeric column) is drafted one way with a ``DECIDE:`` comment saying
-what to decide. ``contract.draft_yaml.render_draft`` writes it out. Tokens are judged as the grammar judges
-them: stripped of ``WHITESPACE``, case-exact.
+what to decide. The target's task is given or proposed (``contract.draft_target``: regression, binary or multiclass,
+with a ``DECIDE:`` line when unsure). ``contract.draft_yaml.render_draft`` writes it out. Tokens are judged as the
+grammar judges them: stripped of ``WHITESPACE``, case-exact.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from tabrepro.contract.grammar import NUMBER_SYNTAX, WHITESPACE, show
+from tabrepro.contract.draft_target import as_numbers as _as_numbers
+from tabrepro.contract.draft_target import draft_target
+from tabrepro.contract.draft_target import outward as _outward
+from tabrepro.contract.draft_target import show_number as _number
+from tabrepro.contract.grammar import WHITESPACE, show
 from tabrepro.errors import ConfigError, DataError
 
 # tokens that commonly mean "missing" in exported tables; "" is always one (the contract's default)
@@ -29,7 +33,6 @@ BOOLEAN_PAIRS = (("yes", "no"), ("y", "n"), ("true", "false"), ("t", "f"), ("1",
 FEW_CODES = 50  # an integer column with at most this many distinct values may be a code of categories
 MANY_LEVELS = 30  # a categorical with more levels than this is flagged
 NEAR_UNIQUE = 0.9  # text with at least this share of distinct values among its rows is no feature
-_NUMBER = re.compile(NUMBER_SYNTAX)
 _NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -51,12 +54,13 @@ class Draft:
     source: str
     fmt: str
     rows: int
-    target: dict[str, str]
+    target: dict[str, Any]  # the TargetSpec fields: column, task (unless binary) and its labels or range
     target_remark: str
     missing_values: dict[str, list[str]]  # token -> the columns it was found in
     features: list[ColumnDraft]
     id_candidates: list[str] = field(default_factory=list)
     ignored: dict[str, str] = field(default_factory=dict)
+    target_decide: tuple[str, ...] = ()  # what to decide about the target's task, labels or unit
 
 
 def default_name(path: str) -> str:
@@ -72,9 +76,19 @@ def check_name(name: str) -> str:
     return name
 
 
-def draft_contract(raw: pd.DataFrame, *, target: str, positive: str, name: str, source: str, fmt: str) -> Draft:
-    """Infer a contract from ``raw`` (every column text, as ``read_raw`` gives it) with ``target``'s ``positive``
-    label; a ``DataError`` names a target column that is not in ``raw``, or has not exactly two labels, or a table
+def draft_contract(
+    raw: pd.DataFrame,
+    *,
+    target: str,
+    name: str,
+    source: str,
+    fmt: str,
+    positive: str | None = None,
+    task: str | None = None,
+) -> Draft:
+    """Infer a contract from ``raw`` (every column text, as ``read_raw`` gives it) for ``target``: its task as
+    given (``positive`` implies binary) or proposed (``contract.draft_target``). A ``DataError`` names a target
+    column that is not in ``raw`` or does not fit the task (a binary one without exactly two labels), or a table
     with no column that can be a feature (only the target, or ids and constants besides it)."""
     check_name(name)
     if raw.empty:
@@ -82,8 +96,12 @@ def draft_contract(raw: pd.DataFrame, *, target: str, positive: str, name: str, 
     tokens = {c: raw[c].astype("string").str.strip(WHITESPACE) for c in raw.columns}
     found = _missing_tokens(tokens)
     missing = frozenset(found) | {""}
-    labels, remark = _draft_target(tokens, target, positive, missing, source)
-    draft = Draft(name, source, fmt, len(raw), labels, remark, found, [])
+    if target not in tokens:
+        raise DataError(f"{source}: --target {target!r} is not a column; columns: {', '.join(tokens)}")
+    fields, remark, decide = draft_target(
+        tokens[target], target=target, positive=positive, task=task, missing=missing, source=source
+    )
+    draft = Draft(name, source, fmt, len(raw), fields, remark, found, [], target_decide=decide)
     for column, values in tokens.items():
         if column != target:
             _add_column(draft, column, values[~values.isin(missing)].value_counts(sort=False), len(raw))
@@ -99,29 +117,6 @@ def _missing_tokens(tokens: dict[str, pd.Series]) -> dict[str, list[str]]:
         for token in sorted(set(values.unique()) & set(MISSING_TOKENS)):
             found.setdefault(token, []).append(column)
     return found
-
-
-def _draft_target(
-    tokens: dict[str, pd.Series], target: str, positive: str, missing: frozenset[str], source: str
-) -> tuple[dict[str, str], str]:
-    """The target's labels, and a remark: its positive share, and its rows without a label (then drafted
-    ``missing: drop``, which a ``DECIDE:`` comment asks about)."""
-    if target not in tokens:
-        raise DataError(f"{source}: --target {target!r} is not a column; columns: {', '.join(tokens)}")
-    values = tokens[target]
-    absent = values.isin(missing)
-    counts = values[~absent].value_counts()
-    if positive not in counts.index:
-        raise DataError(f"{source}: --positive {positive!r} is not a label of {target!r}: {list(counts.index)}")
-    if len(counts) != 2:
-        raise DataError(f"{source}: target column {target!r} has {len(counts)} labels {list(counts.index)}, not 2")
-    negative = next(str(t) for t in counts.index if t != positive)
-    labels = {"column": target, "positive": positive, "negative": negative}
-    remark = f"{100 * counts[positive] / counts.sum():.1f} % positive"
-    if absent.any():
-        labels["missing"] = "drop"
-        remark += f"; DECIDE: {int(absent.sum())} row(s) have no label: drop them (as drafted) or fix the data"
-    return labels, remark
 
 
 def _add_column(draft: Draft, name: str, counts: pd.Series, rows: int) -> None:
@@ -223,29 +218,3 @@ def _nullable(spec: dict[str, Any], absent: int) -> dict[str, Any]:
 
 def _missing_remark(absent: int) -> str:
     return f"missing in {absent} row(s)" if absent else ""
-
-
-def _as_numbers(texts: list[str]) -> list[float] | None:
-    """The finite numbers the grammar reads from ``texts``, or None if any is not one."""
-    values = []
-    for text in texts:
-        value = float(text) if _NUMBER.fullmatch(text) else math.nan
-        if not math.isfinite(value):
-            return None
-        values.append(value)
-    return values
-
-
-def _outward(lo: float, hi: float, *, integer: bool) -> tuple[float, float]:
-    """The observed range rounded outward to two significant digits of its larger bound (integers: to whole
-    numbers at least), so the draft's limits read as round numbers that hold every observed value."""
-    largest = max(abs(lo), abs(hi))
-    step = 10.0 ** (math.floor(math.log10(largest)) - 1) if largest > 0 else 1.0
-    step = max(step, 1.0) if integer else step
-    # round the quotients first: 0.56 / 0.01 is 56.000000000000007 in floating point, not above 56
-    down, up = math.floor(round(lo / step, 9)) * step, math.ceil(round(hi / step, 9)) * step
-    return round(down, 12), round(up, 12)
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.6g}"

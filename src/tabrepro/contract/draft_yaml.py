@@ -32,11 +32,7 @@ def render_draft(draft: Draft) -> str:
         f"format: {draft.fmt}",
         *_id_lines(draft),
         *_missing_lines(draft),
-        "target:",
-        f"  column: {_key(draft.target['column'])}",
-        f"  positive: {_token(draft.target['positive'])}",
-        f"  negative: {_token(draft.target['negative'])}  # {draft.target_remark}",
-        *([f"  missing: {draft.target['missing']}"] if "missing" in draft.target else []),
+        *_target_lines(draft),
         "features:",
     ]
     for column in draft.features:
@@ -46,10 +42,29 @@ def render_draft(draft: Draft) -> str:
         lines += [f"#   {name}: {why}" for name, why in draft.ignored.items()]
     lines += [
         "segments: []  # features whose levels get their own metrics in evaluate, e.g. [a categorical]",
-        "# policy: the defaults apply (a gate relative to the baselines, every error costing 1); to set absolute",
-        "# bars or costs in this data set's unit, add a `policy:` section (see conf/data/telco_churn.yaml)",
+        "# policy: the defaults apply (a gate relative to the baselines, every error costing 1); for absolute bars",
+        f"# or costs in this data set's unit, write conf/policy/{draft.name}.yaml (see conf/policy/telco_churn.yaml)",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _target_lines(draft: Draft) -> list[str]:
+    """The target's fields: a binary one's labels as always; a multiclass one's task and classes; a regression
+    one's task, range and unit; the remark after the last label (binary) or the task's fields."""
+    target = draft.target
+    lines = ["target:", *[f"  # DECIDE: {question}" for question in draft.target_decide]]
+    lines.append(f"  column: {_key(target['column'])}")
+    if "task" not in target:  # binary: the layout every contract has had
+        lines += [f"  positive: {_token(target['positive'])}"]
+        lines += [f"  negative: {_token(target['negative'])}  # {draft.target_remark}"]
+    else:
+        lines.append(f"  task: {target['task']}")
+        if target["task"] == "multiclass":
+            lines.append(f"  classes: {_value(target['classes'])}  # {draft.target_remark}")
+        else:
+            lines += [f"  min: {_value(target['min'])}  # {draft.target_remark}", f"  max: {_value(target['max'])}"]
+            lines.append(f"  unit: {_token(target['unit'])}")
+    return [*lines, *([f"  missing: {target['missing']}"] if "missing" in target else [])]
 
 
 def _id_lines(draft: Draft) -> list[str]:

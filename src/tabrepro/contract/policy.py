@@ -52,6 +52,50 @@ class GatePolicy(_Strict):
     max_roc_auc: float | None = Field(default=None, ge=0, le=1)  # leakage alarm on the whole model
     max_ece: float | None = Field(default=None, gt=0, le=1)
     max_segment_roc_auc_gap: float | None = Field(default=None, gt=0, le=1)
+    # Regression and multiclass (relative defaults, as binary's): refuse when the paired CI of (model - linear
+    # baseline) RMSE (regression, vs ridge) or log-loss (multiclass, vs multinomial logistic) lies wholly above
+    # +tolerance x the baseline's value: the model loses to the linear model by more than that fraction.
+    max_loss_to_linear: float | None = Field(default=0.01, ge=0, le=1)
+    # ... and the upper end of that CI against the constant baseline (mean predictor / class prior) must be < 0.
+    beat_constant: bool = True
+    # Regression leakage alarm: no feature alone may explain this share of the target's variance (R² on test).
+    max_single_feature_r2: float | None = Field(default=0.9, gt=0, le=1)
+    # Every task, opt-in: the largest gap between groups of a sensitive column (contract `sensitive`): the
+    # selection rate's (classification; the largest over classes for multiclass) or the MAE's (regression, in the
+    # target's unit).
+    max_fairness_gap: float | None = Field(default=None, ge=0)
+
+
+# The criteria each task judges (max_single_feature_auc is the macro one-vs-rest ROC-AUC for multiclass).
+GATE_KEYS: dict[str, frozenset[str]] = {
+    "binary": frozenset(
+        {
+            "max_loss_to_logistic",
+            "beat_majority",
+            "max_single_feature_auc",
+            "min_roc_auc",
+            "min_gain_over_baseline",
+            "max_roc_auc",
+            "max_ece",
+            "max_segment_roc_auc_gap",
+            "max_fairness_gap",
+        }
+    ),
+    "multiclass": frozenset(
+        {"max_loss_to_linear", "beat_constant", "max_single_feature_auc", "max_ece", "max_fairness_gap"}
+    ),
+    "regression": frozenset({"max_loss_to_linear", "beat_constant", "max_single_feature_r2", "max_fairness_gap"}),
+}
+
+
+def check_gate_keys(gate: GatePolicy, task: str) -> None:
+    """A key set in the policy that the task does not judge is refused, naming it (``policy.gate.<key>``);
+    switching one off (null, false) is harmless and passes."""
+    on = {k for k in gate.model_fields_set if getattr(gate, k) not in (None, False)}
+    stray = sorted(on - GATE_KEYS[task])
+    if stray:
+        keys = ", ".join(f"policy.gate.{k}" for k in stray)
+        raise ValueError(f"{keys}: not a criterion of a {task} target; it judges {', '.join(sorted(GATE_KEYS[task]))}")
 
 
 # Symmetric costs: the expected cost is the error rate. A data set with a unit (money, hours) sets its own.

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from tabrepro.artefacts import GateCheck, GateVerdict, PackagedGate, ScoredMetrics
+from tabrepro.artefacts import FairnessColumn, GateCheck, GateVerdict, PackagedGate, ScoredMetrics
 from tabrepro.contract.policy import GatePolicy
 from tabrepro.errors import TabreproError
 
@@ -26,9 +26,20 @@ class GateError(TabreproError, RuntimeError):
 
 def judge_gate(metrics: ScoredMetrics, gate: GatePolicy) -> GateVerdict:
     """The verdict on ``metrics`` (evaluate's, rounded as written) of every criterion switched on in ``gate``."""
+    return verdict_of(_criteria(metrics, gate))
+
+
+Compare = Callable[[float, float], bool]
+_SIGNS: dict[Compare, str] = {operator.ge: ">=", operator.le: "<=", operator.gt: ">", operator.lt: "<"}
+Criteria = dict[str, tuple[float | None, Compare, float | None, str]]
+
+
+def verdict_of(criteria: Criteria) -> GateVerdict:
+    """The verdict of ``criteria`` (criterion -> observed value, comparison that must hold, limit, label): a
+    criterion with no limit (off) or no value (nothing to judge) is skipped."""
     checks: dict[str, GateCheck] = {}
     reasons: list[str] = []
-    for criterion, (value, compare, limit, label) in _criteria(metrics, gate).items():
+    for criterion, (value, compare, limit, label) in criteria.items():
         if limit is None or value is None:
             continue
         passed = bool(compare(value, limit))
@@ -38,11 +49,7 @@ def judge_gate(metrics: ScoredMetrics, gate: GatePolicy) -> GateVerdict:
     return GateVerdict(passed=not reasons, reasons=tuple(reasons), checks=checks)
 
 
-Compare = Callable[[float, float], bool]
-_SIGNS: dict[Compare, str] = {operator.ge: ">=", operator.le: "<=", operator.gt: ">"}
-
-
-def _criteria(metrics: ScoredMetrics, gate: GatePolicy) -> dict[str, tuple[float | None, Compare, float | None, str]]:
+def _criteria(metrics: ScoredMetrics, gate: GatePolicy) -> Criteria:
     """criterion -> (observed value (None: nothing to judge), comparison that must hold, the limit (None: off),
     what the value is)."""
     gaps = [s.roc_auc_gap for s in metrics.segments.values() if s.roc_auc_gap is not None]
@@ -83,7 +90,18 @@ def _criteria(metrics: ScoredMetrics, gate: GatePolicy) -> dict[str, tuple[float
             gate.max_segment_roc_auc_gap,
             "largest ROC-AUC gap between segments",
         ),
+        "max_fairness_gap": fairness_criterion(metrics.fairness, gate),
     }
+
+
+def fairness_criterion(
+    fairness: Mapping[str, FairnessColumn], gate: GatePolicy
+) -> tuple[float | None, Compare, float | None, str]:
+    """The largest ``gate_gap`` over the sensitive columns against ``max_fairness_gap`` (every task)."""
+    gaps = {c: f.gate_gap for c, f in fairness.items() if f.gate_gap is not None}
+    widest = max(gaps, key=gaps.__getitem__) if gaps else None
+    label = f"largest gap between groups of {widest!r} (selection or error rate)"
+    return (gaps[widest] if widest else None, operator.le, gate.max_fairness_gap, label)
 
 
 def enforce_gate(verdict: GateVerdict, *, override: str | None, source: str) -> PackagedGate:

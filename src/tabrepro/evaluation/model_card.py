@@ -10,7 +10,7 @@ from typing import Any
 
 from tabrepro.artefacts import EvaluationMetrics, GateVerdict, ModelMeta
 from tabrepro.config.params import EvaluateParams
-from tabrepro.contract.policy import Policy
+from tabrepro.contract.policy import GATE_KEYS, Policy
 from tabrepro.contract.spec import DataContract
 
 
@@ -113,7 +113,10 @@ def _gate(gate: GateVerdict, contract: DataContract, policy: Policy) -> str:
         f"- `{name}`: {c.value:.4f} (limit {c.limit}) {'ok' if c.passed else 'FAILED'}"
         for name, c in gate.checks.items()
     ]
-    settings = {name: getattr(policy.gate, name) for name in type(policy.gate).model_fields}
+    # the binary criteria only (the other tasks' are refused here); the opt-in fairness gap only when it is set
+    judged = [n for n in type(policy.gate).model_fields if n in GATE_KEYS["binary"]]
+    names = [n for n in judged if n != "max_fairness_gap" or policy.gate.max_fairness_gap is not None]
+    settings = {name: getattr(policy.gate, name) for name in names}
     off = [name for name, limit in settings.items() if limit is None or limit is False]
     on = ", ".join(f"`{name}: {limit}`" for name, limit in settings.items() if name not in off)
     cost = policy.cost

@@ -41,7 +41,7 @@ def segment_metrics(
     labels = (proba >= threshold).astype(int)
     result: dict[str, Any] = {}
     for column in columns:
-        keys = frame[column].map(_level_name).to_numpy()
+        keys = frame[column].map(level_name).to_numpy()
         levels = {
             level: _level_metrics(y_true[keys == level], proba[keys == level], labels[keys == level], min_rows)
             for level in sorted(set(keys))
@@ -71,7 +71,7 @@ def _gaps(levels: dict[str, dict[str, Any]]) -> dict[str, float | None]:
     return gaps
 
 
-def _level_name(value: Any) -> str:
+def level_name(value: Any) -> str:
     if pd.isna(value):
         return "(missing)"
     if isinstance(value, float) and value.is_integer():

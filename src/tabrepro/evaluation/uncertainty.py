@@ -16,15 +16,22 @@ Metric = Callable[[np.ndarray, np.ndarray], float]
 
 def resample_indices(y_true: np.ndarray, *, n: int, seed: int) -> Iterator[np.ndarray]:
     """``n`` bootstrap index vectors over the rows of ``y_true``, each holding both classes."""
-    if n < 1:
-        raise ValueError(f"bootstrap needs n >= 1 resamples, got {n}")
     if len(np.unique(y_true)) < 2:
         raise ValueError("bootstrap needs both classes in y_true")
+    return resample_rows(y_true, n=n, seed=seed, keep=lambda y: bool(y.min() != y.max()))
+
+
+def resample_rows(y_true: np.ndarray, *, n: int, seed: int, keep: Callable[[np.ndarray], bool]) -> Iterator[np.ndarray]:
+    """``n`` bootstrap index vectors over the rows of ``y_true`` whose resampled target passes ``keep``; the
+    others are redrawn from the same generator (binary: both classes; multiclass: every class; regression: not
+    constant), so the result depends only on the seed."""
+    if n < 1:
+        raise ValueError(f"bootstrap needs n >= 1 resamples, got {n}")
     rng = np.random.default_rng(seed)
     size, drawn = len(y_true), 0
     while drawn < n:
         idx = rng.integers(0, size, size)
-        if y_true[idx].min() != y_true[idx].max():
+        if keep(y_true[idx]):
             drawn += 1
             yield idx
 
@@ -43,8 +50,20 @@ def bootstrap_ci(
     Every metric is computed on the same resamples, so a ``paired_difference`` over stacked scores (rows x 2)
     gives the CI of the difference between two models on the same rows (a paired bootstrap).
     """
+    return ci_over(resample_indices(y_true, n=n, seed=seed), y_true, scores, metrics, level=level)
+
+
+def ci_over(
+    resamples: Iterator[np.ndarray],
+    y_true: np.ndarray,
+    scores: dict[str, np.ndarray],
+    metrics: dict[str, Metric],
+    *,
+    level: float,
+) -> dict[str, dict[str, float]]:
+    """Percentile CIs of each metric over the given ``resamples`` (index vectors), all on the same rows."""
     samples: dict[str, list[float]] = {name: [] for name in metrics}
-    for idx in resample_indices(y_true, n=n, seed=seed):
+    for idx in resamples:
         y = y_true[idx]
         for name, metric in metrics.items():
             samples[name].append(metric(y, scores[name][idx]))

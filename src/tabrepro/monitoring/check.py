@@ -23,6 +23,7 @@ from tabrepro.monitoring.distributed import feed_tables_on_dask
 from tabrepro.monitoring.drift import DriftAccumulator
 from tabrepro.monitoring.feed import feed_tables
 from tabrepro.monitoring.inputs import detect_kind, iter_log, log_files
+from tabrepro.monitoring.report import DriftReport, ScoreDrift
 from tabrepro.serving.runtime import ServingError, ServingModel
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def check_drift(
     params: DriftParams,
     role: str = "primary",
     client: Client | None = None,
-) -> dict[str, Any]:
+) -> DriftReport:
     """The drift report of ``current`` (see the README for its layout); a ``DataError`` on bad input.
 
     With a Dask ``client``, the tables of a folder or glob are read on its workers, one task per file, and their
@@ -74,7 +75,7 @@ def finish_drift(
     inputs: dict[str, Any],
     reference: Path,
     manifest: ServingManifest,
-) -> dict[str, Any]:
+) -> DriftReport:
     """The report of everything fed to ``accumulator``; ``inputs`` says what was read (current, kind, scored)."""
     result = accumulator.report(params)
     inputs = {**inputs, "rows": result["rows"], "reference": str(reference), "reference_rows": result["reference_rows"]}
@@ -83,7 +84,7 @@ def finish_drift(
         "model": {"version": manifest.version, "onnx_sha256": manifest.onnx_sha256},
     }
     keys = ("decision", "score", "unknown_share", "features")
-    return {"inputs": inputs, "thresholds": params.model_dump(), **{k: result[k] for k in keys}}
+    return DriftReport.model_validate({"inputs": inputs, "thresholds": params, **{k: result[k] for k in keys}})
 
 
 def open_model(serving_dir: Path, *, load: bool) -> tuple[ServingModel | None, ServingManifest, DataContract]:
@@ -123,40 +124,41 @@ def _feed_log(path: Path, role: str, manifest: ServingManifest, accumulator: Dri
     }
 
 
-def write_drift_outputs(report: dict[str, Any], report_path: Path, figures_dir: Path) -> list[Path]:
+def write_drift_outputs(report: DriftReport, report_path: Path, figures_dir: Path) -> list[Path]:
     """The report and one PNG per drifted feature (and for drifted scores); the figures folder is replaced."""
     from tabrepro.monitoring.figures import save_drift_figures
 
     with staged_outputs(report_path, figures_dir) as (staged_report, staged_figures):
         names = [p.name for p in save_drift_figures(report, staged_figures)]
-        write_json(staged_report, {**report, "figures": [str(figures_dir / n) for n in names]})
+        drawn = report.model_copy(update={"figures": [str(figures_dir / n) for n in names]})
+        write_json(staged_report, drawn.to_json())
     return [figures_dir / n for n in names]
 
 
-def format_summary(report: dict[str, Any], figures: list[Path], report_path: Path) -> str:
+def format_summary(report: DriftReport, figures: list[Path], report_path: Path) -> str:
     """A few lines for people: what was compared, the features that moved, the score drift, the decision."""
-    inputs, decision = report["inputs"], report["decision"]
+    inputs, decision = report.inputs, report.decision
     lines = [
-        f"drift of {inputs['current']} ({inputs['kind']}, {inputs['rows']} rows, {inputs['scored']} scored) "
-        f"against {inputs['reference']} ({inputs['reference_rows']} training rows)"
+        f"drift of {inputs.current} ({inputs.kind}, {inputs.rows} rows, {inputs.scored} scored) "
+        f"against {inputs.reference} ({inputs.reference_rows} training rows)"
     ]
-    moved = {n: f for n, f in report["features"].items() if f["drifted"] or f["band"] not in (None, "stable")}
+    moved = report.moved()
     if moved:
         lines.append(f"  {'feature':<20} {'type':<12} {'PSI':>7}  {'band':<12} {'test':<5} {'p-value':>9}  flags")
-    for name, f in sorted(moved.items(), key=lambda item: -(item[1]["psi"] or 0)):
+    for name, f in sorted(moved.items(), key=lambda item: -(item[1].psi or 0)):
         lines.append(
-            f"  {name:<20} {f['type']:<12} {_num(f['psi'], '.3f'):>7}  {f['band'] or '-':<12} {f['test'] or '-':<5} "
-            f"{_num(f['p_value'], '.2g'):>9}  " + (", ".join(f["flags"]) or "-")
+            f"  {name:<20} {f.type:<12} {_num(f.psi, '.3f'):>7}  {f.band or '-':<12} {f.test or '-':<5} "
+            f"{_num(f.p_value, '.2g'):>9}  " + (", ".join(f.flags) or "-")
         )
-    lines.append(f"  {len(report['features']) - len(moved)} {'other ' if moved else ''}feature(s) stable")
-    score = report["score"]
-    if score and score.get("psi") is not None:
+    lines.append(f"  {len(report.features) - len(moved)} {'other ' if moved else ''}feature(s) stable")
+    score = report.score
+    if isinstance(score, ScoreDrift) and score.psi is not None:
         lines.append(
-            f"  predicted probability: PSI {score['psi']:.3f} ({score['band']}), KS p {score['p_value']:.2g}"
-            + (" - drifted" if score["drifted"] else "")
+            f"  predicted probability: PSI {score.psi:.3f} ({score.band}), KS p {_num(score.p_value, '.2g')}"
+            + (" - drifted" if score.drifted else "")
         )
-    lines.append(f"decision: {'RETRAIN (exit 1)' if decision['retrain'] else 'no retrain needed (exit 0)'}")
-    lines += [f"  - {reason}" for reason in decision["reasons"]]
+    lines.append(f"decision: {'RETRAIN (exit 1)' if decision.retrain else 'no retrain needed (exit 0)'}")
+    lines += [f"  - {reason}" for reason in decision.reasons]
     lines.append(f"report: {report_path}" + (f"; {len(figures)} figure(s) in {figures[0].parent}" if figures else ""))
     return "\n".join(lines) + "\n"
 

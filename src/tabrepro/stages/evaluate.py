@@ -19,10 +19,13 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from tabrepro.artefacts import EvaluationMetrics, ScoredMetrics, sha256_file
 from tabrepro.config.params import EvaluateParams, PathsParams, ReproducibilityParams, read_section
 from tabrepro.config.precision import DEFAULT_DECIMALS, rounded_tree
-from tabrepro.contract.policy import CostMatrix, Policy
+from tabrepro.contract.policy import CostMatrix, Policy, check_gate_keys
 from tabrepro.contract.spec import DataContract, load_contract
+from tabrepro.errors import ConfigError
 from tabrepro.evaluation.baselines import fit_baseline_scores
+from tabrepro.evaluation.by_task import Splits, evaluate_task
 from tabrepro.evaluation.explain import feature_contributions, group_columns, importance_table, permutation_importance
+from tabrepro.evaluation.fairness import fairness_slices
 from tabrepro.evaluation.figures import save_evaluation_figures, save_explanation_figures
 from tabrepro.evaluation.gate import judge_gate
 from tabrepro.evaluation.leakage import single_feature_auc
@@ -37,6 +40,8 @@ from tabrepro.evaluation.metrics import (
 )
 from tabrepro.evaluation.model_card import render_model_card
 from tabrepro.evaluation.segments import segment_metrics
+from tabrepro.evaluation.task_card import render_task_card
+from tabrepro.evaluation.task_figures import save_multiclass_figures, save_regression_figures
 from tabrepro.evaluation.uncertainty import bootstrap_ci, paired_difference
 from tabrepro.io.splits import read_splits
 from tabrepro.io.staging import staged_outputs, write_json
@@ -127,6 +132,13 @@ def run(
     """``policy`` is the data set's gate and cost matrix (the ``policy`` params section; defaults if absent);
     ``decimals`` the declared precision (``reproducibility.decimals``) of every number written and judged."""
     policy = policy or Policy()
+    try:
+        check_gate_keys(policy.gate, contract.target.task)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if contract.target.task != "binary":
+        run_task(paths, contract, params, policy, decimals=decimals)
+        return
     model, meta = load_model(paths.model)
     features, prepared = read_splits(paths.features), read_splits(paths.prepared)
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
@@ -150,6 +162,15 @@ def run(
     single = rounded_tree(single_feature_auc(prepared["train"], prepared["test"], contract), decimals)
     top = next(iter(single))
     metrics["leakage"] = {"max_single_feature": top, "max_single_feature_auc": single[top]}
+    metrics["fairness"] = fairness_slices(
+        test_rows,
+        y_test,
+        p_test,
+        task="binary",
+        columns=contract.sensitive,
+        threshold=metrics["threshold"],
+        boot=params.bootstrap,
+    )
     # the segments rounded too; judged on the numbers written, in the layout package and `tabrepro report` read
     scored = ScoredMetrics.model_validate(at_precision(metrics, threshold=metrics["threshold"], decimals=decimals))
     record = EvaluationMetrics(
@@ -201,6 +222,47 @@ def run(
         card_path.write_text(card, encoding="utf-8")
         write_json(metrics_path, record.model_dump(mode="json"))
     _log_summary(record)
+
+
+def run_task(
+    paths: PathsParams, contract: DataContract, params: EvaluateParams, policy: Policy, *, decimals: int
+) -> None:
+    """``run`` for a regression or a multiclass target (``tabrepro.evaluation.by_task``): metrics.json, the plot
+    rows, PNG figures, per-row predictions, the single-feature scores and the model card."""
+    model, meta = load_model(paths.model)
+    splits = _task_splits(paths, contract)
+    result = evaluate_task(model, meta, contract, splits, params, policy, decimals=decimals)
+    card = render_task_card(result.record, meta, contract, policy=policy, data_sha256=sha256_file(contract.source))
+    outputs = (paths.metrics, paths.plots, paths.figures, paths.predictions, paths.explain, paths.model_card)
+    with staged_outputs(*outputs, withhold=True) as (metrics_path, plots_dir, figures_dir, preds, explain, card_path):
+        plots_dir.mkdir()
+        for name, rows in result.points.items():
+            write_json(Path(plots_dir) / f"{name}.json", rows)
+        if contract.target.task == "regression":
+            save_regression_figures(result.points, figures_dir, unit=contract.target.unit)
+        else:
+            labels = contract.target.labels
+            save_multiclass_figures(splits.y_test, result.output, result.points, labels, figures_dir)
+        result.predictions.to_parquet(preds, index=False)
+        Path(explain).mkdir(parents=True, exist_ok=True)
+        write_json(Path(explain) / "single_feature.json", result.single_feature)
+        card_path.write_text(card, encoding="utf-8")
+        write_json(metrics_path, result.record.model_dump(mode="json"))
+    gate = result.record.gate
+    log.info("%s evaluated; promotion gate %s", contract.target.task, "passed" if gate.passed else "FAILED")
+    if not gate.passed:
+        log.warning("package will refuse this model:\n  %s", "\n  ".join(gate.reasons))
+
+
+def _task_splits(paths: PathsParams, contract: DataContract) -> Splits:
+    """Train and test matrices with the target as prepared (regression float64, multiclass the class index)."""
+    features, prepared = read_splits(paths.features), read_splits(paths.prepared)
+    dtype = np.float64 if contract.target.task == "regression" else np.int64
+    (x_train, _), (x_test, _) = (split_xy(features[s], contract) for s in ("train", "test"))
+    y_train, y_test = (features[s][contract.target.column].to_numpy(dtype=dtype) for s in ("train", "test"))
+    test_ids = features["test"][contract.key_column]
+    test_rows = prepared["test"].set_index(contract.key_column).loc[test_ids].reset_index()
+    return Splits(x_train, y_train, x_test, y_test, test_rows, prepared)
 
 
 def _log_summary(metrics: EvaluationMetrics) -> None:

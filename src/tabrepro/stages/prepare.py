@@ -17,6 +17,7 @@ from tabrepro.errors import DataError
 from tabrepro.io.raw import read_raw
 from tabrepro.io.splits import SPLITS
 from tabrepro.io.staging import staged_outputs, write_json
+from tabrepro.io.targets import class_codes, encode_target, regression_bins, regression_strata, target_summary
 from tabrepro.stages import run_stage
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,8 @@ def clean_table(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Parse and judge ``raw`` by the contract's grammar (a ``ContractViolation`` lists every problem, its rows
     named by ``raw``'s index and ``row_label``); refuse or drop unlabelled rows, as ``data.target.missing`` says;
-    encode the target as 1 (positive) / 0.
+    encode the target per its task (``io.targets.encode_target``: binary 1 (positive) / 0, multiclass the class
+    index, regression the value).
 
     Returns the clean frame (id, features, target; fresh index) and the dropped-row counts by reason.
     """
@@ -35,9 +37,7 @@ def clean_table(
     target = contract.target.column
     labelled = _labelled_rows(parsed, contract, source=source, row_label=row_label)
     clean = parsed.loc[labelled].reset_index(drop=True)
-    clean = clean.assign(**{target: (clean[target] == contract.target.positive).astype("int8")})
-    if clean[target].nunique() < 2:
-        raise DataError(f"{source}: target {target!r} has a single class; nothing to learn")
+    clean = clean.assign(**{target: encode_target(clean[target], contract.target, source=source)})
     return clean, {"target missing": int((~labelled).sum())}
 
 
@@ -69,9 +69,12 @@ def min_class_rows(split: SplitParams, *, cv_folds: int) -> int:
 def check_class_counts(
     clean: pd.DataFrame, contract: DataContract, *, source: str, split: SplitParams, cv_folds: int
 ) -> None:
-    """Refuse a table with a class too small for the split and the CV: a DataError naming every class's rows."""
+    """Refuse a table with a class too small for the split and the CV: a DataError naming every class's rows
+    (a regression target has no classes: its quantile bins are sized by ``split_data``)."""
     target, needed = contract.target, min_class_rows(split, cv_folds=cv_folds)
-    labels = {target.positive: 1, target.negative: 0}
+    if not target.is_classification:
+        return
+    labels = class_codes(target)
     counts = {label: int((clean[target.column] == code).sum()) for label, code in labels.items()}
     small = [f"class {label!r} has {n} rows" for label, n in counts.items() if n < needed]
     if small:
@@ -84,13 +87,18 @@ def check_class_counts(
 
 
 def split_data(
-    df: pd.DataFrame, *, target: str, train: float, val: float, test: float, seed: int
+    df: pd.DataFrame, *, target: str, train: float, val: float, test: float, seed: int, bins: int | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Stratified train/val/test split with the given ratios (summing to 1); each split keeps its row order."""
+    """Stratified train/val/test split with the given ratios (summing to 1); each split keeps its row order.
+
+    Classification stratifies on the target; a regression target (``bins`` given) on its ``bins`` quantile bins.
+    """
+    strata = df[target] if bins is None else regression_strata(df[target], bins=bins)
     try:
-        rest, test_df = train_test_split(df, test_size=test, stratify=df[target], random_state=seed)
+        rest, test_df = train_test_split(df, test_size=test, stratify=strata, random_state=seed)
+        rest_strata = None if strata is None else strata.loc[rest.index]
         train_df, val_df = train_test_split(
-            rest, test_size=val / (train + val), stratify=rest[target], random_state=seed
+            rest, test_size=val / (train + val), stratify=rest_strata, random_state=seed
         )
     except ValueError as exc:
         raise DataError(f"cannot split {len(df)} rows with ratios train={train} val={val} test={test}: {exc}") from None
@@ -108,21 +116,16 @@ def summarise_quality(
     contract: DataContract,
     dropped: dict[str, int],
 ) -> dict[str, Any]:
-    """The data-quality report: rows in/out and why, missing values, ignored columns, class balance."""
+    """The data-quality report: rows in/out and why, missing values, ignored columns, and the target per split
+    (``class_balance``: binary the positive rate, multiclass every class's share, regression min/quartiles/max/mean).
+    """
     target = contract.target.column
     return {
         "contract": contract.name,
         "rows": {"in": len(raw), "out": len(clean), "dropped": dropped},
         "ignored_columns": [c for c in raw.columns if c not in contract.columns],
         "missing_values": {c: int(clean[c].isna().sum()) for c in contract.feature_names},
-        "class_balance": {
-            name: {
-                "rows": len(part),
-                "positive": int(part[target].sum()),
-                "positive_rate": round(float(part[target].mean()), 6),
-            }
-            for name, part in splits.items()
-        },
+        "class_balance": {name: target_summary(part[target], contract.target) for name, part in splits.items()},
     }
 
 
@@ -141,6 +144,10 @@ def run(
     row_label = "line" if contract.format == "csv" else "row"
     clean, dropped = clean_table(raw, contract, source=contract.source, row_label=row_label)
     check_class_counts(clean, contract, source=contract.source, split=split, cv_folds=cv_folds)
+    bins = None
+    if not contract.target.is_classification:
+        bins = regression_bins(len(clean), needed=min_class_rows(split, cv_folds=cv_folds))
+        log.info("stratifying the regression target %r on %d quantile bins", contract.target.column, bins)
     splits = split_data(
         clean,
         target=contract.target.column,
@@ -148,6 +155,7 @@ def run(
         val=split.val,
         test=split.test,
         seed=split.seed,
+        bins=bins,
     )
     report = DataQuality.model_validate(
         {

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 from dvclive.live import Live
 from sklearn.base import BaseEstimator
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    log_loss,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
 
 from tabrepro.artefacts import BestParams, TuningProvenance, read_artefact
 from tabrepro.config.params import (
@@ -35,7 +42,7 @@ from tabrepro.io.splits import read_splits
 from tabrepro.io.staging import staged_outputs
 from tabrepro.stages import run_stage
 from tabrepro.training.features import split_xy
-from tabrepro.training.modeling import FitResult, build_model, fit_model, save_model
+from tabrepro.training.modeling import FitResult, build_model, fit_model, predict_output, save_model
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val")  # what engine dask reads from the prepared splits
@@ -73,13 +80,14 @@ def log_curves(live: Live, result: FitResult, scores: dict[str, float]) -> None:
 def fit_in_memory(
     paths: PathsParams, contract: DataContract, family: ModelParams, model: BaseEstimator
 ) -> tuple[FitResult, list[str], np.ndarray, np.ndarray]:
-    """``train.engine: local``: fit on the featurized splits; the fit, its feature names, val labels and P(positive)."""
+    """``train.engine: local``: fit on the featurized splits; the fit, its feature names, val labels and
+    ``predict_output`` on val (binary: P(positive))."""
     splits = read_splits(paths.features)
     x_train, y_train = split_xy(splits["train"], contract)
     x_val, y_val = split_xy(splits["val"], contract)
     result = fit_model(model, x_train, y_train, x_val, y_val, early_stopping_rounds=family.early_stopping_rounds)
     feature_names = [c for c in splits["train"].columns if c not in (contract.key_column, contract.target.column)]
-    return result, feature_names, y_val, result.model.predict_proba(x_val)[:, 1]
+    return result, feature_names, y_val, predict_output(result.model, x_val, task=contract.target.task)
 
 
 def fit_on_dask(
@@ -91,6 +99,11 @@ def fit_on_dask(
 
     from tabrepro.training import distributed
 
+    if contract.target.task != "binary":
+        raise ConfigError(
+            f"params.yaml: train.engine: 'dask' trains binary tasks only, but data.target.task is "
+            f"{contract.target.task!r} (issue 21: not supported yet); set train.engine: local"
+        )
     if family.name != "xgboost":
         raise ConfigError(
             f"params.yaml: train.engine: 'dask' trains xgboost only, but the family to train is {family.name!r} "
@@ -133,17 +146,18 @@ def run(
     seed: int,
     decimals: int = DEFAULT_DECIMALS,
 ) -> None:
+    target = contract.target
+    model_params = model_params.for_task(target.task)
     tuned = read_best_params(paths.best_params, model=model_params)
     family = model_params.family(tuned.model)
-    model = build_model(family.name, dict(tuned.params), seed=seed, n_jobs=train.n_jobs)
+    model = build_model(family.name, dict(tuned.params), task=target.task, seed=seed, n_jobs=train.n_jobs,
+                        n_classes=max(len(target.labels), 2))  # fmt: skip
     if train.engine == "dask":
         result, feature_names, y_val, p_val = fit_on_dask(paths, contract, family, model, train)
     else:
         result, feature_names, y_val, p_val = fit_in_memory(paths, contract, family, model)
-    scores = {  # written at the declared precision, like the per-round curves
-        "model_val_roc_auc": rounded(roc_auc_score(y_val, p_val), decimals),
-        "model_val_log_loss": rounded(log_loss(y_val, p_val), decimals),
-    }
+    # written at the declared precision, like the per-round curves
+    scores = {name: rounded(value, decimals) for name, value in val_scores(target.task, y_val, p_val).items()}
     result = replace(result, curves=rounded_tree(result.curves, decimals))
     with staged_outputs(paths.model, paths.train_live, withhold=True) as (model_dir, live_dir):
         meta = save_model(
@@ -154,24 +168,49 @@ def run(
             best_iteration=result.best_iteration,
             seed=seed,
             hyperparameters=tuned.params,
-            tuning=TuningProvenance(
-                source=tuned.source,
-                cv_roc_auc=tuned.cv_roc_auc,
-                cv_roc_auc_std=tuned.cv_roc_auc_std,
-                search=tuned.search,
+            tuning=TuningProvenance.model_validate(
+                {"source": tuned.source, "search": tuned.search, **_tuned_scores(tuned)}
             ),
             engine=train.engine,
+            # a binary model's meta.json keeps its keys from before issue 21 (task defaults to binary)
+            **({} if target.task == "binary" else {"task": target.task, "classes": target.labels}),
         )
         live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
         log_curves(live, result, scores)
         live.end()  # type: ignore[no-untyped-call]  # dvclive leaves Live.end unannotated
-    log.info(
-        "trained %s (%s): val ROC-AUC %.4f, sha256 %s",
-        family.name,
-        train.engine,
-        scores["model_val_roc_auc"],
-        meta.sha256[:12],
-    )
+    first = next(iter(scores))
+    log.info("trained %s (%s): %s %.4f, sha256 %s", family.name, train.engine, first, scores[first], meta.sha256[:12])
+
+
+def val_scores(task: str, y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """The val metrics train logs: binary ROC-AUC and log-loss; multiclass log-loss, accuracy and macro OvR
+    ROC-AUC; regression RMSE, MAE and R²."""
+    if task == "regression":
+        return {
+            "model_val_rmse": float(root_mean_squared_error(y, predicted)),
+            "model_val_mae": float(mean_absolute_error(y, predicted)),
+            "model_val_r2": float(r2_score(y, predicted)),
+        }
+    if task == "multiclass":
+        labels = np.arange(predicted.shape[1])
+        return {
+            "model_val_log_loss": float(log_loss(y, predicted, labels=labels)),
+            "model_val_accuracy": float(accuracy_score(y, predicted.argmax(axis=1))),
+            "model_val_roc_auc_ovr_macro": float(
+                roc_auc_score(y, predicted, multi_class="ovr", average="macro", labels=labels)
+            ),
+        }
+    return {
+        "model_val_roc_auc": float(roc_auc_score(y, predicted)),
+        "model_val_log_loss": float(log_loss(y, predicted)),
+    }
+
+
+def _tuned_scores(tuned: BestParams) -> dict[str, Any]:
+    """The CV score tune recorded: ROC-AUC (binary), or the objective's name and score."""
+    if tuned.cv_roc_auc is not None:
+        return {"cv_roc_auc": tuned.cv_roc_auc, "cv_roc_auc_std": tuned.cv_roc_auc_std}
+    return {"objective": tuned.objective, "cv_score": tuned.cv_score, "cv_score_std": tuned.cv_score_std}
 
 
 def _main(params: dict[str, Any]) -> None:

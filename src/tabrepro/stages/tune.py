@@ -33,15 +33,16 @@ from tabrepro.evaluation.figures import save_tune_figures
 from tabrepro.io.runs import record_folder, write_run_record
 from tabrepro.io.staging import staged_outputs, write_json
 from tabrepro.stages import run_stage
+from tabrepro.training.objectives import BINARY, Scoring
 from tabrepro.training.search import study_names_for
-from tabrepro.training.selection import SIMPLEST_FIRST, FamilySearch
+from tabrepro.training.selection import FamilySearch, simplest_first
 from tabrepro.training.tuning import search_tune
 
 log = logging.getLogger(__name__)
 
 TRIAL_COLUMNS = ["family", "number", "state", "value"]
 RULE = (
-    "the best mean CV ROC-AUC, unless a simpler family's paired fold-by-fold difference to it is within one "
+    "the best mean CV {label}, unless a simpler family's paired fold-by-fold difference to it is within one "
     "standard error of zero (SE of the mean of the per-fold differences): then the simplest such family"
 )
 
@@ -57,19 +58,19 @@ def summarise_search(
         "trials_pruned": result.pruned,
         "cv_folds": tune.cv_folds,
     }
+    scoring = found.scoring
     best = {
         "model": choice.family,
         "source": "search" if tune.n_trials > 0 else "config",
         "params": result.params,
-        "cv_roc_auc": result.cv_mean,  # rounded to reproducibility.decimals by the search, like every score below
-        "cv_roc_auc_std": result.cv_std,
+        # rounded to reproducibility.decimals by the search, like every score below
+        **_scores(scoring, "cv_roc_auc", "cv_score", result.cv_mean, result.cv_std),
         "cv_best_rounds": result.best_rounds,
         "search": search,
     }
     metrics = {
         "model": choice.family,
-        "best_cv_roc_auc": result.cv_mean,
-        "best_cv_roc_auc_std": result.cv_std,
+        **_scores(scoring, "best_cv_roc_auc", "best_cv_score", result.cv_mean, result.cv_std),
         "cv_folds": tune.cv_folds,
         # the size of the search: a budget that bound (fewer finished than requested) fails the stage instead
         "n_trials_requested": tune.n_trials,
@@ -83,6 +84,14 @@ def summarise_search(
     return best, metrics, _choice_report(found, tune)
 
 
+def _scores(scoring: Scoring, binary: str, other: str, mean: float, std: float) -> dict[str, Any]:
+    """A binary task's ROC-AUC keys (as before issue 21), or another task's objective, direction and score keys."""
+    if scoring == BINARY:
+        return {binary: mean, f"{binary}_std": std}
+    objective = scoring.objective
+    return {"objective": objective.name, "direction": objective.direction, other: mean, f"{other}_std": std}
+
+
 def search_timings(found: FamilySearch) -> dict[str, Any]:
     """The run record's part of the search: its wall time, in all and per family."""
     return {
@@ -93,9 +102,10 @@ def search_timings(found: FamilySearch) -> dict[str, Any]:
 
 def _family_metrics(found: FamilySearch, family: str) -> dict[str, Any]:
     result, c = found.results[family], found.choice.comparisons[family]
+    binary = found.scoring == BINARY
     return {
-        "cv_roc_auc_mean": c.mean,
-        "cv_roc_auc_std": c.std,
+        "cv_roc_auc_mean" if binary else "cv_score_mean": c.mean,
+        "cv_roc_auc_std" if binary else "cv_score_std": c.std,
         "diff_to_best": c.diff,
         "diff_se": c.se,
         "within_one_se": c.within_one_se,
@@ -117,12 +127,15 @@ def _choice_report(found: FamilySearch, tune: TuneParams) -> dict[str, Any]:
         }
         for f, r in found.results.items()
     }
+    scoring = found.scoring
+    named = {} if scoring == BINARY else {"objective": scoring.objective.name, "direction": scoring.objective.direction}
     return {
         "model": found.choice.family,
         "best_family": found.choice.best,
+        **named,
         "reason": found.choice.reason,
-        "rule": RULE,
-        "simplicity_order": list(SIMPLEST_FIRST),
+        "rule": RULE.format(label=scoring.objective.label),
+        "simplicity_order": list(simplest_first(scoring.task)),
         "cv_folds": tune.cv_folds,
         "folds_sha256": found.folds,
         "families": families,
@@ -156,13 +169,18 @@ def write_tune_outputs(
     """Everything tune writes, into the staged ``(best_params file, study folder, reports folder)``."""
     best_path, study_dir, reports_dir = dirs
     best, metrics, choice = summarise_search(found, model, tune)
-    write_json(best_path, BestParams.model_validate(best).model_dump(mode="json"))
+    # exclude_unset: a binary task's files keep exactly their keys from before issue 21
+    write_json(best_path, BestParams.model_validate(best).model_dump(mode="json", exclude_unset=True))
     trials_table(found.studies).to_csv(study_dir / "trials.csv", index=False)
     where = "journal.log with the run records (paths.runs)" if tune.storage is None else "database (tune.storage)"
     write_json(study_dir / "study.json", {"study_names": names, "storage": where})
     reports_dir.mkdir()
-    write_json(reports_dir / "metrics.json", TuneMetrics.model_validate(metrics).model_dump(mode="json"))
-    write_json(reports_dir / "choice.json", TuneChoice.model_validate(choice).model_dump(mode="json"))
+    write_json(
+        reports_dir / "metrics.json", TuneMetrics.model_validate(metrics).model_dump(mode="json", exclude_unset=True)
+    )
+    write_json(
+        reports_dir / "choice.json", TuneChoice.model_validate(choice).model_dump(mode="json", exclude_unset=True)
+    )
     save_tune_figures(found.studies[found.choice.family], reports_dir / "figures", seed=seed)
 
 
@@ -178,6 +196,7 @@ def run(
 ) -> None:
     started = datetime.now(UTC)
     outputs = (paths.best_params, paths.tune_study, paths.tune_reports)
+    model = model.for_task(contract.target.task)  # the families that serve the task (a pinned one must)
     names = study_names_for(contract, model, tune)
     with staged_outputs(*outputs, withhold=True) as dirs:
         dirs[1].mkdir()
@@ -193,9 +212,10 @@ def run(
     write_run_record(paths.runs, "tune", search_timings(found), started=started)
     chosen = found.chosen
     log.info(
-        "tune %s: %s, best CV ROC-AUC %.4f ± %.4f (%d completed, %d pruned, %.0f s in all)",
+        "tune %s: %s, best CV %s %.4f ± %.4f (%d completed, %d pruned, %.0f s in all)",
         model.name,
         found.choice.family,
+        found.scoring.objective.label,
         chosen.cv_mean,
         chosen.cv_std,
         chosen.completed,

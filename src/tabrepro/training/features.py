@@ -61,6 +61,8 @@ def transform_frame(preprocessor: ColumnTransformer, df: pd.DataFrame) -> pd.Dat
 
 
 def split_xy(frame: pd.DataFrame, contract: DataContract) -> tuple[np.ndarray, np.ndarray]:
-    """Feature matrix (float32) and target vector of a featurized split."""
+    """Feature matrix (float32) and target vector of a featurized split: int64 labels (binary 0/1, multiclass the
+    class index), float64 values for a regression target."""
     x = frame.drop(columns=[contract.key_column, contract.target.column])
-    return x.to_numpy(dtype=np.float32), frame[contract.target.column].to_numpy(dtype=np.int64)
+    dtype = np.float64 if contract.target.task == "regression" else np.int64
+    return x.to_numpy(dtype=np.float32), frame[contract.target.column].to_numpy(dtype=dtype)

@@ -93,14 +93,24 @@ RANDOM_FOREST: dict[str, Rule] = {
     "max_leaf_nodes": (Span(int, 2), None),
     "min_impurity_decrease": (NON_NEGATIVE,),
     "ccp_alpha": (NON_NEGATIVE,),
-    "criterion": ("gini", "entropy", "log_loss"),
+    # classification, then regression (RandomForestRegressor): the task picks the estimator, the fit the criterion
+    "criterion": ("gini", "entropy", "log_loss", "squared_error", "absolute_error", "friedman_mse", "poisson"),
     "bootstrap": BOOLEAN,
     "class_weight": (None, "balanced", "balanced_subsample"),
+}
+RIDGE: dict[str, Rule] = {
+    "alpha": (NON_NEGATIVE,),
+    "fit_intercept": BOOLEAN,
+    "solver": ("auto", "svd", "cholesky", "lsqr", "sparse_cg", "sag", "saga", "lbfgs"),
+    "max_iter": (POSITIVE_INT, None),
+    "tol": (NON_NEGATIVE,),
+    "positive": BOOLEAN,
 }
 FAMILIES: dict[str, dict[str, Rule]] = {
     "xgboost": {name: (*rule, None) for name, rule in XGBOOST.items()},
     "logreg": LOGREG,
     "random_forest": RANDOM_FOREST,
+    "ridge": RIDGE,
 }
 # Names a user may reach for that are set elsewhere: a clearer message than "unknown".
 SET_ELSEWHERE = {
@@ -108,7 +118,9 @@ SET_ELSEWHERE = {
     "seed": "set by the top-level `seed`",
     "n_jobs": "set by `train.n_jobs`",
     "early_stopping_rounds": "set by `model.early_stopping_rounds`",
-    "eval_metric": "fixed: tune scores ROC-AUC, train logs logloss and AUC",
+    "eval_metric": "fixed: tune scores the task's objective (tune.objective), train logs the task's metrics",
+    "objective": "fixed by the task: binary:logistic, multi:softprob or reg:squarederror",
+    "num_class": "fixed by the contract's classes",
 }
 
 

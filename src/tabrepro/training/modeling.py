@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from xgboost import XGBClassifier
+from xgboost import XGBClassifier, XGBModel, XGBRegressor
 
 from tabrepro.artefacts import ModelMeta, read_artefact, sha256_file
 from tabrepro.errors import TabreproError
@@ -28,6 +28,8 @@ from tabrepro.training.hyperparameters import check_hyperparameters
 
 # Fixed settings of each family that are not searched: determinism and the metrics logged per round.
 _XGB_FIXED = {"tree_method": "hist", "eval_metric": ["logloss", "auc"]}
+_XGB_MULTICLASS = {"tree_method": "hist", "objective": "multi:softprob", "eval_metric": ["mlogloss", "merror"]}
+_XGB_REGRESSION = {"tree_method": "hist", "objective": "reg:squarederror", "eval_metric": ["rmse", "mae"]}
 # Logistic regression solved to the optimum, not to lbfgs' default tolerance (1e-4, where it stops depends on
 # the last digits of BLAS sums and so on the CPU: fold ROC-AUC moved in the 5th digit between AVX2 and AVX-512
 # kernels). Newton-Cholesky converges quadratically to max |gradient| <= tol in a few steps: one-ulp changes of
@@ -50,15 +52,41 @@ class FitResult:
     best_iteration: int | None = None
 
 
-def build_model(family: str, params: dict[str, Any], *, seed: int, n_jobs: int = 1) -> BaseEstimator:
-    """Return an UNFITTED estimator of ``family`` with ``params``; logreg gets its own scaler."""
+def build_model(
+    family: str, params: dict[str, Any], *, task: str = "binary", seed: int, n_jobs: int = 1, n_classes: int = 2
+) -> BaseEstimator:
+    """Return an UNFITTED estimator of ``family`` for ``task`` with ``params``; linear models get their own scaler.
+    Multiclass: multinomial logistic regression, XGBoost ``multi:softprob`` over ``n_classes``; regression: ridge,
+    random forest and XGBoost regressors (``reg:squarederror``)."""
     check_hyperparameters(family, params, where="params.yaml: model.params")
     if family == "xgboost":
-        return XGBClassifier(**{**_XGB_FIXED, **params}, random_state=seed, n_jobs=n_jobs)
+        return _build_xgboost(params, task=task, seed=seed, n_jobs=n_jobs, n_classes=n_classes)
     if family == "random_forest":
-        return RandomForestClassifier(**params, random_state=seed, n_jobs=n_jobs)
+        forest = RandomForestRegressor if task == "regression" else RandomForestClassifier
+        return forest(**params, random_state=seed, n_jobs=n_jobs)
     # Linear models need scaled inputs; the scaler is part of the model so the whole pipeline exports as one.
+    if family == "ridge":
+        # the direct Cholesky solve, named rather than left to "auto": the same solution on every machine
+        return Pipeline([("scale", StandardScaler()), ("reg", Ridge(**{"solver": "cholesky", **params}))])
     return Pipeline([("scale", StandardScaler()), ("clf", build_logistic(params, seed=seed))])
+
+
+def _build_xgboost(params: dict[str, Any], *, task: str, seed: int, n_jobs: int, n_classes: int) -> XGBModel:
+    if task == "regression":
+        return XGBRegressor(**{**_XGB_REGRESSION, **params}, random_state=seed, n_jobs=n_jobs)
+    if task == "multiclass":
+        fixed = {**_XGB_MULTICLASS, "num_class": n_classes}
+        return XGBClassifier(**{**fixed, **params}, random_state=seed, n_jobs=n_jobs)
+    return XGBClassifier(**{**_XGB_FIXED, **params}, random_state=seed, n_jobs=n_jobs)
+
+
+def predict_output(model: Any, x: np.ndarray, *, task: str) -> np.ndarray:
+    """What every consumer scores: binary (n,) P(positive); multiclass (n, K) probabilities in class order;
+    regression (n,) predictions. All float64."""
+    if task == "regression":
+        return np.asarray(model.predict(x), dtype=np.float64)
+    probabilities = np.asarray(model.predict_proba(x), dtype=np.float64)
+    return probabilities[:, 1] if task == "binary" else probabilities
 
 
 def build_logistic(params: dict[str, Any], *, seed: int) -> LogisticRegression:
@@ -78,7 +106,7 @@ def fit_model(
 ) -> FitResult:
     """Fit ``model``. XGBoost early-stops on val, then is refit with exactly the best number of rounds,
     so the saved model holds only the trees it predicts with (and converts to ONNX unchanged)."""
-    if not isinstance(model, XGBClassifier):
+    if not isinstance(model, XGBModel):
         return FitResult(model=fit_for_prediction(model, x_train, y_train))
     if early_stopping_rounds is None:
         model.fit(x_train, y_train, eval_set=[(x_train, y_train), (x_val, y_val)], verbose=False)
@@ -98,14 +126,14 @@ def fit_for_prediction(model: BaseEstimator, x: np.ndarray, y: np.ndarray) -> Ba
     A random forest then predicts on one thread: with several, its trees' probabilities are summed in the order
     the threads finish, so two calls on the same rows differ in the last digit (measured: 20 distinct results in
     20 calls with n_jobs=2). Fitting on several threads gives the same trees."""
-    if isinstance(model, Pipeline) and isinstance(model.steps[-1][1], LogisticRegression):
+    if isinstance(model, Pipeline) and isinstance(model.steps[-1][1], LogisticRegression | Ridge):
         scaled = x
         for _, step in model.steps[:-1]:
             scaled = step.fit_transform(scaled, y)
         model.steps[-1][1].fit(np.asarray(scaled, dtype=np.float64), y)
         return model
     model.fit(x, y)
-    if isinstance(model, RandomForestClassifier):
+    if isinstance(model, RandomForestClassifier | RandomForestRegressor):
         model.set_params(n_jobs=1)
     return model
 
@@ -128,7 +156,7 @@ def save_model(model: BaseEstimator, family: str, directory: str | Path, **info:
         path = directory / "model.skops"
         dump_skops(model, path)
     meta = ModelMeta.model_validate({"family": family, "file": path.name, "sha256": sha256_file(path), **info})
-    write_json(directory / META_FILE, meta.model_dump(mode="json"))
+    write_json(directory / META_FILE, meta.model_dump(mode="json", exclude_unset=True))  # only what was given
     return meta
 
 
@@ -143,7 +171,7 @@ def load_model(directory: str | Path) -> tuple[BaseEstimator, ModelMeta]:
     if actual != meta.sha256:
         raise ModelFileError(f"{path}: sha256 {actual} does not match {meta.sha256} in {meta_path}")
     if meta.family == "xgboost":
-        model = XGBClassifier()
+        model = XGBRegressor() if meta.task == "regression" else XGBClassifier()
         model.load_model(path)
     else:
         model = load_skops(path)

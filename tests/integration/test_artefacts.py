@@ -1,8 +1,8 @@
 """Every file that crosses stages, from its real writer to its real reader, and refused with the file and the key
 named when it is missing, truncated, not JSON, edited or of another layout.
 
-One small real chain (500 raw rows, logistic regression, no search, no bento) writes every file once; each test
-reads a copy of what it needs.
+One small real chain (500 raw rows, logistic regression, no search, no bento; the suite's ``sample_pipelines``)
+writes every file once; each test reads a copy of what it needs.
 """
 
 from __future__ import annotations
@@ -31,48 +31,38 @@ from tabrepro.artefacts import (
     sha256_bytes,
     sha256_file,
 )
-from tabrepro.config.params import (
-    EvaluateParams,
-    FeaturesParams,
-    ModelParams,
-    PackageParams,
-    PathsParams,
-    SplitParams,
-    TrainParams,
-    TuneParams,
-)
+from tabrepro.config.params import ModelParams, PackageParams, PathsParams
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.errors import TabreproError
 from tabrepro.evaluation.gate import enforce_gate
 from tabrepro.monitoring.check import open_model, start_drift
 from tabrepro.reporting.report import parse_gate
 from tabrepro.serving.runtime import ServingError, ServingModel
-from tabrepro.stages import evaluate, featurize, package, prepare, train, tune
+from tabrepro.stages import package
 from tabrepro.stages.train import read_best_params
 from tabrepro.training.modeling import ModelFileError, load_model
-from tests.conftest import REPO, gate_only, write_sample
+from tests.conftest import REPO, SamplePipelines, sample_params
 
 LOGREG = ModelParams(name="logreg", params={"C": 1.0, "max_iter": 500}, search_space={})
 
 
+CHAIN = {  # 500 raw rows, logistic regression, no search, a quick bootstrap, no bento
+    "rows": 500,
+    "seed": 3,
+    "model": LOGREG,
+    "evaluate": {"bootstrap": {"n": 30, "seed": 1, "level": 0.9}, "permutation_repeats": 1},
+    "gate": {"max_ece": 0.5},
+    "package": PackageParams(build_bento=False, latency_rows=10),
+}
+
+
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PathsParams, DataContract]:
-    """prepare -> package, each stage's real run(), on 500 rows; returns (folder, paths, contract)."""
-    work = tmp_path_factory.mktemp("chain")
-    params = write_sample(work, yaml.safe_load((REPO / "params.yaml").read_text()), rows=500, seed=3)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(work)
-        paths = PathsParams.model_validate(params["paths"])
-        contract = load_contract(params["data"])
-        prepare.run(paths, contract, SplitParams.model_validate(params["split"]))
-        featurize.run(paths, contract, FeaturesParams.model_validate(params["features"]))
-        tune.run(paths, contract, LOGREG, TuneParams(n_trials=0, cv_folds=3), TrainParams(), seed=0)
-        train.run(paths, contract, LOGREG, TrainParams(), seed=0)
-        quick = {"bootstrap": {"n": 30, "seed": 1, "level": 0.9}, "permutation_repeats": 1}
-        policy = gate_only(params.get("policy"), max_ece=0.5)
-        evaluate.run(paths, contract, EvaluateParams.model_validate({**params["evaluate"], **quick}), policy)
-        package.run(paths, contract, PackageParams(build_bento=False, latency_rows=10), ServeParams())
-    return work, _absolute(paths, work), contract
+def chain(sample_pipelines: SamplePipelines) -> tuple[Path, PathsParams, DataContract]:
+    """prepare -> package, each stage's real run(), on 500 rows (shared); returns (folder, paths, contract)."""
+    work = sample_pipelines(**CHAIN)
+    params = sample_params(yaml.safe_load((REPO / "params.yaml").read_text()))
+    paths = PathsParams.model_validate(params["paths"])
+    return work, _absolute(paths, work), load_contract(params["data"])
 
 
 def _absolute(paths: PathsParams, root: Path) -> PathsParams:
@@ -216,7 +206,7 @@ KEYS = {
     "metrics": ("threshold", "n"),
     "manifest": ("threshold", "threshold"),
     "package": ("gate", "predictions_match_evaluate"),
-    "tune_metrics": ("best_cv_roc_auc", "cv_folds"),
+    "tune_metrics": ("cv_folds", "best_cv_roc_auc"),  # best_cv_roc_auc is optional: other tasks give best_cv_score
     "data_quality": ("class_balance", "source_sha256"),
 }
 FOLDERS = ("meta", "manifest")
