@@ -152,6 +152,7 @@ class TabreproService:
         settings = resolve_serve_settings(manifest.serve, env)
         self.max_records = limits.max_records
         guard.configure(limits, record_json_schema(self.model.contract, max_text_chars=limits.max_text_chars))
+        openapi.configure_response(self.model.task, self.model.classes, self.model.contract.target.unit)
         self.mode, self.canary_percent = settings.rollout.mode, settings.rollout.canary_percent
         if self.mode != "off":
             self.candidate = load_candidate(str(settings.rollout.candidate_dir), self.model, providers=providers)
