@@ -76,12 +76,12 @@ def predict_response(task: str, classes: tuple[str, ...] = (), unit: str | None 
     A non-binary answer names its ``task`` at the top level instead of a ``threshold``."""
     if task == "binary":
         return PREDICT_RESPONSE
-    prediction = copy.deepcopy(_PREDICTION)
-    fields = prediction["properties"]
+    prediction: dict[str, Any] = copy.deepcopy(_PREDICTION)
+    fields: dict[str, Any] = prediction["properties"]
     del fields["probability"], fields["label"]
     if task == "regression":
         what = f"the predicted value, in {unit}" if unit else "the predicted value"
-        answer = {"prediction": {"type": "number", "description": what}}
+        answer: dict[str, Any] = {"prediction": {"type": "number", "description": what}}
     else:
         probability = {"type": "number", "minimum": 0, "maximum": 1}
         answer = {
