@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,6 +27,7 @@ from tabrepro.config.params import BootstrapParams, EvaluateParams, PackageParam
 from tabrepro.contract.spec import DataContract
 from tabrepro.io.persistence import dump_skops
 from tabrepro.onnxrt.placement import MODEL_FILE, TENSOR_FILE
+from tabrepro.serving.openapi import as_json_schema
 from tabrepro.stages import evaluate, package
 from tabrepro.training.features import build_preprocessor, transform_frame
 from tabrepro.training.modeling import build_model, predict_output, save_model
@@ -129,7 +131,11 @@ def test_the_service_answers_per_task_over_http(tmp_path: Path, task: str):
     assert answer["task"] == task and "threshold" not in answer, log
     got = answer["predictions"]
     assert [p["index"] for p in got] == list(range(5))
-    item = docs["components"]["schemas"]["PredictResponse"]["properties"]["predictions"]["items"]
+    documented = docs["components"]["schemas"]["PredictResponse"]
+    jsonschema.validate(answer, as_json_schema(documented))  # the answer is what the document says
+    with pytest.raises(jsonschema.ValidationError):  # and the check can fail: a binary answer is not
+        jsonschema.validate({**answer, "predictions": [{**got[0], "probability": 0.5}]}, as_json_schema(documented))
+    item = documented["properties"]["predictions"]["items"]
     if task == "regression":
         assert np.allclose([p["prediction"] for p in got], expected, rtol=1e-5)
         assert item["required"] == ["id", "index", "prediction", "model_version", "role"]
