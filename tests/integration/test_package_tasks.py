@@ -6,6 +6,7 @@ binary, and documents the task's answer in its OpenAPI document."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -27,10 +28,13 @@ from tabrepro.config.params import BootstrapParams, EvaluateParams, PackageParam
 from tabrepro.contract.spec import DataContract
 from tabrepro.io.persistence import dump_skops
 from tabrepro.onnxrt.placement import MODEL_FILE, TENSOR_FILE
+from tabrepro.serving.fallback import answer_instead
 from tabrepro.serving.openapi import as_json_schema
+from tabrepro.serving.runtime import ServingModel
 from tabrepro.stages import evaluate, package
 from tabrepro.training.features import build_preprocessor, transform_frame
 from tabrepro.training.modeling import build_model, predict_output, save_model
+from tabrepro.training.onnx_export import frame_to_records
 from tests.support.local_serve import start_server, stop_server
 
 CLASSES = ["lo", "mid", "hi"]
@@ -102,7 +106,14 @@ def test_regression_is_packaged_with_relative_parity(tmp_path: Path, family: str
 
 
 def test_a_multiclass_forest_is_packaged_with_model_onnx_everywhere(tmp_path: Path):
-    _, _, _, _, manifest, report = _package(tmp_path, "multiclass", "random_forest")
+    paths, contract, pipeline, test, manifest, report = _package(tmp_path, "multiclass", "random_forest")
+    # the fallback (here the same folder) answers a failed model's records with the task's answers
+    records = frame_to_records(test.iloc[:3], contract)
+    answers = answer_instead(ServingModel(paths.serving), failed=("primary", "v1"), indices=[0, 1, 2], records=records)
+    assert answers.role == "fallback" and (answers.task, answers.classes) == ("multiclass", tuple(CLASSES))
+    expected = predict_output(pipeline, test.iloc[:3], task="multiclass")
+    assert np.max(np.abs(answers.probabilities - expected)) <= 1e-5
+    assert answers.fields(answers.probabilities[0].tolist())["label"] == CLASSES[int(expected[0].argmax())]
     assert (manifest.task, manifest.classes, manifest.unit) == ("multiclass", tuple(CLASSES), None)
     assert report.task == "multiclass" and report.classes == tuple(CLASSES)
     assert isinstance(report.parity, MulticlassParity) and report.parity.label_flips == 0
@@ -120,7 +131,14 @@ def test_the_service_answers_per_task_over_http(tmp_path: Path, task: str):
     rows = test.iloc[:5]
     records = [{"x1": r.x1, "x2": None if np.isnan(r.x2) else r.x2, "group": r.group} for r in rows.itertuples()]
     expected = predict_output(pipeline, rows, task=task)
-    proc, url = start_server(paths.serving, bentoml_home=tmp_path / "bentoml")
+    predlog = tmp_path / "predictions.jsonl"
+    env = {  # a shadow candidate, a fallback and the prediction log: each carries the task's answers
+        "TABREPRO_ROLLOUT_MODE": "shadow",
+        "TABREPRO_CANDIDATE_DIR": str(paths.serving),
+        "TABREPRO_FALLBACK_DIR": str(paths.serving),
+        "TABREPRO_PREDICTION_LOG": str(predlog),
+    }
+    proc, url = start_server(paths.serving, bentoml_home=tmp_path / "bentoml", env=env)
     try:
         assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
         answer = _post(url, records).json()
@@ -147,5 +165,14 @@ def test_the_service_answers_per_task_over_http(tmp_path: Path, task: str):
         assert [p["label"] for p in got] == [CLASSES[k] for k in expected.argmax(axis=1)]
         assert item["properties"]["label"]["enum"] == CLASSES
         assert item["properties"]["probabilities"]["required"] == CLASSES
+    lines = [json.loads(line) for line in predlog.read_text().splitlines()]
+    assert sorted((line["role"], line["index"]) for line in lines) == sorted(
+        (role, i) for role in ("primary", "candidate") for i in range(5)
+    )
+    answer_keys = {"prediction"} if task == "regression" else {"label", "probabilities"}
+    for line in lines:
+        assert answer_keys <= set(line) and "probability" not in line
+        served = got[line["index"]]
+        assert all(line[k] == served[k] for k in answer_keys)
     assert [r.status_code for r in hostile] == [400, 400], [r.text for r in hostile]
     assert "x1" in hostile[0].json()["error"] and "group" in hostile[1].json()["error"]
