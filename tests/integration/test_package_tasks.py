@@ -30,7 +30,7 @@ from tabrepro.io.persistence import dump_skops
 from tabrepro.onnxrt.placement import MODEL_FILE, TENSOR_FILE
 from tabrepro.serving.fallback import answer_instead
 from tabrepro.serving.openapi import as_json_schema
-from tabrepro.serving.runtime import ServingModel
+from tabrepro.serving.runtime import ServingError, ServingModel
 from tabrepro.stages import evaluate, package
 from tabrepro.training.features import build_preprocessor, transform_frame
 from tabrepro.training.modeling import build_model, predict_output, save_model
@@ -109,7 +109,10 @@ def test_a_multiclass_forest_is_packaged_with_model_onnx_everywhere(tmp_path: Pa
     paths, contract, pipeline, test, manifest, report = _package(tmp_path, "multiclass", "random_forest")
     # the fallback (here the same folder) answers a failed model's records with the task's answers
     records = frame_to_records(test.iloc[:3], contract)
-    answers = answer_instead(ServingModel(paths.serving), failed=("primary", "v1"), indices=[0, 1, 2], records=records)
+    served = ServingModel(paths.serving)
+    answers = answer_instead(served, failed=("primary", "v1"), indices=[0, 1, 2], records=records)
+    with pytest.raises(ServingError, match="a multiclass model has no positive-class probability"):
+        served.predict_proba(records)  # a binary-only consumer is refused, never handed class 1's column
     assert answers.role == "fallback" and (answers.task, answers.classes) == ("multiclass", tuple(CLASSES))
     expected = predict_output(pipeline, test.iloc[:3], task="multiclass")
     assert np.max(np.abs(answers.probabilities - expected)) <= 1e-5

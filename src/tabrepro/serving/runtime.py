@@ -134,7 +134,13 @@ class ServingModel:
         return self.contract.target.labels
 
     def predict_proba(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
-        """Positive-class probabilities of already validated (parsed) records (a binary model)."""
+        """Positive-class probabilities of already validated (parsed) records: a binary model's only; a ServingError
+        for any other (``scores`` answers every task), never another class's column in its place."""
+        if self.task != "binary":
+            raise ServingError(
+                f"{self.directory / MANIFEST_FILE}: a {self.task} model has no positive-class probability; "
+                "this consumer supports binary models only (issue 21)"
+            )
         outputs = self.session.run(["probabilities"], feeds_from_records(records, self.contract))
         return np.asarray(outputs[0][:, 1], dtype=np.float64)
 
