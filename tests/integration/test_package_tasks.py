@@ -105,8 +105,8 @@ def test_regression_is_packaged_with_relative_parity(tmp_path: Path, family: str
     assert report.bento.labels["test_rmse"]
 
 
-def test_a_multiclass_forest_is_packaged_with_model_onnx_everywhere(tmp_path: Path):
-    paths, contract, pipeline, test, manifest, report = _package(tmp_path, "multiclass", "random_forest")
+def test_a_multiclass_xgboost_is_packaged_with_model_onnx_everywhere(tmp_path: Path):
+    paths, contract, pipeline, test, manifest, report = _package(tmp_path, "multiclass", "xgboost")
     # the fallback (here the same folder) answers a failed model's records with the task's answers
     records = frame_to_records(test.iloc[:3], contract)
     served = ServingModel(paths.serving)

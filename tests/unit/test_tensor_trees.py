@@ -168,10 +168,11 @@ def test_refuses_what_it_cannot_write():
     with pytest.raises(TensorExportError, match="XGBRegressor: not a model of a binary target"):
         model_nodes(XGBRegressor(n_estimators=2).fit(x, y.astype(float)), "X")
     y3 = np.arange(len(y)) % 3
-    with pytest.raises(TensorExportError, match="multi:softprob"):  # multiclass trees: model.onnx serves them
+    with pytest.raises(TensorExportError, match="multi:softprob"):  # multiclass XGBoost: model.onnx serves it
         model_nodes(XGBClassifier(n_estimators=2, n_jobs=1).fit(x, y3), "X", task="multiclass")
-    with pytest.raises(TensorExportError, match="multiclass forest"):
-        model_nodes(RandomForestClassifier(n_estimators=2, random_state=0).fit(x, y3), "X", task="multiclass")
+    forest = RandomForestClassifier(n_estimators=2, random_state=0).fit(x, y3)
+    with pytest.raises(TensorExportError, match="a multiclass forest is written by traversal only"):
+        model_nodes(forest, "X", task="multiclass", strategy="gemm")
 
 
 @pytest.mark.parametrize(

@@ -104,21 +104,21 @@ _XGB_LINKS = {"binary:logistic": "sigmoid", "reg:squarederror": "identity"}
 
 
 def sklearn_forest(model: object) -> Forest:
-    """The trees of a fitted binary ``RandomForestClassifier`` (or any bagged ensemble of decision trees), or of a
+    """The trees of a fitted ``RandomForestClassifier`` (or any bagged ensemble of decision trees): binary leaf
+    values the positive class's fraction, multiclass each class's fraction (a vector per leaf); or of a
     single-output ``RandomForestRegressor`` (leaf values: the mean target of the leaf)."""
     parsed = []
     regressor = not hasattr(model, "classes_")
     for estimator in model.estimators_:  # type: ignore[attr-defined]
         tree = estimator.tree_
-        if tree.n_outputs != 1 or (not regressor and tree.value.shape[2] != 2):
-            raise TensorExportError(
-                f"{type(model).__name__}: only single-output binary or regression trees are written as tensors "
-                "(a multiclass forest serves from model.onnx on every provider)"
-            )
+        if tree.n_outputs != 1:
+            raise TensorExportError(f"{type(model).__name__}: only single-output trees are written as tensors")
         if regressor:
             value = tree.value[:, 0, 0].astype(np.float64)
-        else:
+        elif tree.value.shape[2] == 2:
             value = (tree.value[:, 0, 1] / tree.value[:, 0, :].sum(axis=1)).astype(np.float64)
+        else:  # multiclass: every class's fraction, in the classes_ order
+            value = (tree.value[:, 0, :] / tree.value[:, 0, :].sum(axis=1, keepdims=True)).astype(np.float64)
         parsed.append(
             _Tree(
                 left=tree.children_left.tolist(),
@@ -145,7 +145,7 @@ def _flatten(trees: list[_Tree], *, base: float, scale: float, link: str) -> For
     threshold: list[np.floating] = []  # float32 splits; NaN at the leaves
     default_left: list[bool] = []
     left: list[int] = []
-    value: list[np.floating | float] = []  # a leaf's value, 0 elsewhere
+    value: list[Any] = []  # a leaf's value (a number, or a vector of class fractions), 0 elsewhere
     roots: list[int] = []
     depth = 0
     for tree in trees:
@@ -166,7 +166,7 @@ def _flatten(trees: list[_Tree], *, base: float, scale: float, link: str) -> For
             threshold.append(np.float32(np.nan) if leaf else tree.threshold[node])
             default_left.append(False if leaf else tree.default_left[node])
             left.append(new_id[node] - 1 if leaf else new_id[tree.left[node]])
-            value.append(tree.value[node] if leaf else 0.0)
+            value.append(tree.value[node] if leaf else np.zeros_like(tree.value[0]))
     return Forest(
         feature=np.asarray(feature, dtype=np.int32),
         threshold=np.asarray(threshold, dtype=np.float32),
@@ -210,7 +210,12 @@ def forest_nodes(forest: Forest, x: str, b: _Builder, *, strategy: str = "traver
     elementwise work grows as 4**depth per tree)."""
     if strategy not in ("traversal", "gemm"):
         raise TensorExportError(f"strategy {strategy!r}: expected 'traversal' or 'gemm'")
+    vector = forest.value.ndim == 2  # a multiclass forest: (n, 1, K) summed, squeezed to (n, K)
+    if vector and strategy == "gemm":
+        raise TensorExportError("strategy 'gemm': a multiclass forest is written by traversal only")
     total = _gemm_sum(forest, x, b) if strategy == "gemm" else _traversal_sum(forest, x, b)
+    if vector:
+        total = b.op("Squeeze", total, b.const("squeeze_axis", np.array([1])))
     dtype = forest.value.dtype
     margin = b.op(
         "Add",
