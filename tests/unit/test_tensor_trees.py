@@ -165,8 +165,14 @@ def test_refuses_what_it_cannot_write():
     model = XGBClassifier(n_estimators=2, objective="binary:hinge", n_jobs=1).fit(x, y)
     with pytest.raises(TensorExportError, match="binary:hinge"):
         model_nodes(model, "X")
-    with pytest.raises(TensorExportError, match="XGBRegressor"):
+    with pytest.raises(TensorExportError, match="XGBRegressor: not a model of a binary target"):
         model_nodes(XGBRegressor(n_estimators=2).fit(x, y.astype(float)), "X")
+    y3 = np.arange(len(y)) % 3
+    with pytest.raises(TensorExportError, match="multi:softprob"):  # multiclass XGBoost: model.onnx serves it
+        model_nodes(XGBClassifier(n_estimators=2, n_jobs=1).fit(x, y3), "X", task="multiclass")
+    forest = RandomForestClassifier(n_estimators=2, random_state=0).fit(x, y3)
+    with pytest.raises(TensorExportError, match="a multiclass forest is written by traversal only"):
+        model_nodes(forest, "X", task="multiclass", strategy="gemm")
 
 
 @pytest.mark.parametrize(

@@ -69,14 +69,17 @@ from tabrepro.artefacts.evaluate_tasks import (
 )
 from tabrepro.artefacts.package import (
     MANIFEST_SCHEMA_VERSION,
+    AnyParity,
     BentoReceipt,
     BentoRecord,
     GraphReport,
     Latency,
+    MulticlassParity,
     PackagedGraph,
     PackagedModel,
     PackageReport,
     Parity,
+    RegressionParity,
     ServingGraph,
     ServingManifest,
 )
@@ -87,6 +90,7 @@ from tabrepro.artefacts.tune import BestParams, FamilyCV, FamilyFolds, SearchSum
 __all__ = [
     "MANIFEST_SCHEMA_VERSION",
     "METRIC_DIRECTIONS",
+    "AnyParity",
     "ArtefactError",
     "BaselineMetrics",
     "Baselines",
@@ -117,6 +121,7 @@ __all__ = [
     "ModelMeta",
     "MulticlassBaselines",
     "MulticlassMetrics",
+    "MulticlassParity",
     "MulticlassPoint",
     "MulticlassScores",
     "MulticlassVs",
@@ -130,6 +135,7 @@ __all__ = [
     "ReferenceStats",
     "RegressionBaselines",
     "RegressionMetrics",
+    "RegressionParity",
     "RegressionPoint",
     "RegressionScores",
     "RegressionVs",

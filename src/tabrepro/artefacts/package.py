@@ -30,16 +30,26 @@ class _ManifestContent(Record):
     version: str = Field(min_length=1)
     onnx_sha256: Sha256
     model_sha256: Sha256
-    threshold: Threshold
-    test_roc_auc: Share
+    threshold: Threshold | None  # None: not a binary target (multiclass labels by argmax; regression none)
+    test_roc_auc: Share | None  # binary: ROC-AUC; multiclass: macro one-vs-rest ROC-AUC; regression: None
     serve: ServeParams
     contract: dict[str, JsonValue]  # the data contract as packaged; the service validates it with load_contract
-    score_reference: ScoreReference
+    score_reference: ScoreReference  # binary: P(positive); multiclass: the top-label probability; regression: y
     graphs: dict[str, ServingGraph]  # execution provider -> the graph it runs (chosen by measurement in package)
+    # Issue 21: written only for a regression or multiclass target, so that a binary manifest keeps its bytes
+    # (and schema_version 2): absent means binary.
+    task: Literal["regression", "multiclass"] | None = None
+    classes: tuple[str, ...] | None = None  # multiclass: the probability columns' order
+    unit: str | None = None  # regression: the target's unit, when the contract names one
 
     def _sealed_fields(self) -> dict[str, Any]:
         """Every field the seal covers, as JSON."""
-        return self.model_dump(mode="json", exclude={"seal"})
+        return self.as_json(exclude={"seal"})
+
+    def as_json(self, *, exclude: set[str] | None = None) -> dict[str, Any]:
+        """The manifest as written: the task fields left out where they are None (a binary manifest's bytes)."""
+        unset = {k for k in ("task", "classes", "unit") if getattr(self, k) is None}
+        return self.model_dump(mode="json", exclude=unset | (exclude or set()))
 
     @model_validator(mode="before")
     @classmethod
@@ -96,6 +106,31 @@ class Parity(Record):
     tolerance: float = Field(gt=0)
 
 
+class RegressionParity(Record):
+    """Regression: max |Δ| between ONNX and the pipeline divided by ``scale``, the largest |prediction| of the
+    pipeline on the test split (at least 1e-12), against ``tolerance``."""
+
+    max_abs_diff: float = Field(ge=0)
+    scale: float = Field(gt=0)
+    max_rel_diff: float = Field(ge=0)
+    rows: int = Field(ge=1)
+    tolerance: float = Field(gt=0)
+
+
+class MulticlassParity(Record):
+    """Multiclass: max |Δp| over every class, and argmax flips among the rows whose top-two probability margin
+    exceeds the tolerance (``near_tie``: rows within it, counted and not compared)."""
+
+    max_abs_diff: float = Field(ge=0)
+    label_flips: Count
+    near_tie: Count = 0
+    rows: int = Field(ge=1)
+    tolerance: float = Field(gt=0)
+
+
+AnyParity = Parity | MulticlassParity | RegressionParity
+
+
 class PackagedModel(Record):
     version: str
     sha256: Sha256  # of model.onnx
@@ -129,7 +164,7 @@ class GraphReport(Record):
 
     sha256: Sha256
     size_bytes: int = Field(ge=1)
-    parity: Parity
+    parity: AnyParity
     latency_single_row: Latency
     batch_rows_per_second: float = Field(ge=0)  # the whole test split in one run, median of repeats
     serves_on: tuple[str, ...]  # the providers the manifest gives this graph to
@@ -141,7 +176,7 @@ class PackagedGraph(Record):
 
     sha256: Sha256
     size_bytes: int = Field(ge=1)
-    parity: Parity
+    parity: AnyParity
     serves_on: tuple[str, ...]
 
     @classmethod
@@ -153,9 +188,15 @@ class PackageReport(Record):
     """``reports/package.json`` (a DVC metrics file): ONNX parity, the gate as packaged, the files, the bento.
     Parity and sizes only: measured latencies go to the run record, so the same inputs give the same bytes."""
 
-    parity: Parity
+    parity: AnyParity
     gate: PackagedGate
     model: PackagedModel
     bento: BentoRecord
     predictions_match_evaluate: StrictBool
     graphs: dict[str, PackagedGraph]  # file -> its record
+    task: Literal["regression", "multiclass"] | None = None  # as the manifest: absent (binary) is not written
+    classes: tuple[str, ...] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as written: the task fields left out where they are None (a binary report's bytes)."""
+        return self.model_dump(mode="json", exclude={k for k in ("task", "classes") if getattr(self, k) is None})

@@ -62,16 +62,21 @@ def answer_instead(
         raise ScoringFailed(f"{what} and there is no fallback")
     started = time.perf_counter()
     try:
-        probabilities = fallback.predict_proba(records)
+        probabilities = fallback.scores(records)
     except Exception:
         telemetry.MODEL_ERRORS.labels(role="fallback", model_version=fallback.version).inc()
         log.exception("the fallback %s failed too", fallback.version)
         DEGRADATION.note(f"{what}, and the fallback {fallback.version} too", records=len(records))
         raise ScoringFailed(f"{what}, and the fallback {fallback.version} too") from None
-    telemetry.observe_scoring("fallback", fallback.version, time.perf_counter() - started, probabilities)
+    telemetry.observe_scoring(
+        "fallback", fallback.version, time.perf_counter() - started, len(records), fallback.task, probabilities
+    )
     telemetry.FALLBACK_RECORDS.labels(failed_role=role, model_version=fallback.version).inc(len(records))
     DEGRADATION.note(f"{what}; the fallback {fallback.version} answered", records=len(records))
-    return ModelAnswers(fallback.version, fallback.sha256, "fallback", True, fallback.threshold, indices, probabilities)
+    return ModelAnswers(
+        fallback.version, fallback.sha256, "fallback", True, fallback.threshold, indices, probabilities,
+        fallback.task, fallback.classes,
+    )  # fmt: skip
 
 
 class Degradation:

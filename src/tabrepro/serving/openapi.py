@@ -6,7 +6,8 @@ member), so a client generated from it could never send a blank ``TotalCharges``
 OpenAPI 3.0 at all; the errors were documented in BentoML's shapes, and 413, 415 and 503 not at all. So
 ``DocumentFix`` (a middleware) rewrites both documents after BentoML generated them: the request body is the
 contract's record model as the guard built it (``PredictRequest``: in OpenAPI 3.0 a nullable value is
-``nullable: true``), the 200 answer is ``PREDICT_RESPONSE``, and every error answer is ``errors.ERROR_SCHEMA``.
+``nullable: true``), the 200 answer is ``PREDICT_RESPONSE`` (binary; ``predict_response`` per task), and every
+error answer is ``errors.ERROR_SCHEMA``.
 """
 
 from __future__ import annotations
@@ -66,6 +67,49 @@ PREDICT_RESPONSE: dict[str, Any] = {
 }
 
 
+_RESPONSE: dict[str, dict[str, Any]] = {"schema": PREDICT_RESPONSE}  # this worker's model's; binary by default
+
+
+def predict_response(task: str, classes: tuple[str, ...] = (), unit: str | None = None) -> dict[str, Any]:
+    """The 200 answer of ``/predict`` for a model of ``task`` (issue 21): binary ``PREDICT_RESPONSE``; multiclass
+    ``label`` (a class name) and ``probabilities`` keyed by class name (in class order); regression ``prediction``.
+    A non-binary answer names its ``task`` at the top level instead of a ``threshold``."""
+    if task == "binary":
+        return PREDICT_RESPONSE
+    prediction: dict[str, Any] = copy.deepcopy(_PREDICTION)
+    fields: dict[str, Any] = prediction["properties"]
+    del fields["probability"], fields["label"]
+    if task == "regression":
+        what = f"the predicted value, in {unit}" if unit else "the predicted value"
+        answer: dict[str, Any] = {"prediction": {"type": "number", "description": what}}
+    else:
+        probability = {"type": "number", "minimum": 0, "maximum": 1}
+        answer = {
+            "label": {"type": "string", "enum": list(classes), "description": "the class of the largest probability"},
+            "probabilities": {
+                "type": "object",
+                "properties": dict.fromkeys(classes, probability),
+                "required": list(classes),
+                "additionalProperties": False,
+                "description": "each class's probability, in the contract's class order",
+            },
+        }
+    prediction["properties"] = {"id": fields["id"], "index": fields["index"], **answer, **fields}
+    prediction["required"] = ["id", "index", *answer, "model_version", "role"]
+    response = copy.deepcopy(PREDICT_RESPONSE)
+    top = response["properties"]
+    top.pop("threshold")
+    response["properties"] = {**top, "task": {"type": "string", "enum": [task]}, "predictions": {"type": "array"}}
+    response["properties"]["predictions"]["items"] = prediction
+    response["required"] = [r if r != "threshold" else "task" for r in response["required"]]
+    return response
+
+
+def configure_response(task: str, classes: tuple[str, ...] = (), unit: str | None = None) -> None:
+    """Document this worker's model's answers (``service`` calls it at start-up)."""
+    _RESPONSE["schema"] = predict_response(task, classes, unit)
+
+
 def as_openapi30(schema: Any) -> Any:
     """JSON Schema to the OpenAPI 3.0 dialect: an ``anyOf`` with ``{"type": "null"}`` becomes ``nullable: true``
     (on the one other member, merged, or on the ``anyOf`` of the others); an enum that may be null lists null."""
@@ -91,7 +135,7 @@ def fix_docs(doc: dict[str, Any], request_schema: dict[str, Any]) -> dict[str, A
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
     schemas["PredictRequest"] = as_openapi30(request_schema)
-    schemas["PredictResponse"] = PREDICT_RESPONSE
+    schemas["PredictResponse"] = _RESPONSE["schema"]
     for operations in doc.get("paths", {}).values():
         for operation in operations.values():
             for status, answer in operation.get("responses", {}).items():
@@ -127,7 +171,7 @@ def fix_service_schema(doc: dict[str, Any], request_schema: dict[str, Any]) -> d
     for route in doc.get("routes", []):
         if route.get("route") == "/predict":
             route["input"] = copy.deepcopy(request_schema)
-            route["output"] = as_json_schema(PREDICT_RESPONSE)
+            route["output"] = as_json_schema(_RESPONSE["schema"])
     return doc
 
 

@@ -18,6 +18,9 @@ The line format is read by ``tabrepro drift``; change it only together with that
      "inputs": {<the validated record: numbers and booleans as floats or null, levels as text or null>},
      "probability": 0.52, "label": 1}
 
+For a regression model the answer is ``"prediction": 12.3``; for a multiclass one ``"label": "Gentoo",
+"probabilities": {"Adelie": 0.1, ...}`` (``tabrepro.serving.answers``); a binary line is as above.
+
 ``id`` is the record's id, null when it has none (every record, when the contract declares no id column);
 ``index`` is the record's position in its request, which keys a record without an id (as in the response).
 """
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import queue
 import threading
@@ -38,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from tabrepro.serving.answers import answer_fields, finite
+
 log = logging.getLogger(__name__)
 
 _STOP = object()
@@ -45,15 +49,22 @@ _STOP = object()
 
 @dataclass(frozen=True)
 class ModelAnswers:
-    """One model's probabilities for some of a request's records (``indices`` into them)."""
+    """One model's answers for some of a request's records (``indices`` into them): ``probabilities`` holds its
+    scores, (n,) P(positive) for binary, (n, K) for multiclass, (n,) predictions for regression."""
 
     model_version: str
     model_sha256: str
     role: str  # "primary" | "candidate" | "fallback" (it answered records the served model's graph failed on)
     served: bool  # whether these answers were the ones returned to the caller
-    threshold: float
+    threshold: float | None  # None: not a binary model
     indices: Sequence[int]
     probabilities: np.ndarray
+    task: str = "binary"
+    classes: tuple[str, ...] = ()  # multiclass: the probability columns' names
+
+    def fields(self, value: Any) -> dict[str, Any]:
+        """The answer to one record, from its row of ``probabilities`` (as a Python value)."""
+        return answer_fields(value, task=self.task, classes=self.classes, threshold=self.threshold)
 
 
 @dataclass(frozen=True)
@@ -92,14 +103,21 @@ def format_lines(request: LoggedRequest) -> list[bytes]:
         }
         prefix = _dumps(head)[:-1] + ',"id":'
         for index, p in zip(answers.indices, answers.probabilities.tolist(), strict=True):
-            if not math.isfinite(p):
-                raise ValueError(f"record {index}: probability {p} is not a finite number")
+            if not finite(p):
+                raise ValueError(f"record {index}: {answers.task} answer {p} is not a finite number")
             body = bodies.get(index)
             if body is None:
                 record, ident = request.records[index], ids[index]
                 body = bodies[index] = f'{_dumps(ident)},"index":{index},"inputs":{_dumps(record)}'
-            out.append(f'{prefix}{body},"probability":{p!r},"label":{int(p >= answers.threshold)}}}\n'.encode())
+            out.append(f"{prefix}{body},{_answer(answers, p)}}}\n".encode())
     return out
+
+
+def _answer(answers: ModelAnswers, p: Any) -> str:
+    """A line's answer, without braces; a binary one written as it always was."""
+    if answers.task == "binary" and answers.threshold is not None:
+        return f'"probability":{p!r},"label":{int(p >= answers.threshold)}'
+    return _dumps(answers.fields(p))[1:-1]
 
 
 def record_ids(records: Sequence[dict[str, Any]], id_column: str | None) -> list[str | None]:

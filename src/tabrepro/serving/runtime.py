@@ -123,7 +123,32 @@ class ServingModel:
     def sha256(self) -> str:
         return self.packaged.onnx_sha256
 
+    @property
+    def task(self) -> str:
+        """``binary``, ``multiclass`` or ``regression``: the packaged contract's target."""
+        return self.contract.target.task
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Multiclass: the probability columns' names, in order; binary (negative, positive); regression ()."""
+        return self.contract.target.labels
+
     def predict_proba(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
-        """Positive-class probabilities of already validated (parsed) records."""
+        """Positive-class probabilities of already validated (parsed) records: a binary model's only; a ServingError
+        for any other (``scores`` answers every task), never another class's column in its place."""
+        if self.task != "binary":
+            raise ServingError(
+                f"{self.directory / MANIFEST_FILE}: a {self.task} model has no positive-class probability; "
+                "this consumer supports binary models only (issue 21)"
+            )
         outputs = self.session.run(["probabilities"], feeds_from_records(records, self.contract))
         return np.asarray(outputs[0][:, 1], dtype=np.float64)
+
+    def scores(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+        """What the model answers for validated records, per task: binary (n,) P(positive); multiclass (n, K)
+        probabilities in class order; regression (n,) predictions. All float64."""
+        if self.task == "binary":
+            return self.predict_proba(records)
+        output = "prediction" if self.task == "regression" else "probabilities"
+        values = np.asarray(self.session.run([output], feeds_from_records(records, self.contract))[0], np.float64)
+        return values[:, 0] if self.task == "regression" else values

@@ -116,8 +116,8 @@ DECLARED = declare(os.environ)
 
 @bentoml.service(name="tabrepro", traffic={"timeout": 60}, workers=configured_workers(os.environ, DECLARED.manifest))
 class TabreproService:
-    """Churn-style binary classifier served from the packaged, sha256-verified ONNX graph, with an optional
-    shadow or canary candidate, an optional fallback model and an optional prediction log."""
+    """The packaged model (binary, multiclass or regression) served from its sha256-verified ONNX graph, with an
+    optional shadow or canary candidate, an optional fallback model and an optional prediction log."""
 
     def __init__(self) -> None:
         self.model: ServingModel | None = None
@@ -152,6 +152,7 @@ class TabreproService:
         settings = resolve_serve_settings(manifest.serve, env)
         self.max_records = limits.max_records
         guard.configure(limits, record_json_schema(self.model.contract, max_text_chars=limits.max_text_chars))
+        openapi.configure_response(self.model.task, self.model.classes, self.model.contract.target.unit)
         self.mode, self.canary_percent = settings.rollout.mode, settings.rollout.canary_percent
         if self.mode != "off":
             self.candidate = load_candidate(str(settings.rollout.candidate_dir), self.model, providers=providers)
@@ -191,7 +192,8 @@ class TabreproService:
 
     @bentoml.api(route="/predict", input_spec=guard.PredictRequest)  # type: ignore[untyped-decorator]  # as above
     def predict(self, records: list[Any]) -> dict[str, Any]:
-        """Probability and label (at the answering model's threshold chosen on val) for each record; a 503 in the
+        """Each record's answer (``serving.answers``): binary probability and label (at the answering model's
+        threshold chosen on val); multiclass label and probabilities by class; regression prediction. A 503 in the
         one error shape when no model could score them (``fallback.ScoringFailed``)."""
         model = self.model
         if model is None:
@@ -225,7 +227,7 @@ class TabreproService:
         return {
             "model_version": version,
             "model_sha256": sha256,
-            "threshold": threshold,
+            **({"threshold": threshold} if model.task == "binary" else {"task": model.task}),
             "answered_by": "primary" if fell_back is None else "fallback",
             "request_id": request_id,
             "predictions": self._predictions(parsed, answers, id_column),
@@ -254,7 +256,7 @@ class TabreproService:
         subset = parsed if len(indices) == len(parsed) else [parsed[i] for i in indices]
         started = time.perf_counter()
         try:
-            probabilities = model.predict_proba(subset)
+            probabilities = model.scores(subset)
         except Exception:
             telemetry.MODEL_ERRORS.labels(role=role, model_version=model.version).inc()
             if served:
@@ -263,8 +265,12 @@ class TabreproService:
             # a shadow model must never cost a caller its answer; the failure is logged and counted instead
             log.exception("shadow candidate %s failed on %d records", model.version, len(subset))
             return None
-        telemetry.observe_scoring(role, model.version, time.perf_counter() - started, probabilities)
-        return ModelAnswers(model.version, model.sha256, role, served, model.threshold, indices, probabilities)
+        seconds = time.perf_counter() - started
+        telemetry.observe_scoring(role, model.version, seconds, len(subset), model.task, probabilities)
+        return ModelAnswers(
+            model.version, model.sha256, role, served, model.threshold, indices, probabilities, model.task,
+            model.classes,
+        )  # fmt: skip
 
     @staticmethod
     def _predictions(
@@ -275,14 +281,13 @@ class TabreproService:
         ids = record_ids(parsed, id_column)
         predictions: list[dict[str, Any]] = [{}] * len(parsed)
         for served in (a for a in answers if a.served):
-            telemetry.observe_served(served.probabilities)
+            telemetry.observe_served(served.probabilities, task=served.task)
             values = served.probabilities.tolist()
             for index, p in zip(served.indices, values, strict=True):
                 predictions[index] = {
                     "id": ids[index],
                     "index": index,
-                    "probability": p,
-                    "label": int(p >= served.threshold),
+                    **served.fields(p),  # binary probability and label; multiclass label and probabilities; ...
                     "model_version": served.model_version,
                     "role": served.role,
                 }

@@ -12,6 +12,8 @@ from typing import Any
 import bentoml
 import numpy as np
 
+from tabrepro.serving.answers import one_per_row
+
 _MODEL = ["role", "model_version"]
 _SCORES = [i / 10 for i in range(1, 11)]
 
@@ -79,15 +81,17 @@ def observe_placement(role: str, model: Any) -> None:
         GRAPH_NODES.labels(**labels).set(count)
 
 
-def observe_scoring(role: str, model_version: str, seconds: float, probabilities: np.ndarray) -> None:
+def observe_scoring(role: str, model_version: str, seconds: float, records: int, task: str, scores: np.ndarray) -> None:
+    """One model call: its records and latency, and (classification) the probabilities its answers stand on."""
     MODEL_REQUESTS.labels(role=role, model_version=model_version).inc()
-    MODEL_RECORDS.labels(role=role, model_version=model_version).inc(len(probabilities))
+    MODEL_RECORDS.labels(role=role, model_version=model_version).inc(records)
     MODEL_LATENCY.labels(role=role, model_version=model_version).observe(seconds)
-    observe_many(MODEL_SCORE.labels(role=role, model_version=model_version), probabilities)
+    observe_many(MODEL_SCORE.labels(role=role, model_version=model_version), one_per_row(scores, task=task))
 
 
-def observe_served(probabilities: np.ndarray) -> None:
-    observe_many(PROBABILITY, probabilities)
+def observe_served(scores: np.ndarray, *, task: str = "binary") -> None:
+    """The served answers' probabilities (binary P(positive), multiclass the top label's; regression none)."""
+    observe_many(PROBABILITY, one_per_row(scores, task=task))
 
 
 _FEW = 8

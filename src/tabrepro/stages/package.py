@@ -27,9 +27,11 @@ from tabrepro.artefacts import (
     BentoRecord,
     EvaluationMetrics,
     GraphReport,
+    MulticlassMetrics,
     PackagedGraph,
     PackagedModel,
     PackageReport,
+    RegressionMetrics,
     ServeParams,
     ServingManifest,
     read_artefact,
@@ -47,8 +49,8 @@ from tabrepro.monitoring.drift import compute_score_reference
 from tabrepro.packaging.store import build_bento, code_sha256
 from tabrepro.serving.runtime import MANIFEST_FILE, MODEL_FILE
 from tabrepro.stages import run_stage
-from tabrepro.training.modeling import load_model
-from tabrepro.training.onnx_export import check_graphs, frame_to_records
+from tabrepro.training.modeling import load_model, predict_output
+from tabrepro.training.onnx_export import check_graphs, frame_to_records, reference_scores
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +59,23 @@ BENTOFILE_TEMPLATE = Path("bentos/bentofile.yaml")
 
 def run(paths: PathsParams, contract: DataContract, package: PackageParams, serve: ServeParams) -> None:
     started = datetime.now(UTC)
-    metrics = read_artefact(paths.metrics, EvaluationMetrics, hint="run the evaluate stage")
+    task = contract.target.task
+    metrics = _read_metrics(paths, task)
     gate = enforce_gate(metrics.gate, override=package.override_gate, source=paths.metrics)
     preprocessor = load_skops(paths.preprocessor)
     model, meta = load_model(paths.model)
     pipeline = Pipeline([("pre", preprocessor), ("model", model)])
     test = read_splits(paths.prepared)["test"]
     records = frame_to_records(test, contract)
-    p_pipeline = pipeline.predict_proba(test)[:, 1]
+    # binary: predict_proba's own dtype, as before (float32 for XGBoost): the parity numbers keep their bytes
+    p_pipeline = pipeline.predict_proba(test)[:, 1] if task == "binary" else predict_output(pipeline, test, task=task)
+    threshold = metrics.threshold if isinstance(metrics, EvaluationMetrics) else None
     graphs = check_graphs(
         pipeline,
         contract,
         records,
         p_pipeline,
-        threshold=metrics.threshold,
+        threshold=threshold,
         tolerance=package.tolerance,
         latency_rows=package.latency_rows,
         cpu_graph=package.cpu_graph,
@@ -82,17 +87,18 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
         version=f"{contract.name}-{meta.family}-{onnx_sha[:12]}",
         onnx_sha256=onnx_sha,
         model_sha256=meta.sha256,
-        threshold=metrics.threshold,
-        test_roc_auc=metrics.roc_auc,
+        threshold=threshold,
+        test_roc_auc=_test_auc(metrics),
         serve=serve,
         contract=contract.model_dump(mode="json"),
-        score_reference=compute_score_reference(p_onnx),
+        score_reference=compute_score_reference(reference_scores(p_onnx, task=task)),
         graphs=graphs.serving,
+        **_task_fields(contract),
     )
     labels = {
         "code_sha256": code_sha256(),
         "model_sha256": onnx_sha,
-        "test_roc_auc": f"{metrics.roc_auc:.4f}",
+        **_headline(metrics),
         "gate": "overridden" if gate.overridden else "passed",
     }
     outputs = (paths.serving, paths.package_report, paths.bento, paths.bento_receipt)
@@ -100,7 +106,7 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
         serving_dir.mkdir()
         for name, data in graphs.files.items():  # model.onnx and model_tensor.onnx
             (serving_dir / name).write_bytes(data)
-        write_json(serving_dir / MANIFEST_FILE, manifest.model_dump(mode="json"))
+        write_json(serving_dir / MANIFEST_FILE, manifest.as_json())
         built = datetime.now(UTC)
         bento = _bento(serving_dir, bento_path, paths, labels=labels, version=onnx_sha[:12], build=package.build_bento)
         build_seconds = (datetime.now(UTC) - built).total_seconds()
@@ -115,19 +121,60 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
                 manifest_sha256=sha256_file(serving_dir / MANIFEST_FILE),
             ),
             bento=bento,
-            predictions_match_evaluate=bool(np.allclose(p_pipeline, _evaluated(paths), atol=1e-9)),
+            predictions_match_evaluate=bool(np.allclose(p_pipeline, _evaluated(paths, contract, test), atol=1e-9)),
             graphs={name: PackagedGraph.of(r) for name, r in graphs.reports.items()},
+            **{k: v for k, v in _task_fields(contract).items() if k != "unit"},
         )
-        write_json(report_path, report.model_dump(mode="json"))
+        write_json(report_path, report.as_json())
     write_run_record(paths.runs, "package", _run_fields(graphs.reports, bento, build_seconds), started=started)
     log.info(
-        "packaged %s: max |Δp| %.2g, %d flips, single-row p50 %.0f µs, bento %s",
+        "packaged %s (%s): max |Δ| %.2g, %s flips, single-row p50 %.0f µs, bento %s",
         manifest.version,
+        task,
         parity.max_abs_diff,
-        parity.label_flips,
+        getattr(parity, "label_flips", "no"),
         graphs.reports[MODEL_FILE].latency_single_row.p50_us,
         bento.tag,
     )
+
+
+TaskMetrics = EvaluationMetrics | MulticlassMetrics | RegressionMetrics
+
+
+def _read_metrics(paths: PathsParams, task: str) -> TaskMetrics:
+    hint = "run the evaluate stage"
+    if task == "regression":
+        return read_artefact(paths.metrics, RegressionMetrics, hint=hint)
+    if task == "multiclass":
+        return read_artefact(paths.metrics, MulticlassMetrics, hint=hint)
+    return read_artefact(paths.metrics, EvaluationMetrics, hint=hint)
+
+
+def _test_auc(metrics: TaskMetrics) -> float | None:
+    """The manifest's ``test_roc_auc``: binary ROC-AUC, multiclass macro one-vs-rest ROC-AUC, regression none."""
+    if isinstance(metrics, RegressionMetrics):
+        return None
+    return metrics.roc_auc if isinstance(metrics, EvaluationMetrics) else metrics.roc_auc_ovr
+
+
+def _headline(metrics: TaskMetrics) -> dict[str, str]:
+    """The bento's score label: binary ``test_roc_auc`` (as before), multiclass ``test_log_loss``, regression
+    ``test_rmse``."""
+    if isinstance(metrics, EvaluationMetrics):
+        return {"test_roc_auc": f"{metrics.roc_auc:.4f}"}
+    if isinstance(metrics, MulticlassMetrics):
+        return {"test_log_loss": f"{metrics.log_loss:.4f}"}
+    return {"test_rmse": f"{metrics.rmse:.6g}"}
+
+
+def _task_fields(contract: DataContract) -> dict[str, Any]:
+    """The manifest's task fields: none for binary (its bytes unchanged), else the task, classes and unit."""
+    target = contract.target
+    if target.task == "binary":
+        return {}
+    if target.task == "multiclass":
+        return {"task": "multiclass", "classes": target.labels}
+    return {"task": "regression", "unit": target.unit}
 
 
 def _bento(
@@ -155,11 +202,20 @@ def _run_fields(reports: dict[str, GraphReport], bento: BentoRecord, build_secon
     }
 
 
-def _evaluated(paths: PathsParams) -> np.ndarray:
+def _evaluated(paths: PathsParams, contract: DataContract, test: Any) -> np.ndarray:
+    """evaluate's scores of the test split in ``test``'s row order: binary ``probability``; regression
+    ``prediction``; multiclass ``probability__<class>`` in class order."""
     import pandas as pd
 
-    probabilities: np.ndarray = pd.read_parquet(paths.predictions)["probability"].to_numpy()
-    return probabilities
+    frame = pd.read_parquet(paths.predictions)
+    task = contract.target.task
+    if task == "binary":
+        probabilities: np.ndarray = frame["probability"].to_numpy()
+        return probabilities
+    frame = frame.set_index(contract.key_column).loc[test[contract.key_column]]
+    columns = ["prediction"] if task == "regression" else [f"probability__{c}" for c in contract.target.labels]
+    scores: np.ndarray = frame[columns].to_numpy(dtype=np.float64)
+    return scores[:, 0] if task == "regression" else scores
 
 
 def _main(params: dict[str, Any]) -> None:

@@ -26,13 +26,20 @@ import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.pipeline import Pipeline
 
-from tabrepro.artefacts import GraphReport, Latency, Parity, ServingGraph, sha256_bytes
+from tabrepro.artefacts import AnyParity, GraphReport, Latency, Parity, ServingGraph, sha256_bytes
 from tabrepro.config.precision import significant
 from tabrepro.contract.spec import DataContract
-from tabrepro.errors import TabreproError
 from tabrepro.onnxrt.feeds import feeds_from_records
 from tabrepro.onnxrt.placement import MODEL_FILE, TENSOR_FILE
 from tabrepro.onnxrt.session import CPU, GPU_PROVIDERS, create_session
+from tabrepro.training.onnx_parity import (
+    PackagingError,
+    multiclass_parity,
+    output_name,
+    reference_scores,
+    regression_parity,
+    score_of,
+)
 from tabrepro.training.tensor_trees import TensorExportError, model_nodes
 
 log = logging.getLogger(__name__)
@@ -40,16 +47,18 @@ log = logging.getLogger(__name__)
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
 
-class PackagingError(TabreproError, RuntimeError):
-    """The ONNX graph does not reproduce the fitted pipeline closely enough to be shipped."""
+PREDICTION = "prediction"  # a regression graph's one output, (n, 1) float32
 
 
 @cache
 def _register_xgboost() -> None:
     from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
     from skl2onnx import update_registered_converter
-    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
-    from xgboost import XGBClassifier
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+    from xgboost import XGBClassifier, XGBRegressor
 
     update_registered_converter(
         XGBClassifier,
@@ -57,6 +66,9 @@ def _register_xgboost() -> None:
         calculate_linear_classifier_output_shapes,
         convert_xgboost,
         options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
+    )
+    update_registered_converter(
+        XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes, convert_xgboost
     )
 
 
@@ -70,19 +82,40 @@ def _graph_inputs(contract: DataContract) -> list[tuple[str, Any]]:
 
 
 def to_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
-    """Convert the fitted ``Pipeline([("pre", ...), ("model", ...)])`` to a serialized ONNX model."""
+    """Convert the fitted ``Pipeline([("pre", ...), ("model", ...)])`` to a serialized ONNX model.
+
+    Outputs per task: classification ``label`` (n,) int64, the class index, and ``probabilities`` (n, K) float32
+    in the contract's class order (ZipMap off); regression ``prediction`` (n, 1) float32."""
     from skl2onnx import convert_sklearn
 
     _register_xgboost()
     inputs = _graph_inputs(contract)
     model = pipeline.named_steps["model"]
-    if isinstance(model, Pipeline):  # logreg: scaler + classifier
-        options = {id(model.named_steps["clf"]): {"zipmap": False}, id(model.named_steps["scale"]): {"div": "div"}}
-    else:
-        options = {id(model): {"zipmap": False}}
+    regression = contract.target.task == "regression"
+    options = _converter_options(model, regression=regression)
     onx = convert_sklearn(pipeline, initial_types=inputs, target_opset=TARGET_OPSET, options=options)
+    if regression:
+        _rename_output(onx, onx.graph.output[0].name, PREDICTION)
     data: bytes = _fixed_names(onx, f"tabrepro_{contract.name}").SerializeToString()  # protobuf has no stubs here
     return data
+
+
+def _converter_options(model: Any, *, regression: bool) -> dict[int, dict[str, Any]]:
+    """skl2onnx options: ZipMap off for classifiers, the linear models' scaler dividing as scikit-learn does."""
+    if isinstance(model, Pipeline):  # linear: scaler + classifier (logreg) or regressor (ridge)
+        scaler = {id(model.named_steps["scale"]): {"div": "div"}}
+        return scaler if regression else {id(model.named_steps["clf"]): {"zipmap": False}} | scaler
+    return {} if regression else {id(model): {"zipmap": False}}
+
+
+def _rename_output(onx: onnx.ModelProto, old: str, new: str) -> None:
+    """Rename the graph output ``old`` (skl2onnx calls a regressor's ``variable``) to ``new``."""
+    for node in onx.graph.node:
+        node.output[:] = [new if name == old else name for name in node.output]
+        node.input[:] = [new if name == old else name for name in node.input]
+    for output in onx.graph.output:
+        if output.name == old:
+            output.name = new
 
 
 def _fixed_names(onx: onnx.ModelProto, name: str) -> onnx.ModelProto:
@@ -99,7 +132,8 @@ def _fixed_names(onx: onnx.ModelProto, name: str) -> onnx.ModelProto:
 def to_tensor_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
     """The fitted pipeline as a graph whose nodes after the string encoders are all plain ``ai.onnx`` ops:
     the preprocessor as skl2onnx writes it with its ``Imputer`` nodes rewritten (IsNaN + Where), then the model
-    as tensor ops. Same inputs and outputs (``label``, ``probabilities``) as ``to_onnx``'s graph."""
+    as tensor ops. Same inputs and outputs as ``to_onnx``'s graph (``label`` and ``probabilities``; regression
+    ``prediction``). ``TensorExportError`` for multiclass XGBoost (softprob: its per-class trees are not written)."""
     from skl2onnx import convert_sklearn
 
     onx = convert_sklearn(pipeline.named_steps["pre"], initial_types=_graph_inputs(contract), target_opset=TARGET_OPSET)
@@ -108,16 +142,12 @@ def to_tensor_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
     nodes = [new for node in graph.node for new in _plain_imputer(node, graph.initializer)]
     del graph.node[:]
     graph.node.extend(nodes)
-    tail, initializers = model_nodes(pipeline.named_steps["model"], features)
+    task = contract.target.task
+    tail, initializers = model_nodes(pipeline.named_steps["model"], features, task=task)
     graph.node.extend(tail)
     graph.initializer.extend(initializers)
     del graph.output[:]
-    graph.output.extend(
-        [
-            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2]),
-        ]
-    )
+    graph.output.extend(_tensor_outputs(task, len(contract.target.labels)))
     for opset in onx.opset_import:  # skl2onnx picks the lowest opset its own nodes need; the tail needs 17
         if opset.domain in ("", "ai.onnx"):
             opset.version = TARGET_OPSET[""]
@@ -128,6 +158,15 @@ def to_tensor_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
     onnx.checker.check_model(onx, full_check=True)
     data: bytes = onx.SerializeToString()  # protobuf has no stubs here
     return data
+
+
+def _tensor_outputs(task: str, n_classes: int) -> list[onnx.ValueInfoProto]:
+    if task == "regression":
+        return [helper.make_tensor_value_info(PREDICTION, TensorProto.FLOAT, [None, 1])]
+    return [
+        helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+        helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, n_classes]),
+    ]
 
 
 def _plain_imputer(node: onnx.NodeProto, initializers: Any) -> list[onnx.NodeProto]:
@@ -203,12 +242,13 @@ def check_parity(
 
 def single_row_latency(session: ort.InferenceSession, records: list[dict[str, Any]], contract: DataContract) -> Latency:
     """In-process latency of one row, feeds built from a dict each time (what the service does), in µs."""
+    outputs = [output_name(contract.target.task)]
     for record in records[:50]:  # warm-up: first runs allocate
-        session.run(["probabilities"], feeds_from_records([record], contract))
+        session.run(outputs, feeds_from_records([record], contract))
     timings = []
     for record in records:
         started = time.perf_counter()
-        session.run(["probabilities"], feeds_from_records([record], contract))
+        session.run(outputs, feeds_from_records([record], contract))
         timings.append((time.perf_counter() - started) * 1e6)
     return Latency(
         p50_us=round(float(np.percentile(timings, 50)), 1),
@@ -217,13 +257,15 @@ def single_row_latency(session: ort.InferenceSession, records: list[dict[str, An
     )
 
 
-def batch_throughput(session: ort.InferenceSession, feeds: dict[str, np.ndarray], *, repeats: int = 5) -> float:
+def batch_throughput(
+    session: ort.InferenceSession, feeds: dict[str, np.ndarray], *, repeats: int = 5, output: str = "probabilities"
+) -> float:
     """Rows per second of one ``session.run`` over ``feeds`` (the median of ``repeats`` runs, after one warm-up)."""
-    session.run(["probabilities"], feeds)
+    session.run([output], feeds)
     timings = []
     for _ in range(repeats):
         started = time.perf_counter()
-        session.run(["probabilities"], feeds)
+        session.run([output], feeds)
         timings.append(time.perf_counter() - started)
     rows = len(next(iter(feeds.values())))
     return round(rows / float(np.median(timings)), 1)
@@ -255,7 +297,7 @@ class CheckedGraphs:
     """Both graphs of the pipeline, each proven equal to it on the test split and timed on the CPU provider."""
 
     files: dict[str, bytes]  # file name -> serialized graph
-    probabilities: dict[str, np.ndarray]  # file name -> positive-class probabilities on the test split
+    probabilities: dict[str, np.ndarray]  # file name -> its scores on the test split (``onnx_parity.score_of``)
     reports: dict[str, GraphReport]
     serving: dict[str, ServingGraph]  # provider -> the graph it runs (the manifest's ``graphs``)
 
@@ -266,7 +308,7 @@ def check_graphs(
     records: list[dict[str, Any]],
     p_pipeline: np.ndarray,
     *,
-    threshold: float,
+    threshold: float | None,
     tolerance: float,
     latency_rows: int,
     cpu_graph: str = "measured",
@@ -274,19 +316,55 @@ def check_graphs(
     """Build ``model.onnx`` and ``model_tensor.onnx``; gate each on parity (``PackagingError`` naming the graph);
     measure single-row latency and batch throughput of each on the CPU provider; give the CPU ``cpu_graph``
     (see ``choose_graphs``) and every GPU provider the tensor graph."""
-    files = {MODEL_FILE: to_onnx(pipeline, contract), TENSOR_FILE: to_tensor_onnx(pipeline, contract)}
+    task = contract.target.task
+    files = {MODEL_FILE: to_onnx(pipeline, contract)} | _tensor_file(pipeline, contract)
     feeds = feeds_from_records(records, contract)
     probabilities, parity, latency, batch = {}, {}, {}, {}
     for name, data in files.items():
         session = create_session(data, [CPU])
-        probabilities[name] = session.run(["probabilities"], feeds)[0][:, 1]
+        probabilities[name] = score_of(session.run([output_name(task)], feeds)[0], task=task)
         what = f"{name} ({'tensor ops' if name == TENSOR_FILE else 'skl2onnx'} graph)"
-        parity[name] = check_parity(
-            p_pipeline, probabilities[name], threshold=threshold, tolerance=tolerance, graph=what
-        )
+        parity[name] = _parity(task, p_pipeline, probabilities[name], threshold, tolerance=tolerance, graph=what)
         latency[name] = single_row_latency(session, records[:latency_rows], contract)
-        batch[name] = batch_throughput(session, feeds)
+        batch[name] = batch_throughput(session, feeds, output=output_name(task))
+    if TENSOR_FILE not in files:  # multiclass XGBoost (softprob): model.onnx serves on every provider
+        return _checked(files, probabilities, parity, latency, batch, {CPU: MODEL_FILE})
     chosen = choose_graphs({name: latency[name].p50_us for name in files}, batch, cpu_graph)
+    return _checked(files, probabilities, parity, latency, batch, chosen)
+
+
+def _tensor_file(pipeline: Pipeline, contract: DataContract) -> dict[str, bytes]:
+    """``{model_tensor.onnx: bytes}``; empty for a non-binary model the tensor graph refuses (logged): binary
+    refusals are errors, as before."""
+    try:
+        return {TENSOR_FILE: to_tensor_onnx(pipeline, contract)}
+    except TensorExportError as exc:
+        if contract.target.task == "binary":
+            raise
+        log.warning("%s not built (model.onnx serves on every provider): %s", TENSOR_FILE, exc)
+        return {}
+
+
+def _parity(
+    task: str, expected: np.ndarray, actual: np.ndarray, threshold: float | None, *, tolerance: float, graph: str
+) -> AnyParity:
+    if task == "regression":
+        return regression_parity(expected, actual, tolerance=tolerance, graph=graph)
+    if task == "multiclass":
+        return multiclass_parity(expected, actual, tolerance=tolerance, graph=graph)
+    if threshold is None:
+        raise PackagingError("a binary model needs its threshold for the parity gate")
+    return check_parity(expected, actual, threshold=threshold, tolerance=tolerance, graph=graph)
+
+
+def _checked(
+    files: dict[str, bytes],
+    probabilities: dict[str, np.ndarray],
+    parity: dict[str, AnyParity],
+    latency: dict[str, Latency],
+    batch: dict[str, float],
+    chosen: dict[str, str],
+) -> CheckedGraphs:
     reports = {
         name: GraphReport(
             sha256=sha256_bytes(data),
@@ -300,3 +378,6 @@ def check_graphs(
     }
     serving = {p: ServingGraph(file=f, sha256=reports[f].sha256) for p, f in chosen.items()}
     return CheckedGraphs(files=files, probabilities=probabilities, reports=reports, serving=serving)
+
+
+__all__ = ["PackagingError", "reference_scores"]

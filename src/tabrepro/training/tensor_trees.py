@@ -71,9 +71,10 @@ def xgboost_forest(model: object) -> Forest:
     learner = json.loads(booster.save_raw("json"))["learner"]
     objective = learner["objective"]["name"]
     booster_name = learner["gradient_booster"]["name"]
-    if objective != "binary:logistic" or booster_name != "gbtree":
+    if objective not in _XGB_LINKS or booster_name != "gbtree":
         raise TensorExportError(
-            f"XGBoost {booster_name}/{objective}: only gbtree with binary:logistic is written as tensor ops"
+            f"XGBoost {booster_name}/{objective}: only gbtree with binary:logistic or reg:squarederror is written "
+            "as tensor ops (multi:softprob is not: its graph serves from model.onnx on every provider)"
         )
     trees = learner["gradient_booster"]["model"]["trees"]
     best = booster.attr("best_iteration")
@@ -94,18 +95,30 @@ def xgboost_forest(model: object) -> Forest:
             )
         )
     base_score = float(learner["learner_model_param"]["base_score"].strip("[]"))  # "[2.65E-1]" in XGBoost 3
-    margin = float(np.log(base_score / (1.0 - base_score)))
-    return _flatten(parsed, base=margin, scale=1.0, link="sigmoid")
+    link = _XGB_LINKS[objective]
+    margin = float(np.log(base_score / (1.0 - base_score))) if link == "sigmoid" else base_score
+    return _flatten(parsed, base=margin, scale=1.0, link=link)
+
+
+_XGB_LINKS = {"binary:logistic": "sigmoid", "reg:squarederror": "identity"}
 
 
 def sklearn_forest(model: object) -> Forest:
-    """The trees of a fitted binary ``RandomForestClassifier`` (or any bagged ensemble of decision trees)."""
+    """The trees of a fitted ``RandomForestClassifier`` (or any bagged ensemble of decision trees): binary leaf
+    values the positive class's fraction, multiclass each class's fraction (a vector per leaf); or of a
+    single-output ``RandomForestRegressor`` (leaf values: the mean target of the leaf)."""
     parsed = []
+    regressor = not hasattr(model, "classes_")
     for estimator in model.estimators_:  # type: ignore[attr-defined]
         tree = estimator.tree_
-        if tree.n_outputs != 1 or tree.value.shape[2] != 2:
-            raise TensorExportError(f"{type(model).__name__}: only single-output binary trees are written as tensors")
-        fractions = tree.value[:, 0, :] / tree.value[:, 0, :].sum(axis=1, keepdims=True)
+        if tree.n_outputs != 1:
+            raise TensorExportError(f"{type(model).__name__}: only single-output trees are written as tensors")
+        if regressor:
+            value = tree.value[:, 0, 0].astype(np.float64)
+        elif tree.value.shape[2] == 2:
+            value = (tree.value[:, 0, 1] / tree.value[:, 0, :].sum(axis=1)).astype(np.float64)
+        else:  # multiclass: every class's fraction, in the classes_ order
+            value = (tree.value[:, 0, :] / tree.value[:, 0, :].sum(axis=1, keepdims=True)).astype(np.float64)
         parsed.append(
             _Tree(
                 left=tree.children_left.tolist(),
@@ -113,7 +126,7 @@ def sklearn_forest(model: object) -> Forest:
                 feature=tree.feature.tolist(),
                 threshold=_float32_at_or_below_then_up(tree.threshold),
                 default_left=[bool(m) for m in tree.missing_go_to_left],
-                value=fractions[:, 1].astype(np.float64),
+                value=value,
             )
         )
     return _flatten(parsed, base=0.0, scale=1.0 / len(parsed), link="identity")
@@ -132,7 +145,7 @@ def _flatten(trees: list[_Tree], *, base: float, scale: float, link: str) -> For
     threshold: list[np.floating] = []  # float32 splits; NaN at the leaves
     default_left: list[bool] = []
     left: list[int] = []
-    value: list[np.floating | float] = []  # a leaf's value, 0 elsewhere
+    value: list[Any] = []  # a leaf's value (a number, or a vector of class fractions), 0 elsewhere
     roots: list[int] = []
     depth = 0
     for tree in trees:
@@ -153,7 +166,7 @@ def _flatten(trees: list[_Tree], *, base: float, scale: float, link: str) -> For
             threshold.append(np.float32(np.nan) if leaf else tree.threshold[node])
             default_left.append(False if leaf else tree.default_left[node])
             left.append(new_id[node] - 1 if leaf else new_id[tree.left[node]])
-            value.append(tree.value[node] if leaf else 0.0)
+            value.append(tree.value[node] if leaf else np.zeros_like(tree.value[0]))
     return Forest(
         feature=np.asarray(feature, dtype=np.int32),
         threshold=np.asarray(threshold, dtype=np.float32),
@@ -197,7 +210,12 @@ def forest_nodes(forest: Forest, x: str, b: _Builder, *, strategy: str = "traver
     elementwise work grows as 4**depth per tree)."""
     if strategy not in ("traversal", "gemm"):
         raise TensorExportError(f"strategy {strategy!r}: expected 'traversal' or 'gemm'")
+    vector = forest.value.ndim == 2  # a multiclass forest: (n, 1, K) summed, squeezed to (n, K)
+    if vector and strategy == "gemm":
+        raise TensorExportError("strategy 'gemm': a multiclass forest is written by traversal only")
     total = _gemm_sum(forest, x, b) if strategy == "gemm" else _traversal_sum(forest, x, b)
+    if vector:
+        total = b.op("Squeeze", total, b.const("squeeze_axis", np.array([1])))
     dtype = forest.value.dtype
     margin = b.op(
         "Add",
@@ -297,45 +315,60 @@ def _gemm_arrays(forest: Forest) -> dict[str, np.ndarray]:
 
 
 def linear_nodes(model: object, x: str, b: _Builder) -> str:
-    """Nodes computing ``Pipeline([("scale", StandardScaler), ("clf", LogisticRegression)])``'s positive-class
-    probability (n, 1) in float64, from the float32 (n, F) tensor ``x``."""
-    scaler, clf = model.named_steps["scale"], model.named_steps["clf"]  # type: ignore[attr-defined]
-    if clf.coef_.shape[0] != 1:
-        raise TensorExportError("LogisticRegression: only a binary model is written as tensor ops")
+    """Nodes computing a linear pipeline in float64 from the float32 (n, F) tensor ``x``: ``StandardScaler`` then
+    ``LogisticRegression`` (binary: the positive-class probability (n, 1); multinomial: the softmax (n, K)) or
+    ``Ridge`` (the prediction (n, 1))."""
+    steps = model.named_steps  # type: ignore[attr-defined]
+    scaler, estimator = steps["scale"], steps["clf"] if "clf" in steps else steps["reg"]
+    coef = np.atleast_2d(estimator.coef_).astype(np.float64)
+    if coef.shape[0] != 1 and "clf" not in steps:
+        raise TensorExportError("Ridge: only a single-output model is written as tensor ops")
     z = b.op("Cast", x, to=TensorProto.DOUBLE)
     if scaler.with_mean:
         z = b.op("Sub", z, b.const("mean", scaler.mean_.astype(np.float64)))
     if scaler.with_std:
         z = b.op("Div", z, b.const("scale_", scaler.scale_.astype(np.float64)))
-    logit = b.op(
-        "Add",
-        b.op("MatMul", z, b.const("coef", clf.coef_.T.astype(np.float64))),
-        b.const("intercept", clf.intercept_.astype(np.float64)),
-    )
-    return b.op("Cast", b.op("Sigmoid", logit), to=TensorProto.FLOAT)
+    intercept = np.atleast_1d(estimator.intercept_).astype(np.float64)
+    logit = b.op("Add", b.op("MatMul", z, b.const("coef", coef.T)), b.const("intercept", intercept))
+    if "reg" in steps:
+        return b.op("Cast", logit, to=TensorProto.FLOAT)
+    p = b.op("Sigmoid", logit) if coef.shape[0] == 1 else b.op("Softmax", logit, axis=1)
+    return b.op("Cast", p, to=TensorProto.FLOAT)
 
 
 def model_nodes(
-    model: object, x: str, *, prefix: str = "tensor_", strategy: str = "traversal"
+    model: object, x: str, *, prefix: str = "tensor_", strategy: str = "traversal", task: str = "binary"
 ) -> tuple[list[NodeProto], list[TensorProto]]:
-    """Nodes and initializers from the float32 feature tensor ``x`` to the graph outputs of the ONNX pipeline:
-    ``probabilities`` (n, 2) float32 and ``label`` (n,) int64, as skl2onnx writes them (ZipMap off)."""
-    from sklearn.ensemble import RandomForestClassifier
+    """Nodes and initializers from the float32 feature tensor ``x`` to the graph outputs of the ONNX pipeline, as
+    skl2onnx writes them (ZipMap off): classification ``probabilities`` (n, K) float32 and ``label`` (n,) int64;
+    regression ``prediction`` (n, 1) float32. Multiclass trees are refused (``TensorExportError``)."""
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
     from sklearn.pipeline import Pipeline
-    from xgboost import XGBClassifier
+    from xgboost import XGBClassifier, XGBRegressor
 
+    regressor = isinstance(model, (XGBRegressor, RandomForestRegressor)) or "reg" in getattr(model, "named_steps", {})
+    if regressor != (task == "regression"):
+        raise TensorExportError(f"{type(model).__name__}: not a model of a {task} target")
     b = _Builder(prefix)
-    if isinstance(model, XGBClassifier):
+    if isinstance(model, (XGBClassifier, XGBRegressor)):
         p = forest_nodes(xgboost_forest(model), x, b, strategy=strategy)
-    elif isinstance(model, RandomForestClassifier):
+    elif isinstance(model, (RandomForestClassifier, RandomForestRegressor)):
         p = forest_nodes(sklearn_forest(model), x, b, strategy=strategy)
-    elif isinstance(model, Pipeline) and set(model.named_steps) == {"scale", "clf"}:
+    elif isinstance(model, Pipeline) and set(model.named_steps) in ({"scale", "clf"}, {"scale", "reg"}):
         p = linear_nodes(model, x, b)
     else:
         raise TensorExportError(f"{type(model).__name__}: no tensor export for this model")
-    classes = np.asarray(getattr(model, "classes_", [0, 1]))
-    if classes.tolist() != [0, 1]:
-        raise TensorExportError(f"{type(model).__name__}: classes {classes.tolist()}, expected [0, 1]")
-    b.op("Concat", b.op("Sub", b.const("one_f", np.array(1.0, np.float32)), p), p, axis=1, out="probabilities")
+    if task == "regression":
+        b.op("Identity", p, out="prediction")
+        return b.nodes, b.inits
+    classes = np.asarray(getattr(model, "classes_", [0, 1])).tolist()
+    if task == "multiclass":
+        if classes != list(range(len(classes))):
+            raise TensorExportError(f"{type(model).__name__}: classes {classes}, expected 0..K-1")
+        b.op("Identity", p, out="probabilities")
+    else:
+        if classes != [0, 1]:
+            raise TensorExportError(f"{type(model).__name__}: classes {classes}, expected [0, 1]")
+        b.op("Concat", b.op("Sub", b.const("one_f", np.array(1.0, np.float32)), p), p, axis=1, out="probabilities")
     b.op("ArgMax", "probabilities", axis=1, keepdims=0, out="label")
     return b.nodes, b.inits
