@@ -66,6 +66,16 @@ def compute_score_reference(
     return {"rows": int(values.size), **_numeric_stats(values, bins=bins), "sample": _sample(values, sample_size, seed)}
 
 
+def watched_values(output: np.ndarray, *, task: str) -> np.ndarray:
+    """The values drift tallies: the scores themselves, or (multiclass) the predicted class's index."""
+    values = np.asarray(output)
+    if task == "multiclass":
+        if values.ndim != 2:
+            raise ValueError(f"multiclass scores must be (rows, classes) probabilities, got shape {values.shape}")
+        return values.argmax(axis=1).astype(float) if values.shape[0] else np.empty(0)
+    return np.asarray(values, dtype=float).reshape(-1)
+
+
 def _numeric_stats(values: np.ndarray, *, bins: int) -> dict[str, Any]:
     if values.size == 0:
         return {"edges": [], "fractions": [], "quantiles": []}
@@ -161,7 +171,8 @@ class DriftAccumulator:
     def update(
         self, parsed: pd.DataFrame, probabilities: np.ndarray | None = None, *, problems: Iterable[Problem] = ()
     ) -> None:
-        """Add one parsed chunk; ``probabilities`` are those of its scored rows (any number, none included)."""
+        """Add one parsed chunk; ``probabilities`` are the scores of its scored rows (any number, none included):
+        the task's, as ``monitoring.scores.graph_output`` gives them (multiclass: the (rows, classes) matrix)."""
         missing = [name for name in self.contract.features if name not in parsed.columns]
         if missing:
             raise DataError(f"chunk lacks feature column(s) {missing} of contract {self.contract.name!r}")
@@ -180,7 +191,7 @@ class DriftAccumulator:
         if probabilities is not None and len(probabilities):
             if self.scores is None:
                 raise ValueError("probabilities given, but the accumulator has no score reference")
-            self.scores.add(np.asarray(probabilities, dtype=float))
+            self.scores.add(watched_values(probabilities, task=self.contract.target.task))
 
     def update_text(self, chunk: pd.DataFrame, probabilities: np.ndarray | None = None) -> None:
         """Add one chunk of raw text rows (as the raw reader gives them), parsed by the contract here."""

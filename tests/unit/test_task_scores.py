@@ -1,0 +1,115 @@
+"""Scores per task after deployment: the columns `tabrepro score` writes (evaluate's predictions file's), the
+graph's outputs read per task, and the distribution of the predictions that drift watches (regression: quantile
+bins of the predictions; multiclass: the predicted-class frequencies, one bin per class)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pyarrow as pa
+import pytest
+from onnx import TensorProto, helper
+
+from tabrepro.artefacts import ScoreReference
+from tabrepro.batch.outputs import empty_output, score_columns, score_fields
+from tabrepro.config.params import DriftParams
+from tabrepro.contract.spec import DataContract
+from tabrepro.monitoring.drift import DriftAccumulator, compute_reference_stats, compute_score_reference
+from tabrepro.monitoring.scores import compute_task_score_reference, graph_output
+
+CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
+TARGETS: dict[str, dict[str, Any]] = {
+    "binary": {"column": "y", "positive": "Yes", "negative": "No"},
+    "multiclass": {"column": "y", "task": "multiclass", "classes": CLASSES},
+    "regression": {"column": "y", "task": "regression", "min": 0},
+}
+
+
+def _contract(task: str) -> DataContract:
+    return DataContract(name="t", source="t.csv", target=TARGETS[task], features={"x": {"type": "numeric"}})
+
+
+def _identity_session(output: str, width: int) -> ort.InferenceSession:
+    """A graph whose ``output`` is its input ``x`` (rows, width): the scores are what the test feeds."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], [output])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, width])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, [None, width])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def test_the_columns_per_task_are_evaluates():
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], dtype=np.float32)
+    columns = score_columns(p, _contract("multiclass"), threshold=None)
+    assert list(columns) == ["label", *(f"probability__{c}" for c in CLASSES)]
+    assert columns["label"].to_pylist() == ["Adelie", "Gentoo"]
+    assert columns["probability__Gentoo"].to_pylist() == pytest.approx([0.1, 0.6])
+    regression = score_columns(np.array([1.5, 30.25], dtype=np.float32), _contract("regression"), threshold=None)
+    assert list(regression) == ["prediction"] and regression["prediction"].to_pylist() == [1.5, 30.25]
+    binary = score_columns(np.array([0.2, 0.3], dtype=np.float32), _contract("binary"), threshold=0.25)
+    assert binary["label"].to_pylist() == [0, 1] and binary["label"].type == pa.int8()
+    for task in TARGETS:  # the schema names the columns the function writes, with their types
+        contract = _contract(task)
+        fields = score_fields(contract)
+        made = score_columns(empty_output(contract), contract, threshold=0.5)
+        assert [(n, made[n].type) for n in made] == fields
+
+
+def test_a_binary_model_without_its_threshold_is_refused():
+    with pytest.raises(ValueError, match="threshold"):
+        score_columns(np.array([0.2], dtype=np.float32), _contract("binary"), threshold=None)
+
+
+def test_the_graph_output_per_task():
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], dtype=np.float32)
+    multiclass = graph_output(_identity_session("probabilities", 3), {"x": p}, task="multiclass")
+    assert multiclass.shape == (2, 3) and np.array_equal(multiclass, p)
+    binary = graph_output(_identity_session("probabilities", 2), {"x": p[:, :2]}, task="binary")
+    assert np.array_equal(binary, p[:, 1])
+    values = np.array([[3.5], [7.0]], dtype=np.float32)
+    for name in ("variable", "prediction"):  # skl2onnx's name for a regressor's value, or the one given it
+        regression = graph_output(_identity_session(name, 1), {"x": values}, task="regression")
+        assert regression.shape == (2,) and regression.tolist() == [3.5, 7.0]
+
+
+def test_the_multiclass_reference_is_the_predicted_class_frequencies():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet([4, 2, 1], size=500)
+    reference = compute_task_score_reference(p, task="multiclass")
+    ScoreReference.model_validate(reference)  # the manifest's layout
+    assert reference["edges"] == [0.5, 1.5]
+    expected = np.bincount(p.argmax(axis=1), minlength=3) / 500
+    assert reference["fractions"] == pytest.approx(expected, abs=1e-6)
+    binary = rng.uniform(size=300)
+    assert compute_task_score_reference(binary, task="binary") == compute_score_reference(binary)
+
+
+def _drift(task: str, reference_output: np.ndarray, current_output: np.ndarray) -> dict[str, Any]:
+    contract = _contract(task)
+    frame = pd.DataFrame({"x": np.random.default_rng(1).normal(size=len(current_output))})
+    stats = compute_reference_stats(frame, contract, bins=10)
+    accumulator = DriftAccumulator(stats, compute_task_score_reference(reference_output, task=task), contract)
+    accumulator.update(frame, current_output)
+    report = accumulator.report(DriftParams())
+    return report
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_drift_watches_the_predictions_distribution_per_task(task):
+    rng = np.random.default_rng(2)
+    if task == "multiclass":
+        reference, same, moved = (rng.dirichlet(a, size=1000) for a in ([4, 2, 1], [4, 2, 1], [1, 2, 4]))
+    else:
+        reference, same, moved = (rng.normal(m, 5, size=1000) for m in (30, 30, 40))
+    steady = _drift(task, reference, same)
+    assert not steady["score"]["drifted"] and steady["score"]["psi"] < 0.05
+    shifted = _drift(task, reference, moved)
+    assert shifted["score"]["drifted"] and shifted["score"]["psi"] > 0.5
+    assert shifted["decision"]["retrain"]
