@@ -18,6 +18,7 @@ from tabrepro.batch.outputs import empty_output, score_columns, score_fields
 from tabrepro.config.params import DriftParams
 from tabrepro.contract.spec import DataContract
 from tabrepro.monitoring.drift import DriftAccumulator, compute_reference_stats, compute_score_reference
+from tabrepro.monitoring.report import ScoreDrift
 from tabrepro.monitoring.scores import compute_task_score_reference, graph_output
 
 CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
@@ -113,3 +114,9 @@ def test_drift_watches_the_predictions_distribution_per_task(task):
     shifted = _drift(task, reference, moved)
     assert shifted["score"]["drifted"] and shifted["score"]["psi"] > 0.5
     assert shifted["decision"]["retrain"]
+    name, plural = {
+        "multiclass": ("predicted class", "predicted classes"),
+        "regression": ("prediction", "predictions"),
+    }[task]
+    assert ScoreDrift.model_validate(shifted["score"]).name == name  # the report's layout, naming what drifted
+    assert any(reason.startswith(f"{plural} drifted: PSI") for reason in shifted["decision"]["reasons"])

@@ -28,6 +28,10 @@ from tabrepro.monitoring.tally import LevelTally, NumericTally
 N_QUANTILES = 101
 REFERENCE_SAMPLE = 5_000  # values per numeric feature (and of the scores) kept for the two-sample KS test
 R = TypeVar("R", ReferenceStats, ScoreReference)
+# what the score drift compares, per task: named in the report (absent for binary, whose report is unchanged)
+_SCORES_OF: dict[str, dict[str, str]] = {"binary": {}, "regression": {"of": "prediction"}}
+_SCORES_OF["multiclass"] = {"of": "predicted class"}
+_SCORES_NAME = {"binary": "predicted probabilities", "regression": "predictions", "multiclass": "predicted classes"}
 
 
 def compute_reference_stats(
@@ -207,7 +211,7 @@ class DriftAccumulator:
         present = sum(t.rows - t.missing for t in self.tallies.values())
         score = None
         if self.scores is not None and self.scores.rows >= params.min_rows:
-            score = judge_entry(self.scores.summarize(), params, score=True)
+            score = judge_entry(self.scores.summarize(), params, score=True) | _SCORES_OF[self.contract.target.task]
         elif self.scores is not None:
             score = {"values": self.scores.rows, "note": f"fewer scored rows than drift.min_rows ({params.min_rows})"}
         return {
@@ -216,7 +220,7 @@ class DriftAccumulator:
             "features": features,
             "unknown_share": round(unknown / present, 6) if present else 0.0,
             "score": score,
-            "decision": decide_retrain(features, score, params),
+            "decision": decide_retrain(features, score, params, scores=_SCORES_NAME[self.contract.target.task]),
         }
 
 
