@@ -4,6 +4,9 @@ bins of the predictions; multiclass: the predicted-class frequencies, one bin pe
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +20,9 @@ from tabrepro.artefacts import ScoreReference
 from tabrepro.batch.outputs import empty_output, score_columns, score_fields
 from tabrepro.config.params import DriftParams
 from tabrepro.contract.spec import DataContract
+from tabrepro.errors import DataError
 from tabrepro.monitoring.drift import DriftAccumulator, compute_reference_stats, compute_score_reference
+from tabrepro.monitoring.inputs import iter_log
 from tabrepro.monitoring.report import ScoreDrift
 from tabrepro.monitoring.scores import compute_task_score_reference, graph_output
 
@@ -120,3 +125,23 @@ def test_drift_watches_the_predictions_distribution_per_task(task):
     }[task]
     assert ScoreDrift.model_validate(shifted["score"]).name == name  # the report's layout, naming what drifted
     assert any(reason.startswith(f"{plural} drifted: PSI") for reason in shifted["decision"]["reasons"])
+
+
+def _log(tmp_path: Path, task: str, *outputs: dict[str, Any]) -> tuple[pd.DataFrame, np.ndarray]:
+    lines = [{"served": True, "role": "primary", "model_version": "v1", "inputs": {"x": 1.0}} | o for o in outputs]
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    chunks = list(iter_log([path], _contract(task), role="primary", roles=Counter(), versions=Counter()))
+    return chunks[0]
+
+
+def test_the_prediction_log_is_read_per_task(tmp_path):
+    _, predictions = _log(tmp_path, "regression", {"prediction": 42.5}, {"prediction": 7})
+    assert predictions.tolist() == [42.5, 7.0]
+    given = [{"Gentoo": 0.1, "Adelie": 0.7, "Chinstrap": 0.2}, {"Adelie": 0.1, "Chinstrap": 0.3, "Gentoo": 0.6}]
+    _, probabilities = _log(tmp_path, "multiclass", *({"probabilities": p} for p in given))
+    assert probabilities.shape == (2, 3) and probabilities[0].tolist() == [0.7, 0.2, 0.1]  # the contract's order
+    with pytest.raises(DataError, match="keyed by the classes"):
+        _log(tmp_path, "multiclass", {"probabilities": {"Adelie": 1.0}})
+    with pytest.raises(DataError, match="'prediction' must be a finite number"):
+        _log(tmp_path, "regression", {"probability": 0.5})
