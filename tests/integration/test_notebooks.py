@@ -255,3 +255,26 @@ def test_review_notebook_shows_another_data_sets_segments_and_features(
     assert all(str(level) in text for level in levels)
     assert all(f in text for f in contract.feature_names[:3])
     assert "Contract" not in text.replace("data contract", "")
+
+
+# Data sets of the other tasks, with what their exploration must report about the target.
+TASK_DATA = {
+    "penguins": [
+        "labels other than the declared classes ['Adelie', 'Chinstrap', 'Gentoo']: none",
+        "data set 'penguins': 344 rows, 6 features, multiclass, share of 'Adelie' 0.442",
+        "strongest numeric feature alone: bill_length_mm (ROC-AUC 0.989)",
+    ],
+    "islr_wage": [
+        "wage: unparseable or missing values: 0",
+        "data set 'islr_wage': 3000 rows, 9 features, regression, mean wage 112",
+        "strongest numeric feature alone: logwage (|Spearman ρ| 1.000)",  # the log of the target: a leak, in plain view
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TASK_DATA))
+def test_exploration_notebook_runs_on_each_task(name: str, kernel_env: dict[str, str]) -> None:
+    text = output_text(run_notebook(EXPLORE, cwd=REPO, env={**kernel_env, "TABREPRO_DATA": name}))
+    for finding in TASK_DATA[name]:
+        assert finding in text
+    assert "positive rate" not in text  # a binary word would be a wrong reading of this target
