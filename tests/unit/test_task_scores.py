@@ -145,3 +145,41 @@ def test_the_prediction_log_is_read_per_task(tmp_path):
         _log(tmp_path, "multiclass", {"probabilities": {"Adelie": 1.0}})
     with pytest.raises(DataError, match="'prediction' must be a finite number"):
         _log(tmp_path, "regression", {"probability": 0.5})
+
+
+def _skl_session(model: Any) -> ort.InferenceSession:
+    """The scikit-learn model as an ONNX graph with one float input ``x`` (the feed layout of a numeric feature)."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    options = {id(model): {"zipmap": False}} if hasattr(model, "predict_proba") else None
+    graph = to_onnx(model, initial_types=[("x", FloatTensorType([None, 1]))], options=options, target_opset=17)
+    return ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_a_real_graph_is_scored_into_the_tasks_columns(task):
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from tabrepro.batch.scoring import _output_schema, _score_frame
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 1))
+    if task == "regression":
+        fitted: Any = LinearRegression().fit(x, 3 * x[:, 0] + 10)
+    else:
+        fitted = LogisticRegression().fit(x, np.digitize(x[:, 0], [-0.5, 0.5]))
+    contract = _contract(task)
+    valid = pd.DataFrame({"row": np.arange(2, 12), "x": x[:10, 0]})
+    model = type("Packaged", (), {"contract": contract, "threshold": None, "version": "v1"})()
+    table, output = _score_frame(_skl_session(fitted), valid, model)
+    assert table.schema == _output_schema(contract)
+    frame = table.to_pandas()
+    assert frame["row"].tolist() == list(range(2, 12)) and set(frame["model_version"]) == {"v1"}
+    if task == "regression":
+        assert frame["prediction"].to_numpy() == pytest.approx(fitted.predict(x[:10]), rel=1e-5)
+    else:
+        expected = fitted.predict_proba(x[:10])
+        probabilities = frame[[f"probability__{c}" for c in CLASSES]].to_numpy()
+        assert probabilities == pytest.approx(expected, abs=1e-5) and output.shape == (10, 3)
+        assert frame["label"].tolist() == [CLASSES[k] for k in expected.argmax(axis=1)]
