@@ -135,10 +135,11 @@ def _score(entry: dict[str, Any], contract: DataContract, where: str) -> float |
 
 def _number(entry: dict[str, Any], key: str, where: str, *, unit: bool) -> float:
     value, kind = entry.get(key), "a number in [0, 1]" if unit else "a finite number"
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        if not unit or 0 <= value <= 1:
-            return float(value)
-    raise DataError(f"{where}: {key!r} must be {kind}, got {value!r}")
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise DataError(f"{where}: {key!r} must be {kind}, got {value!r}")
+    if unit and not 0 <= value <= 1:
+        raise DataError(f"{where}: {key!r} must be {kind}, got {value!r}")
+    return float(value)
 
 
 def _check_inputs(entry: dict[str, Any], contract: DataContract, where: str) -> dict[str, Any]:
