@@ -183,3 +183,12 @@ def test_a_real_graph_is_scored_into_the_tasks_columns(task):
         probabilities = frame[[f"probability__{c}" for c in CLASSES]].to_numpy()
         assert probabilities == pytest.approx(expected, abs=1e-5) and output.shape == (10, 3)
         assert frame["label"].tolist() == [CLASSES[k] for k in expected.argmax(axis=1)]
+
+
+def test_a_multiclass_reference_of_other_numbers_is_refused():
+    contract = _contract("multiclass")
+    frame = pd.DataFrame({"x": np.random.default_rng(1).normal(size=50)})
+    stats = compute_reference_stats(frame, contract, bins=10)
+    top_label = compute_score_reference(np.random.default_rng(2).uniform(0.4, 1, size=200))  # not class indices
+    with pytest.raises(DataError, match="not of the 3 predicted classes"):
+        DriftAccumulator(stats, top_label, contract)

@@ -157,6 +157,7 @@ class DriftAccumulator:
                     "the serving manifest's score reference has no sample for the two-sample KS test (packaged "
                     "before it was kept): run `dvc repro package`"
                 )
+            _check_score_reference(scores, contract)
             self.scores, self.score_reference = NumericTally(scores.model_dump(mode="json")), scores
 
     def merge(self, other: DriftAccumulator) -> DriftAccumulator:
@@ -226,6 +227,18 @@ class DriftAccumulator:
 
 def _as(model: type[R], value: R | Mapping[str, Any], *, what: str) -> R:
     return value if isinstance(value, model) else validate_artefact(value, model, source=what, error=DataError)
+
+
+def _check_score_reference(scores: ScoreReference, contract: DataContract) -> None:
+    """A multiclass model's score reference holds its predicted classes, one bin per class (``monitoring.scores.
+    compute_task_score_reference``); a reference of other numbers would be compared with class indices."""
+    n_classes = len(contract.target.labels)
+    if contract.target.task == "multiclass" and list(scores.edges) != [k + 0.5 for k in range(n_classes - 1)]:
+        raise DataError(
+            f"the serving manifest's score reference is not of the {n_classes} predicted classes of contract "
+            f"{contract.name!r} (edges {list(scores.edges)[:4]}): package it with "
+            "`monitoring.scores.compute_task_score_reference` (`dvc repro package`)"
+        )
 
 
 def _check_reference(stats: ReferenceStats, contract: DataContract) -> None:
