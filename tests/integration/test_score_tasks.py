@@ -1,0 +1,47 @@
+"""`tabrepro score` and drift per task on a packaged regression and multiclass model: the scores file holds
+evaluate's columns with evaluate's values (the ONNX graph against the pipeline), and the drift of the scored
+rows is read against the packaged score reference (regression: the predictions; multiclass: the predicted
+classes). Uses the per-task packaging of tests/integration/test_package_tasks.py (skipped where it is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabrepro.batch.scoring import score_file
+from tabrepro.config.params import DriftParams
+from tabrepro.monitoring.drift import DriftAccumulator, compute_reference_stats
+
+packaging = pytest.importorskip("tests.integration.test_package_tasks", reason="per-task packaging not merged yet")
+
+
+@pytest.mark.parametrize(("task", "family"), [("regression", "xgboost"), ("multiclass", "logreg")])
+def test_score_and_drift_per_task_match_evaluate(tmp_path: Path, task: str, family: str) -> None:
+    paths, contract, _, _, manifest, _ = packaging._package(tmp_path, task, family)
+    train = pd.read_parquet(Path(paths.prepared) / "train.parquet")
+    drift = DriftAccumulator(compute_reference_stats(train, contract, bins=10), manifest.score_reference, contract)
+    output = tmp_path / "scores.csv"
+    summary = score_file(
+        contract.source,
+        output,
+        serving_dir=paths.serving,
+        progress=False,
+        on_chunk=lambda chunk, scores: drift.update_text(chunk.to_pandas(), scores),
+    )
+    assert summary.rows_scored == summary.rows_read == 400
+    scored, evaluated = pd.read_csv(output), pd.read_parquet(paths.predictions)
+    columns = [c for c in evaluated.columns if c not in (contract.key_column, "target")]
+    assert list(scored.columns) == [contract.key_column, *columns, "model_version"]
+    both = evaluated.merge(scored, on=contract.key_column, suffixes=("_evaluate", "_score"))
+    assert len(both) == len(evaluated) == 100
+    numbers = [c for c in columns if c != "label"]
+    for column in numbers:  # float32 scores against evaluate's float64: agree to float32's precision
+        np.testing.assert_allclose(both[f"{column}_score"], both[f"{column}_evaluate"], rtol=1e-5, atol=1e-6)
+    if task == "multiclass":
+        assert (both["label_score"] == both["label_evaluate"]).all()
+    score = drift.report(DriftParams())["score"]
+    assert score["of"] == ("prediction" if task == "regression" else "predicted class")
+    assert score["psi"] < 0.1 and not score["drifted"]  # the whole file against its own test split: no drift
