@@ -45,3 +45,16 @@ def test_score_and_drift_per_task_match_evaluate(tmp_path: Path, task: str, fami
     score = drift.report(DriftParams())["score"]
     assert score["of"] == ("prediction" if task == "regression" else "predicted class")
     assert score["psi"] < 0.1 and not score["drifted"]  # the whole file against its own test split: no drift
+
+
+@pytest.mark.parametrize(("task", "family"), [("regression", "xgboost"), ("multiclass", "logreg")])
+def test_dask_scores_a_task_as_one_process_does(tmp_path: Path, task: str, family: str) -> None:
+    from tabrepro.batch.distributed import open_client, score_on_dask
+
+    paths, contract, *_ = packaging._package(tmp_path, task, family)
+    score_file(contract.source, tmp_path / "one.parquet", serving_dir=paths.serving, progress=False, threads=1)
+    with open_client(workers=1) as client:
+        score_on_dask(contract.source, tmp_path / "parts", serving_dir=paths.serving, client=client)
+    one, part = (pd.read_parquet(p) for p in (tmp_path / "one.parquet", tmp_path / "parts" / "part-00000.parquet"))
+    assert "prediction" in part.columns if task == "regression" else "probability__mid" in part.columns
+    pd.testing.assert_frame_equal(part, one)  # the same columns and values, bit for bit (one thread each)
