@@ -58,3 +58,22 @@ def test_dask_scores_a_task_as_one_process_does(tmp_path: Path, task: str, famil
     one, part = (pd.read_parquet(p) for p in (tmp_path / "one.parquet", tmp_path / "parts" / "part-00000.parquet"))
     assert "prediction" in part.columns if task == "regression" else "probability__mid" in part.columns
     pd.testing.assert_frame_equal(part, one)  # the same columns and values, bit for bit (one thread each)
+
+
+@pytest.mark.parametrize(("task", "family"), [("regression", "xgboost"), ("multiclass", "logreg")])
+def test_drift_of_a_table_scores_it_per_task(tmp_path: Path, task: str, family: str) -> None:
+    from tabrepro.io.staging import write_json
+    from tabrepro.monitoring.check import check_drift
+
+    paths, contract, *_ = packaging._package(tmp_path, task, family)
+    train = pd.read_parquet(Path(paths.prepared) / "train.parquet")
+    write_json(tmp_path / "reference.json", compute_reference_stats(train, contract, bins=10))
+    report = check_drift(
+        Path(contract.source),
+        reference=tmp_path / "reference.json",
+        serving_dir=Path(paths.serving),
+        params=DriftParams(),
+    )
+    assert report.inputs.scored == 400 and report.score is not None
+    assert report.score.name == ("prediction" if task == "regression" else "predicted class")
+    assert report.score.psi < 0.1 and not report.decision.retrain
