@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 from jupyter_client.kernelspec import KernelSpecManager
@@ -255,3 +256,67 @@ def test_review_notebook_shows_another_data_sets_segments_and_features(
     assert all(str(level) in text for level in levels)
     assert all(f in text for f in contract.feature_names[:3])
     assert "Contract" not in text.replace("data contract", "")
+
+
+# Data sets of the other tasks, with what their exploration must report about the target.
+TASK_DATA = {
+    "penguins": [
+        "labels other than the declared classes ['Adelie', 'Chinstrap', 'Gentoo']: none",
+        "data set 'penguins': 344 rows, 6 features, multiclass, share of 'Adelie' 0.442",
+        "strongest numeric feature alone: bill_length_mm (ROC-AUC 0.989)",
+    ],
+    "islr_wage": [
+        "wage: unparseable or missing values: 0",
+        "data set 'islr_wage': 3000 rows, 9 features, regression, mean wage 112",
+        "strongest numeric feature alone: logwage (|Spearman ρ| 1.000)",  # the log of the target: a leak, in plain view
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TASK_DATA))
+def test_exploration_notebook_runs_on_each_task(name: str, kernel_env: dict[str, str]) -> None:
+    text = output_text(run_notebook(EXPLORE, cwd=REPO, env={**kernel_env, "TABREPRO_DATA": name}))
+    for finding in TASK_DATA[name]:
+        assert finding in text
+    assert "positive rate" not in text  # a binary word would be a wrong reading of this target
+
+
+def task_metrics(task: str) -> dict[str, Any]:
+    """metrics.json of a regression or multiclass evaluate (the fields the notebook reads), with made-up values."""
+    ci, common = {"lo": 0.1, "hi": 0.2}, {"n": 600, "model": "ridge", "model_sha256": "cd" * 32}
+    common |= {"bootstrap": {"n": 100, "seed": 3, "level": 0.95}, "gate": {"passed": True, "reasons": []}}
+    if task == "regression":
+        point = {"rmse": 34.56, "mae": 23.45, "r2": 0.3141, "mape": None}
+        baselines = {"mean": {**point, "rmse": 41.0, "r2": 0.0}, "ridge": point}
+        vs = {"ridge": {"rmse_diff": -0.25, "rmse_diff_ci": ci}}
+        return {"task": task, **point, "rmse_ci": ci, "target_mean": 111.7, **common, "baselines": baselines} | {
+            "vs_baselines": vs
+        }
+    point = {"log_loss": 0.1234, "accuracy": 0.97, "f1_macro": 0.96, "f1_weighted": 0.97, "roc_auc_ovr": 0.995}
+    vs = {"logistic": {"log_loss_diff": 0.01, "log_loss_diff_ci": ci}}
+    return {"task": task, **point, "log_loss_ci": ci, "ece": 0.02, **common, "baselines": {"prior": point}} | {
+        "vs_baselines": vs
+    }
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_review_notebook_reads_the_other_tasks(task: str, tmp_path: Path, kernel_env: dict[str, str]) -> None:
+    root = make_repo(tmp_path / "repo", metrics=task_metrics(task))
+    for name in ("roc", "pr", "calibration", "confusion"):  # binary's plots: not this run's
+        (root / "reports" / "plots" / f"{name}.json").unlink(missing_ok=True)
+    points = [{"actual": a, "predicted": a * 0.9 + 5} for a in (50.0, 100.0, 150.0)]
+    write_json(root / "reports" / "plots" / "predicted_vs_actual.json", points)
+    if task == "regression":
+        frame = pd.DataFrame({"row": [1, 2, 3], "target": [50.0, 100.0, 150.0], "prediction": [55.0, 95.0, 140.0]})
+    else:
+        frame = pd.DataFrame({"row": [1, 2], "target": [0, 2], "label": ["a", "c"]})
+        frame[["probability__a", "probability__b", "probability__c"]] = [[0.8, 0.1, 0.1], [0.1, 0.2, 0.7]]
+    frame.to_parquet(root / "reports" / "predictions_test.parquet", index=False)
+    notebook = run_notebook(REVIEW, cwd=REPO, env={**kernel_env, "TABREPRO_ROOT": str(root)})
+    text = output_text(notebook)
+    assert f"task: {task}" in text
+    first = "RMSE (test): 34.5600 (95% CI 0.1000 to 0.2000)" if task == "regression" else "log loss (test): 0.1234"
+    assert first in text
+    assert ("model minus baseline" in text) and ("ROC-AUC (test)" not in text)
+    assert "evaluate (test): " + first.split(" (test)")[0] in text
+    assert count_images(notebook) >= 2  # the task's curves and its score histogram

@@ -27,7 +27,10 @@ _FALLBACK_SERVING = Path("models/serving")
 
 _EPILOG = """\
 output columns: the contract's id column (or, when it declares none, `row`: each row's line (CSV) or row
-(Parquet) number in the input), probability, label (probability >= the packaged threshold), model_version.
+(Parquet) number in the input), the task's columns (evaluate's predictions file's), model_version. The task is
+the packaged contract's: binary probability, label (probability >= the packaged threshold, 1 or 0); multiclass
+label (the most probable class) and probability__<class> per class in the contract's order; regression
+prediction.
 Refused rows go to the rejects file (line or row number, id, reason naming column and value).
 Both files are written to <file>.partial and renamed only when the whole input has been scored.
 

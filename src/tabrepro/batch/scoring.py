@@ -2,9 +2,10 @@
 
 Each chunk is checked row by row against the data contract (``tabrepro.contract.rows``: the grammar that
 ``prepare`` and the service apply; an id that an earlier row had is refused too): valid rows are scored in one
-``session.run`` with feeds built column-wise from the parsed frame, refused rows go to a rejects file with their
-reasons. Output and rejects are written as they come to ``.partial`` files that are renamed into place only
-when the whole input has been scored, so a failure midway never leaves a truncated file where a good one was.
+``session.run`` with feeds built column-wise from the parsed frame, into the task's columns
+(``tabrepro.batch.outputs``); refused rows go to a rejects file with their reasons. Output and rejects are
+written as they come to ``.partial`` files that are renamed into place only when the whole input has been
+scored, so a failure midway never leaves a truncated file where a good one was.
 Each scored row is keyed by ``contract.key_column``: its id, or (a contract without an id) its line (CSV) or row
 (Parquet) number in the input, the numbering of the rejects file.
 """
@@ -24,16 +25,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
+from tabrepro.batch.outputs import empty_output, score_columns, score_fields
 from tabrepro.batch.tables import OutputWriteError, StagedWriter, open_chunks
 from tabrepro.contract.rows import SeenIds, check_rows
 from tabrepro.contract.spec import DataContract
 from tabrepro.errors import DataError
 from tabrepro.io.raw import RawChunks
 from tabrepro.io.tables import table_format
+from tabrepro.monitoring.scores import graph_output
 from tabrepro.serving.runtime import ServingModel
 from tabrepro.sessions import open_session
 
-# sees each raw chunk (an Arrow table of text) and the probabilities of its valid rows
+# sees each raw chunk (an Arrow table of text) and the scores of its valid rows (``monitoring.scores.graph_output``'s)
 ChunkObserver = Callable[[pa.Table, np.ndarray], None]
 
 
@@ -114,12 +117,13 @@ def score_file(
     on_chunk: ChunkObserver | None = None,
     providers: Sequence[str] | None = None,
 ) -> ScoreSummary:
-    """Score every valid row of ``input_path`` into ``output_path`` (key, probability, label, model_version) and
-    write refused rows with their reasons to ``rejects_path`` (default: ``default_rejects_path(output)``).
+    """Score every valid row of ``input_path`` into ``output_path`` (key, the task's columns of
+    ``tabrepro.batch.outputs``, model_version) and write refused rows with their reasons to ``rejects_path``
+    (default: ``default_rejects_path(output)``).
 
     ``threads`` None scores on the serving model's own session (ONNX Runtime's default: every core); a number
     builds a session with that many intra-op threads (the benchmark's per-core figure uses 1). ``on_chunk`` sees
-    every raw chunk (text, as read) with the probabilities of its valid rows (``--drift-report`` feeds drift).
+    every raw chunk (text, as read) with the scores of its valid rows (``--drift-report`` feeds drift).
     ``providers`` overrides the manifest's execution providers; the graph is the one the manifest gives the
     provider that runs (``CUDAExecutionProvider``: the tensor graph; falls back to the CPU and its graph, with a
     warning, where CUDA cannot start).
@@ -191,14 +195,14 @@ def _score_chunks(
             )
             if not writers:  # created with the first rows: a file that fails on opening leaves nothing behind
                 writers = _open_writers(summary, model.contract, source.number_label)
-            scored = _score_frame(session, checked.valid, model)
+            scored, output = _score_frame(session, checked.valid, model)
             writers[0].write(scored)
             if on_chunk is not None:
-                on_chunk(chunk, scored.column("probability").to_numpy())
+                on_chunk(chunk, output)
             writers[1].write(pa.Table.from_pandas(checked.rejects, preserve_index=False))
             _tally(summary, chunk.num_rows, checked.rejects_by_column, len(checked.rejects))
             bar.update(chunk.num_rows)
-            del chunk, checked, scored  # before the next chunk is read: one chunk in memory at a time
+            del chunk, checked, scored, output  # before the next chunk is read: one chunk in memory at a time
     except OutputWriteError as exc:  # a full disk: what was written cannot be trusted, so nothing is kept
         _discard(writers)
         raise DataError(f"{exc}\nNothing was kept; {summary.output} was not changed.") from None
@@ -238,25 +242,24 @@ def _open_writers(summary: ScoreSummary, contract: DataContract, number_label: s
         raise
 
 
-def _score_frame(session: ort.InferenceSession, valid: pd.DataFrame, model: ServingModel) -> pa.Table:
+def _score_frame(
+    session: ort.InferenceSession, valid: pd.DataFrame, model: ServingModel
+) -> tuple[pa.Table, np.ndarray]:
+    """The output rows of the valid rows (``tabrepro.batch.outputs``: the task's columns), and their scores."""
     contract, n = model.contract, len(valid)
-    # float32, the model's own precision (as in evaluate's predictions); float64 would only add noise digits
-    if n:
-        probability = np.ascontiguousarray(session.run(["probabilities"], feeds_from_frame(valid, contract))[0][:, 1])
-    else:
-        probability = np.empty(0, dtype=np.float32)
-    return pa.table(
-        {
-            contract.key_column: pa.array(valid[contract.key_column], type=_key_type(contract)),
-            "probability": probability,
-            "label": (probability >= model.threshold).astype(np.int8),
-            "model_version": pa.repeat(pa.scalar(model.version), n),
-        }
-    )
+    task = contract.target.task
+    output = graph_output(session, feeds_from_frame(valid, contract), task=task) if n else empty_output(contract)
+    threshold = model.threshold if task == "binary" else None
+    columns = {
+        contract.key_column: pa.array(valid[contract.key_column], type=_key_type(contract)),
+        **score_columns(output, contract, threshold=threshold),
+        "model_version": pa.repeat(pa.scalar(model.version), n),
+    }
+    return pa.table(columns), output
 
 
 def _output_schema(contract: DataContract) -> pa.Schema:
-    columns = [(contract.key_column, _key_type(contract)), ("probability", pa.float32()), ("label", pa.int8())]
+    columns = [(contract.key_column, _key_type(contract)), *score_fields(contract)]
     return pa.schema([*columns, ("model_version", pa.string())])
 
 

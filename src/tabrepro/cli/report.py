@@ -47,7 +47,8 @@ def add_report_parser(commands: Commands) -> None:
         default=[],
         metavar="KEY:TOL",
         help="exit 1 if metric KEY moves past TOL: negative = may drop by |TOL| (roc_auc:-0.005), "
-        "positive = may rise by TOL (brier:+0.002); KEY may be prefixed with its file (reports/metrics.json:roc_auc)",
+        "positive = may rise by TOL (brier:+0.002); unsigned = by the metric's direction (rmse:0.5 may rise by 0.5, "
+        "a sign against it is refused); KEY may be prefixed with its file (reports/metrics.json:roc_auc)",
     )
     report.add_argument("--output", type=Path, help="also write the report to this file")
     report.add_argument(

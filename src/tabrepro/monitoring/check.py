@@ -154,7 +154,7 @@ def format_summary(report: DriftReport, figures: list[Path], report_path: Path) 
     score = report.score
     if isinstance(score, ScoreDrift) and score.psi is not None:
         lines.append(
-            f"  predicted probability: PSI {score.psi:.3f} ({score.band}), KS p {_num(score.p_value, '.2g')}"
+            f"  {score.name}: PSI {score.psi:.3f} ({score.band}), KS p {_num(score.p_value, '.2g')}"
             + (" - drifted" if score.drifted else "")
         )
     lines.append(f"decision: {'RETRAIN (exit 1)' if decision.retrain else 'no retrain needed (exit 0)'}")

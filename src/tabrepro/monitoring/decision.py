@@ -29,7 +29,11 @@ def judge_entry(entry: dict[str, Any], params: DriftParams, *, score: bool = Fal
 
 
 def decide_retrain(
-    features: dict[str, dict[str, Any]], score: dict[str, Any] | None, params: DriftParams
+    features: dict[str, dict[str, Any]],
+    score: dict[str, Any] | None,
+    params: DriftParams,
+    *,
+    scores: str = "predicted probabilities",
 ) -> dict[str, Any]:
     """Retrain when more than ``max_drifted_features`` features drift significantly, or when unknown values,
     a missing rate or the predicted probabilities cross their thresholds. Each reason says which and by how much."""
@@ -63,7 +67,7 @@ def decide_retrain(
         )
     if score is not None and score.get("drifted"):
         reasons.append(
-            f"predicted probabilities drifted: PSI {score['psi']:.3f} >= drift.score_psi = {params.score_psi:g} "
+            f"{scores} drifted: PSI {score['psi']:.3f} >= drift.score_psi = {params.score_psi:g} "
             f"(KS p {score['p_value']:.2g})"
         )
     return {"retrain": bool(reasons), "reasons": reasons}

@@ -28,6 +28,10 @@ from tabrepro.monitoring.tally import LevelTally, NumericTally
 N_QUANTILES = 101
 REFERENCE_SAMPLE = 5_000  # values per numeric feature (and of the scores) kept for the two-sample KS test
 R = TypeVar("R", ReferenceStats, ScoreReference)
+# what the score drift compares, per task: named in the report (absent for binary, whose report is unchanged)
+_SCORES_OF: dict[str, dict[str, str]] = {"binary": {}, "regression": {"of": "prediction"}}
+_SCORES_OF["multiclass"] = {"of": "predicted class"}
+_SCORES_NAME = {"binary": "predicted probabilities", "regression": "predictions", "multiclass": "predicted classes"}
 
 
 def compute_reference_stats(
@@ -64,6 +68,16 @@ def compute_score_reference(
     if values.size == 0:
         raise ValueError("cannot compute a score reference from no predictions")
     return {"rows": int(values.size), **_numeric_stats(values, bins=bins), "sample": _sample(values, sample_size, seed)}
+
+
+def watched_values(output: np.ndarray, *, task: str) -> np.ndarray:
+    """The values drift tallies: the scores themselves, or (multiclass) the predicted class's index."""
+    values = np.asarray(output)
+    if task == "multiclass":
+        if values.ndim != 2:
+            raise ValueError(f"multiclass scores must be (rows, classes) probabilities, got shape {values.shape}")
+        return values.argmax(axis=1).astype(float) if values.shape[0] else np.empty(0)
+    return np.asarray(values, dtype=float).reshape(-1)
 
 
 def _numeric_stats(values: np.ndarray, *, bins: int) -> dict[str, Any]:
@@ -143,6 +157,7 @@ class DriftAccumulator:
                     "the serving manifest's score reference has no sample for the two-sample KS test (packaged "
                     "before it was kept): run `dvc repro package`"
                 )
+            _check_score_reference(scores, contract)
             self.scores, self.score_reference = NumericTally(scores.model_dump(mode="json")), scores
 
     def merge(self, other: DriftAccumulator) -> DriftAccumulator:
@@ -161,7 +176,8 @@ class DriftAccumulator:
     def update(
         self, parsed: pd.DataFrame, probabilities: np.ndarray | None = None, *, problems: Iterable[Problem] = ()
     ) -> None:
-        """Add one parsed chunk; ``probabilities`` are those of its scored rows (any number, none included)."""
+        """Add one parsed chunk; ``probabilities`` are the scores of its scored rows (any number, none included):
+        the task's, as ``monitoring.scores.graph_output`` gives them (multiclass: the (rows, classes) matrix)."""
         missing = [name for name in self.contract.features if name not in parsed.columns]
         if missing:
             raise DataError(f"chunk lacks feature column(s) {missing} of contract {self.contract.name!r}")
@@ -180,7 +196,7 @@ class DriftAccumulator:
         if probabilities is not None and len(probabilities):
             if self.scores is None:
                 raise ValueError("probabilities given, but the accumulator has no score reference")
-            self.scores.add(np.asarray(probabilities, dtype=float))
+            self.scores.add(watched_values(probabilities, task=self.contract.target.task))
 
     def update_text(self, chunk: pd.DataFrame, probabilities: np.ndarray | None = None) -> None:
         """Add one chunk of raw text rows (as the raw reader gives them), parsed by the contract here."""
@@ -196,7 +212,7 @@ class DriftAccumulator:
         present = sum(t.rows - t.missing for t in self.tallies.values())
         score = None
         if self.scores is not None and self.scores.rows >= params.min_rows:
-            score = judge_entry(self.scores.summarize(), params, score=True)
+            score = judge_entry(self.scores.summarize(), params, score=True) | _SCORES_OF[self.contract.target.task]
         elif self.scores is not None:
             score = {"values": self.scores.rows, "note": f"fewer scored rows than drift.min_rows ({params.min_rows})"}
         return {
@@ -205,12 +221,24 @@ class DriftAccumulator:
             "features": features,
             "unknown_share": round(unknown / present, 6) if present else 0.0,
             "score": score,
-            "decision": decide_retrain(features, score, params),
+            "decision": decide_retrain(features, score, params, scores=_SCORES_NAME[self.contract.target.task]),
         }
 
 
 def _as(model: type[R], value: R | Mapping[str, Any], *, what: str) -> R:
     return value if isinstance(value, model) else validate_artefact(value, model, source=what, error=DataError)
+
+
+def _check_score_reference(scores: ScoreReference, contract: DataContract) -> None:
+    """A multiclass model's score reference holds its predicted classes, one bin per class (``monitoring.scores.
+    compute_task_score_reference``); a reference of other numbers would be compared with class indices."""
+    n_classes = len(contract.target.labels)
+    if contract.target.task == "multiclass" and list(scores.edges) != [k + 0.5 for k in range(n_classes - 1)]:
+        raise DataError(
+            f"the serving manifest's score reference is not of the {n_classes} predicted classes of contract "
+            f"{contract.name!r} (edges {list(scores.edges)[:4]}): package it with "
+            "`monitoring.scores.compute_task_score_reference` (`dvc repro package`)"
+        )
 
 
 def _check_reference(stats: ReferenceStats, contract: DataContract) -> None:

@@ -17,7 +17,8 @@ import numpy as np
 from tabrepro.contract.table import parse_table
 from tabrepro.monitoring.drift import DriftAccumulator
 from tabrepro.monitoring.inputs import Kind, iter_table
-from tabrepro.serving.runtime import ServingModel, validate_records
+from tabrepro.monitoring.scores import graph_output
+from tabrepro.serving.runtime import ServingModel, feeds_from_records, validate_records
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,20 @@ def feed_table(path: Path, kind: Kind, model: ServingModel, accumulator: DriftAc
         features = raw[contract.feature_names]
         records = features.astype(object).where(features.notna(), None).to_dict(orient="records")
         valid, errors = validate_records(records, model.record_model)
-        probabilities = model.predict_proba(valid) if valid else np.empty(0)
-        accumulator.update(parsed, probabilities, problems=problems)
+        accumulator.update(parsed, _scores(model, valid), problems=problems)
         fed.scored, fed.refused = fed.scored + len(valid), fed.refused + len(records) - len(valid)
         fed.reasons.update(f"{e.field}: {e.reason}" for e in errors)
     return fed
+
+
+def _scores(model: ServingModel, valid: list[dict[str, Any]]) -> np.ndarray:
+    """The task's scores of the valid records (binary: ``predict_proba``, as before the other tasks)."""
+    task = model.contract.target.task
+    if not valid:
+        return np.empty(0)
+    if task == "binary":
+        return model.predict_proba(valid)
+    return graph_output(model.session, feeds_from_records(valid, model.contract), task=task)
 
 
 def feed_tables(files: list[Path], kind: Kind, model: ServingModel, accumulator: DriftAccumulator) -> dict[str, Any]:

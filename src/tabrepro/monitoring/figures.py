@@ -22,7 +22,7 @@ def save_drift_figures(report: DriftReport, directory: str | Path) -> list[Path]
     directory.mkdir(parents=True, exist_ok=True)
     entries: list[tuple[str, Entry]] = [(name, f) for name, f in report.features.items() if f.drifted]
     if isinstance(report.score, ScoreDrift) and report.score.drifted:
-        entries.append(("predicted probability", report.score))
+        entries.append((report.score.name, report.score))
     written = []
     for name, entry in entries:
         path = directory / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"

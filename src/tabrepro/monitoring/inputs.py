@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import gzip
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -78,7 +79,7 @@ def iter_log(
     """(parsed inputs, probabilities) chunks of the ``served`` lines of ``role``, counting served lines per role
     and, of ``role``, per model version. A line that is not a valid log record is an error naming file and line."""
     inputs: list[dict[str, Any]] = []
-    probabilities: list[float] = []
+    probabilities: list[Any] = []  # the task's score of each line (``_score``)
     for path in files:
         for where, entry in _read_lines(path):
             if entry["served"] is not True:
@@ -87,8 +88,9 @@ def iter_log(
             if entry["role"] != role:
                 continue
             versions[str(entry.get("model_version"))] += 1
+            score = _score(entry, contract, where)  # checked first, as before the other tasks
             inputs.append(_check_inputs(entry, contract, where))
-            probabilities.append(entry["probability"])
+            probabilities.append(score)
             if len(inputs) == CHUNK_ROWS:
                 yield _frame(inputs, contract), np.asarray(probabilities, dtype=float)
                 inputs, probabilities = [], []
@@ -116,10 +118,32 @@ def _read_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         raise DataError(f"{path}:{number + 1}: cannot be read as UTF-8 JSON lines: {exc}") from None
 
 
+def _score(entry: dict[str, Any], contract: DataContract, where: str) -> float | list[float]:
+    """The line's score as the service answered it, per task: binary ``probability``; regression ``prediction``;
+    multiclass ``probabilities`` keyed by class, returned in the contract's class order."""
+    task = contract.target.task
+    if task == "binary":
+        return _number(entry, "probability", where, unit=True)
+    if task == "regression":
+        return _number(entry, "prediction", where, unit=False)
+    given = entry.get("probabilities")
+    classes = list(contract.target.labels)
+    if not isinstance(given, dict) or sorted(given) != sorted(classes):
+        raise DataError(f"{where}: 'probabilities' must be an object keyed by the classes {classes}, got {given!r}")
+    return [_number(given, c, f"{where}: probabilities", unit=True) for c in classes]
+
+
+def _number(entry: dict[str, Any], key: str, where: str, *, unit: bool) -> float:
+    value, kind = entry.get(key), "a number in [0, 1]" if unit else "a finite number"
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise DataError(f"{where}: {key!r} must be {kind}, got {value!r}")
+    if unit and not 0 <= value <= 1:
+        raise DataError(f"{where}: {key!r} must be {kind}, got {value!r}")
+    return float(value)
+
+
 def _check_inputs(entry: dict[str, Any], contract: DataContract, where: str) -> dict[str, Any]:
-    probability, inputs = entry.get("probability"), entry.get("inputs")
-    if not isinstance(probability, int | float) or isinstance(probability, bool) or not 0 <= probability <= 1:
-        raise DataError(f"{where}: 'probability' must be a number in [0, 1], got {probability!r}")
+    inputs = entry.get("inputs")
     if not isinstance(inputs, dict):
         raise DataError(f"{where}: 'inputs' must be an object of the record's features")
     for name, spec in contract.features.items():

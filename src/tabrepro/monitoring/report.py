@@ -79,9 +79,10 @@ class FeatureDrift(_Part):
 
 
 class ScoreDrift(_Part):
-    """The packaged model's predicted probabilities against its test-split scores (never missing or unknown)."""
+    """The packaged model's predicted probabilities against its test-split scores (never missing or unknown);
+    ``of`` names what is compared for the other tasks ("prediction", "predicted class"), absent for binary."""
 
-    _absent_when_none = frozenset({"reference_sample", "mean"})
+    _absent_when_none = frozenset({"reference_sample", "mean", "of"})
 
     values: int
     psi: float | None
@@ -94,6 +95,12 @@ class ScoreDrift(_Part):
     flags: list[Flag]
     drifted: bool
     distribution: BinDistribution
+    of: str | None = None
+
+    @property
+    def name(self) -> str:
+        """What drifted, in words: the predicted probability (binary), the prediction, the predicted class."""
+        return self.of or "predicted probability"
 
 
 class ScoreNote(_Part):

@@ -24,7 +24,8 @@ _EPILOG = """\
 exit status: 0 no retrain needed (also: too few labels yet; the summary says how many more); 1 retrain (the
 primary's live metric fell below the test split's by more than outcomes.tolerance, its CI excluding it);
 with --ab the A/B verdict instead: 0 continue (fewer labels than planned) or no candidate, 10 promote,
-11 rollback; 2 bad input (a label that breaks the contract, named by file, line and value; an unreadable
+11 rollback; 2 bad input (a contract whose task is not binary: outcomes judge binary models only, refused before
+anything is read; a label that breaks the contract, named by file, line and value; an unreadable
 prediction log; a missing reference; an output that cannot be written: checked first); 3 an unexpected failure.
 
 Chain it:   tabrepro outcomes --labels labels/ --predictions logs/; [ $? -eq 1 ] && dvc exp run
@@ -66,14 +67,15 @@ def run_outcomes(args: argparse.Namespace) -> int:
     from tabrepro.config.params import PathsParams, load_params, read_section
     from tabrepro.contract.spec import load_contract
     from tabrepro.io.staging import check_report_paths
-    from tabrepro.outcomes.labels import clean_labels, read_labels
+    from tabrepro.outcomes.labels import clean_labels, read_labels, require_binary
     from tabrepro.outcomes.report import build_report, format_summary, write_outputs
     from tabrepro.outcomes.settings import OutcomesParams
 
-    figures_dir = check_report_paths(args.report, args.figures)
     params = load_params(args.params)
-    settings, paths = read_section(params, "outcomes", OutcomesParams), read_section(params, "paths", PathsParams)
     contract = load_contract(params.get("data"))
+    require_binary(contract)  # before any work: outcomes judge binary models only
+    figures_dir = check_report_paths(args.report, args.figures)
+    settings, paths = read_section(params, "outcomes", OutcomesParams), read_section(params, "paths", PathsParams)
     reference = read_reference(args.reference or Path(paths.metrics), metric=settings.metric)
     clean = clean_labels(read_labels(args.labels, contract))
     with cluster_client(args) as client:

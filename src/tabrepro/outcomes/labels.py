@@ -47,6 +47,15 @@ def read_labels(spec: str | Path, contract: DataContract) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LABEL_COLUMNS)
 
 
+def require_binary(contract: DataContract) -> None:
+    """Outcomes judge binary models only (issue 21): a ``DataError`` naming the task before any work."""
+    if contract.target.task != "binary":
+        raise DataError(
+            f"outcomes: task {contract.target.task} is not supported (contract {contract.name!r}): live "
+            "performance, concept drift and A/B verdicts judge binary models only; nothing was read or written"
+        )
+
+
 def _read_file(path: Path, contract: DataContract) -> pd.DataFrame:
     raw = read_raw(path, fmt=table_format(path, role="labels"))
     kind, keys = _keys(raw, contract, path)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tabrepro.artefacts import PackagedGate
-from tabrepro.reporting.tolerances import DiffJson, Verdict
+from tabrepro.reporting.tolerances import DiffJson, Verdict, metric_direction
 
 RowOf = Callable[[str, Mapping[str, Any]], list[str]]
 
@@ -71,6 +71,16 @@ def format_delta(old: Any, new: Any) -> str:
     return ""
 
 
+def format_change(key: str, old: Any, new: Any) -> str:
+    """``better`` or ``worse`` by the metric's direction (``↑``: higher is better, ``↓``: lower), blank when the
+    direction is unknown, a side is absent or nothing moved."""
+    direction = metric_direction(key)
+    if direction is None or not (_is_number(old) and _is_number(new)) or old == new:
+        return ""
+    word = "better" if (new - old) * direction > 0 else "worse"
+    return f"{word} ({'↑' if direction > 0 else '↓'})"
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -116,11 +126,11 @@ def render_metrics(metrics_diff: DiffJson) -> list[str]:
 
     def row(key: str, e: Mapping[str, Any]) -> list[str]:
         old, new = e.get("old"), e.get("new")
-        return [f"`{key}`", format_value(old), format_value(new), format_delta(old, new)]
+        return [f"`{key}`", format_value(old), format_value(new), format_delta(old, new), format_change(key, old, new)]
 
     if not any(metrics_diff.values()):
         return [*lines, "No metrics found.", ""]
-    header = ["metric", "base", "workspace", "Δ"]
+    header = ["metric", "base", "workspace", "Δ", "change (↑/↓: higher/lower is better)"]
     changed: dict[str, dict[str, Any]] = {file: {} for file in metrics_diff}
     same: dict[str, dict[str, Any]] = {file: {} for file in metrics_diff}
     for file, entries in metrics_diff.items():

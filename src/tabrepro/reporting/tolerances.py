@@ -3,15 +3,21 @@
 A negative TOL means higher is better and the metric may drop by at most ``|TOL|`` (``roc_auc:-0.005``); a positive
 TOL means lower is better and it may rise by at most ``TOL`` (``brier:+0.002``). KEY is the dotted key that
 ``dvc metrics diff`` prints, optionally prefixed with its metrics file (``reports/metrics.json:roc_auc:-0.005``).
+
+The metrics of every task have a known direction (``metric_direction``: ``METRIC_DIRECTIONS`` of
+``tabrepro.artefacts``, so lower RMSE, MAE, log-loss and ECE are better): for them an unsigned TOL takes the
+metric's direction (``rmse:0.5`` may rise by at most 0.5, ``r2:0.01`` may drop by at most 0.01), and a sign that
+contradicts it is refused (``rmse:-0.5`` would call a rise of RMSE an improvement).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from tabrepro.artefacts import METRIC_DIRECTIONS
 from tabrepro.errors import TabreproError
 
 # ``dvc metrics diff --json``: {metrics file: {dotted key: {"old": ..., "new": ..., "diff": ...}}}
@@ -33,6 +39,7 @@ class Tolerance:
     spec: str
     key: str
     tol: float
+    signed: bool = True  # the TOL was written with its sign; unsigned, the metric's direction gives it
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,37 @@ def parse_tolerance(spec: str) -> Tolerance:
             f"--fail-on {spec!r}: tolerance must be a non-zero finite number, got {tol_text!r} "
             "(negative: may drop by at most |TOL|; positive: may rise by at most TOL)"
         )
-    return Tolerance(spec=spec.strip(), key=key, tol=tol)
+    return Tolerance(spec=spec.strip(), key=key, tol=tol, signed=tol_text.strip()[:1] in "+-")
+
+
+def metric_direction(key: str) -> int | None:
+    """+1 when higher is better, -1 when lower is, ``None`` when unknown, for a dotted metrics key: its last
+    part (``baselines.ridge.rmse``), a CI bound's metric (``rmse_ci.lo``), a difference to a baseline
+    (``vs_baselines.ridge.rmse_diff``: as the metric) and a gap between groups (``gap``, ``*_gap``: lower is better)."""
+    parts = key.split(".")
+    name = parts[-1]
+    if name in ("lo", "hi") and len(parts) > 1 and parts[-2].endswith("_ci"):
+        name = parts[-2].removesuffix("_ci")
+    if name == "gap" or name.endswith("_gap"):
+        return -1
+    return METRIC_DIRECTIONS.get(name.removesuffix("_diff"))
+
+
+def directed(tolerance: Tolerance, key: str) -> Tolerance:
+    """``tolerance`` with the sign that metric ``key``'s direction gives an unsigned TOL; a ``ReportError`` when
+    a written sign contradicts the direction. Metrics of unknown direction keep the TOL as written."""
+    direction = metric_direction(key)
+    if direction is None:
+        return tolerance
+    wanted = -abs(tolerance.tol) if direction > 0 else abs(tolerance.tol)
+    if tolerance.signed and wanted != tolerance.tol:
+        better, worse = ("higher", "drop") if direction > 0 else ("lower", "rise")
+        fixed = f"{tolerance.key}:{wanted:+g}"
+        raise ReportError(
+            f"--fail-on {tolerance.spec!r}: {better} {key} is better, so the sign of TOL is wrong; "
+            f"write {fixed} (it may {worse} by at most {abs(wanted):g}), or leave the sign out"
+        )
+    return replace(tolerance, tol=wanted)
 
 
 def parse_tolerances(values: Iterable[str]) -> list[Tolerance]:
@@ -109,6 +146,7 @@ def check_tolerances(tolerances: Iterable[Tolerance], metrics_diff: DiffJson) ->
     verdicts = []
     for tolerance in tolerances:
         file, key = resolve_metric(tolerance, metrics_diff)
+        tolerance = directed(tolerance, key)
         entry = metrics_diff[file][key]
         old, new = (_as_number(entry.get(side), tolerance, side) for side in ("old", "new"))
         _, status = judge_change(old, new, tolerance.tol)
