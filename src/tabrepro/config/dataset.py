@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from tabrepro.contract.spec import load_contract
 from tabrepro.errors import ConfigError
 
 REFERENCE_KEYS = ("name", "task", "source", "contract")
@@ -43,6 +44,7 @@ def resolve_data(section: Any, *, root: Path, where: str = "params.yaml: data") 
     wrong = [f"{k} {section.get(k)!r}, the contract {v!r}" for k, v in declared.items() if section.get(k) != v]
     if wrong:
         raise ConfigError(f"{where}: disagrees with {path} ({'; '.join(wrong)}); make them agree")
+    load_contract(contract, where=f"{section['contract']}: data")  # its own errors name the file, not params.yaml
     return contract
 
 
@@ -56,3 +58,13 @@ def _read_contract(path: Path, *, where: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: {path} is not a mapping (a data contract), got {type(raw).__name__}")
     return raw
+
+
+def render_reference(*, name: str, task: str, source: str, contract: str) -> str:
+    """The text of ``conf/data/<name>.yaml``: the data set's params, naming its contract file."""
+    return (
+        f"# The data set {name} (`dvc exp run -S data={name}`). Its contract is {contract}:\n"
+        "# a file dependency of the stages that read it, not params. Only these keys are params (and `dvc exp show`\n"
+        "# columns); tabrepro refuses them when they disagree with the contract.\n"
+        f"name: {name}\ntask: {task}\nsource: {source}\ncontract: {contract}\n"
+    )
