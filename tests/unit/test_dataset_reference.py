@@ -69,3 +69,10 @@ def test_an_inline_contract_still_loads(repo: Path):
     inline = yaml.safe_load((repo / "conf/contracts/titanic.yaml").read_text(encoding="utf-8"))
     _edit(repo / "params.yaml", lambda p: p.update(data=inline))
     assert load_contract(load_params(repo / "params.yaml")["data"]).name == "titanic"
+
+
+def test_every_stage_that_reads_the_data_set_depends_on_its_contract_file():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    readers = {name for name, stage in stages.items() if "data" in stage.get("params", [])}
+    depending = {name for name, stage in stages.items() if "${data.contract}" in stage.get("deps", [])}
+    assert readers == depending == {"prepare", "featurize", "evaluate", "package"}
