@@ -13,14 +13,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import dvc, env
+from tests.e2e.conftest import REPO, dvc, env
 
 pytestmark = pytest.mark.e2e
 
 CONTRACT = "conf/contracts/telco_churn.yaml"
 READERS = {"prepare", "featurize", "evaluate", "package"}  # the stages whose deps list ${data.contract}
 # docs/experiments.md, "Comparing data sets and tasks": the one command (its --keep pattern, verbatim)
-KEEP = r"^(Experiment|rev|data\.(name|task)|model\.name|roc_auc|log_loss|accuracy|rmse|mae|r2|gate\.passed)$"
+KEEP = (
+    r"^(Experiment|rev|data\.(name|task)|model\.name|(reports/metrics\.json:)?"
+    r"(model|roc_auc|log_loss|accuracy|rmse|mae|r2|gate\.passed))$"
+)
 
 
 def _status(repo: Path) -> set[str]:
@@ -45,7 +48,10 @@ def test_the_contract_file_marks_its_readers_and_exp_show_compares_data_sets(wor
 
     dvc(workspace, "exp", "run", "-S", "data=titanic")
     shown = dvc(workspace, "exp", "show", "--no-pager", "--csv", "--drop", ".*", "--keep", KEEP).stdout
-    rows = list(csv.DictReader(io.StringIO(shown)))
-    assert {"data.name", "data.task", "roc_auc", "gate.passed"} <= set(rows[0]), list(rows[0])
-    assert len(rows[0]) <= 12, list(rows[0])
+    rows = [
+        {k.removeprefix("reports/metrics.json:"): v for k, v in r.items()} for r in csv.DictReader(io.StringIO(shown))
+    ]
+    assert {"data.name", "data.task", "model", "roc_auc", "gate.passed"} <= set(rows[0]), list(rows[0])
+    assert len(rows[0]) <= 13, list(rows[0])
+    assert f"--keep '{KEEP}'" in (REPO / "docs/experiments.md").read_text(encoding="utf-8")  # the documented one
     assert {(r["data.name"], r["data.task"]) for r in rows} >= {("telco_churn", "binary"), ("titanic", "binary")}
