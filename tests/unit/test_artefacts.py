@@ -40,6 +40,7 @@ from tabrepro.config.params import (
     SplitParams,
     TrainParams,
     TuneParams,
+    load_params,
 )
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.errors import TabreproError
@@ -59,7 +60,7 @@ LOGREG = ModelParams(name="logreg", params={"C": 1.0, "max_iter": 500}, search_s
 def chain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PathsParams, DataContract]:
     """prepare -> package, each stage's real run(), on 500 rows; returns (folder, paths, contract)."""
     work = tmp_path_factory.mktemp("chain")
-    params = write_sample(work, yaml.safe_load((REPO / "params.yaml").read_text()), rows=500, seed=3)
+    params = write_sample(work, load_params(REPO / "params.yaml"), rows=500, seed=3)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
         paths = PathsParams.model_validate(params["paths"])
