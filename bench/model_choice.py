@@ -7,7 +7,7 @@ contract's preprocessor + the estimator, refit in every fold; XGBoost with the r
 the families side by side with the auto choice, and whether the choice is within 0.005 ROC-AUC of the better of
 logistic regression and XGBoost in the repeated CV (exit status 1 when it is not):
 
-    .venv/bin/python bench/model_choice.py [--data conf/data/telco_churn.yaml] [--n-trials 40]
+    .venv/bin/python bench/model_choice.py [--data conf/contracts/telco_churn.yaml] [--n-trials 40]
 
 The tuned hyper-parameters were chosen by CV on the train split only, which overlaps these folds: a mild optimism
 shared by every family, so the comparison between them stands.
@@ -107,7 +107,7 @@ def report(metrics: TuneMetrics, choice: TuneChoice, scores: dict[str, np.ndarra
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path("conf/data/telco_churn.yaml"), help="a conf/data/ file")
+    parser.add_argument("--data", type=Path, default=Path("conf/contracts/telco_churn.yaml"), help="a contract file")
     parser.add_argument("--n-trials", type=int, default=None, help="tuning budget per family (default: conf/)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)

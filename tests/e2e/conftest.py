@@ -24,6 +24,7 @@ import yaml
 from sklearn.model_selection import train_test_split
 
 from tabrepro.config.compose import write_params
+from tabrepro.config.params import load_params
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 600
@@ -59,7 +60,7 @@ def copy_repository(dest: Path) -> Path:
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
-    data = yaml.safe_load((dest / "params.yaml").read_text())["data"]
+    data = load_params(dest / "params.yaml")["data"]  # the contract that params.yaml names
     sample_raw(dest / data["source"], target=data["target"]["column"], rows=SAMPLE_ROWS, seed=SAMPLE_SEED)
     configure_for_sample(dest)
     git(dest, "init", "-q", "-b", "main")

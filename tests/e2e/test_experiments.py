@@ -28,6 +28,14 @@ features:
   plan: {type: categorical, values: ["basic", "plus", "premium"]}
   autopay: {type: boolean, true_values: ["Y"], false_values: ["N"]}
 """
+# conf/data/<name>.yaml: what `-S data=<name>` picks (the params), naming the contract (`tabrepro contract draft`
+# writes both)
+TOY_REFERENCE = """\
+name: toy_subscriptions
+task: binary
+source: data/raw/toy_subscriptions.csv
+contract: conf/contracts/toy_subscriptions.yaml
+"""
 
 
 def _toy_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -101,10 +109,11 @@ def test_split_seed_override_changes_the_split(experiment: Experiment):
     assert set(experiment.test_ids) != set(after)
 
 
-def test_a_new_data_set_is_a_new_yaml_file(workspace: Path):
-    (workspace / "conf/data/toy_subscriptions.yaml").write_text(TOY_CONTRACT)
+def test_a_new_data_set_is_two_yaml_files(workspace: Path):
+    (workspace / "conf/contracts/toy_subscriptions.yaml").write_text(TOY_CONTRACT)
+    (workspace / "conf/data/toy_subscriptions.yaml").write_text(TOY_REFERENCE)
     _toy_table().to_csv(workspace / "data/raw/toy_subscriptions.csv", index=False)
-    git(workspace, "add", "conf/data/toy_subscriptions.yaml", "data/raw/toy_subscriptions.csv")
+    git(workspace, "add", "conf", "data/raw/toy_subscriptions.csv")
     git(workspace, "commit", "-qm", "add a made-up data set: data and contract only")
     # The promotion gate is the data set's policy; the toy contract sets none, so the relative defaults judge it
     # (no significant loss to the logistic baseline, a win over the majority class, the leakage alarm): no overrides.

@@ -1,6 +1,6 @@
 """A data set without an id column, end to end: `dvc exp run -S data=titanic`, `tabrepro score`, the service over HTTP.
 
-The Titanic table (``conf/data/titanic.yaml``, drafted by `tabrepro contract draft`) has no key: every artefact is
+The Titanic table (``conf/contracts/titanic.yaml``, drafted by `tabrepro contract draft`) has no key: every artefact is
 keyed by the row's line in the raw file (``row``). Its contract is the only thing that changes; the copy's tuning
 budget is the small one of the other e2e tests.
 """

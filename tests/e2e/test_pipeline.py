@@ -178,6 +178,18 @@ def _edit_params(edit: Callable[[dict], None]) -> Callable[[Path], None]:
     return apply
 
 
+def _edit_contract(edit: Callable[[dict], None]) -> Callable[[Path], None]:
+    """Edit the data set's contract file (params.yaml names it: data.contract)."""
+
+    def apply(repo: Path) -> None:
+        path = repo / yaml.safe_load((repo / "params.yaml").read_text())["data"]["contract"]
+        contract = yaml.safe_load(path.read_text())
+        edit(contract)
+        path.write_text(yaml.safe_dump(contract, sort_keys=False))
+
+    return apply
+
+
 def _empty_file(repo: Path) -> None:
     (repo / RAW).write_text("")
 
@@ -194,11 +206,11 @@ BAD_INPUTS = {
     "third target label": (_set_cell(4, "Churn", "Maybe"), ["column 'Churn'", "'Maybe'"]),
     "duplicate ids": (_edit_csv(_duplicate_id), ["column 'customerID': duplicate values"]),
     "contract unknown type": (
-        _edit_params(lambda p: p["data"]["features"]["tenure"].update(type="integer")),
+        _edit_contract(lambda c: c["features"]["tenure"].update(type="integer")),
         ["data.features.tenure.type", "'integer'"],
     ),
     "contract typo key": (
-        _edit_params(lambda p: p["data"]["features"]["TotalCharges"].update(nulable=True)),
+        _edit_contract(lambda c: c["features"]["TotalCharges"].update(nulable=True)),
         ["data.features.TotalCharges.nulable: unknown key"],
     ),
     "negative cost": (
@@ -210,7 +222,7 @@ BAD_INPUTS = {
         ["policy.cost.false_negative: Field required"],
     ),
     "unknown segment column": (
-        _edit_params(lambda p: p["data"].update(segments=["Contract", "Region"])),
+        _edit_contract(lambda c: c.update(segments=["Contract", "Region"])),
         ["data: Value error, segments: unknown column(s) ['Region']"],
     ),
     "zero bootstrap resamples": (

@@ -38,7 +38,7 @@ TABLES = ("reruns",)  # checked against `dvc status` (below)
 SKIPPED = {
     "quick-start": "make repro is the full data (107 s idle) and make test the whole suite (~17 min); the e2e "
     "session's `dvc repro` of the sample runs the same pipeline",
-    "new-data-set": "my_table.csv stands for your table; test_experiments.py::test_a_new_data_set_is_a_new_yaml_file "
+    "new-data-set": "my_table.csv stands for your table; test_experiments.py::test_a_new_data_set_is_two_yaml_files "
     "runs the same steps on a made-up table",
     "make-serve": "the same server as bento-serve, started from models/serving; tests/integration/test_serving.py "
     "serves it over HTTP",

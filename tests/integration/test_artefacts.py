@@ -31,7 +31,7 @@ from tabrepro.artefacts import (
     sha256_bytes,
     sha256_file,
 )
-from tabrepro.config.params import ModelParams, PackageParams, PathsParams
+from tabrepro.config.params import ModelParams, PackageParams, PathsParams, load_params
 from tabrepro.contract.spec import DataContract, load_contract
 from tabrepro.errors import TabreproError
 from tabrepro.evaluation.gate import enforce_gate
@@ -60,7 +60,7 @@ CHAIN = {  # 500 raw rows, logistic regression, no search, a quick bootstrap, no
 def chain(sample_pipelines: SamplePipelines) -> tuple[Path, PathsParams, DataContract]:
     """prepare -> package, each stage's real run(), on 500 rows (shared); returns (folder, paths, contract)."""
     work = sample_pipelines(**CHAIN)
-    params = sample_params(yaml.safe_load((REPO / "params.yaml").read_text()))
+    params = sample_params(load_params(REPO / "params.yaml"))
     paths = PathsParams.model_validate(params["paths"])
     return work, _absolute(paths, work), load_contract(params["data"])
 

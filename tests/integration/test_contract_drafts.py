@@ -1,7 +1,7 @@
 """`tabrepro contract draft` on the tables without an id (binary, multiclass, regression), and the human edits that
 make the committed contracts.
 
-For each table the command drafts a contract; the edits documented in its committed ``conf/data/<name>.yaml``
+For each table the command drafts a contract; the edits documented in its committed ``conf/contracts/<name>.yaml``
 (the comments marked "EDIT:") are replayed here as a small patch; the result must be the committed contract (but
 for its prose descriptions) and must accept its table as prepare checks it. The command's refusals (an existing
 output, a bad target) exit 2 and write nothing.
@@ -112,7 +112,7 @@ def test_draft_plus_documented_edits_is_the_committed_contract_and_accepts_its_t
     assert drafted["target"].get("task", "binary") == TASKS.get(name, "binary")  # the task proposed is the right one
     edit(drafted)
     contract = load_contract(drafted, where=str(out))
-    committed = load_contract(yaml.safe_load((REPO / "conf" / "data" / f"{name}.yaml").read_text(encoding="utf-8")))
+    committed = load_contract(yaml.safe_load((REPO / "conf/contracts" / f"{name}.yaml").read_text(encoding="utf-8")))
     assert _prose_free(contract) == _prose_free(committed)
     assert f"write conf/policy/{name}.yaml" in out.read_text(encoding="utf-8")  # where a policy goes
     raw = read_raw(REPO / contract.source, fmt="csv", contract=contract)
@@ -121,7 +121,7 @@ def test_draft_plus_documented_edits_is_the_committed_contract_and_accepts_its_t
 
 
 def test_the_committed_titanic_contract_leaves_name_out_and_allows_missing_ages() -> None:
-    contract = load_contract(yaml.safe_load((REPO / "conf/data/titanic.yaml").read_text(encoding="utf-8")))
+    contract = load_contract(yaml.safe_load((REPO / "conf/contracts/titanic.yaml").read_text(encoding="utf-8")))
     assert "name" not in contract.columns
     assert contract.features["age"].nullable
     assert contract.target.positive == "yes"

@@ -4,7 +4,7 @@ Each notebook is executed in memory (the committed file is never written back) a
 the exploration notebook against the raw data, the review notebook against the committed reports, and the review
 notebook again against two synthetic report folders, one in the old ``metrics.json`` schema (sections missing:
 notes, no failure) and one in the full schema (every section shown). Both take every column name from the data
-contract: the exploration notebook runs on each data set of ``conf/data/`` (``TABREPRO_DATA``), and the review
+contract: the exploration notebook runs on each data set of ``conf/contracts/`` (``TABREPRO_DATA``), and the review
 notebook on reports whose segments and features are another data set's.
 """
 
@@ -237,7 +237,7 @@ def test_exploration_notebook_runs_on_each_data_set(name: str, kernel_env: dict[
 def test_review_notebook_shows_another_data_sets_segments_and_features(
     name: str, tmp_path: Path, kernel_env: dict[str, str]
 ) -> None:
-    raw = yaml.safe_load((REPO / "conf" / "data" / f"{name}.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load((REPO / "conf" / "contracts" / f"{name}.yaml").read_text(encoding="utf-8"))
     contract = load_contract(raw)
     segment = contract.segments[0]
     spec = contract.features[segment]

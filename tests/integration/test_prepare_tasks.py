@@ -27,7 +27,7 @@ DATA = {
 @pytest.mark.parametrize("name", sorted(DATA))
 def test_prepare_and_featurize_keep_the_targets_encoding(name, params, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     target, dtype, rows = DATA[name]
-    contract = load_contract(yaml.safe_load((REPO / "conf/data" / f"{name}.yaml").read_text(encoding="utf-8")))
+    contract = load_contract(yaml.safe_load((REPO / "conf/contracts" / f"{name}.yaml").read_text(encoding="utf-8")))
     paths = PathsParams.model_validate({k: str(tmp_path / v) for k, v in params["paths"].items()})
     monkeypatch.chdir(REPO)  # the contract's source is relative to the repository
     prepare.run(paths, contract, read_section(params, "split", SplitParams), cv_folds=5)

@@ -17,10 +17,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _CONTRACT_DRAFT_EPILOG = f"""\
-writes a starting point for conf/data/<name>.yaml: each column's type, levels, observed range (rounded outward),
+writes a starting point for conf/contracts/<name>.yaml: each column's type, levels, observed range (rounded outward),
 boolean and missing-value tokens, the id candidates, the columns it leaves out and why, and a "DECIDE:" comment on
 every column the data cannot settle. The target's task is --task, binary with --positive, or proposed from the
-column (a "DECIDE:" line when unsure); multiclass classes are drafted sorted. Review it before use.
+column (a "DECIDE:" line when unsure); multiclass classes are drafted sorted. Review it before use. Without
+--output it also writes conf/data/<name>.yaml, the data set's params (name, task, source, the contract's path)
+that `dvc exp run -S data=<name>` picks.
 
 exit status: 0 written; 2 bad input, nothing written: an unreadable or empty table, a --target that is not a
 column or does not fit the task (binary: exactly two labels; multiclass: three or more; regression: numbers), a
@@ -31,42 +33,55 @@ column or does not fit the task (binary: exactly two labels; multiclass: three o
 
 def _cmd_contract_draft(args: argparse.Namespace) -> int:
     """Draft a data contract from a raw table and write it, refusing to overwrite one unless --force."""
+    from tabrepro.config.dataset import render_reference
     from tabrepro.contract.draft import check_name, default_name, draft_contract
     from tabrepro.contract.draft_yaml import render_draft
     from tabrepro.io.raw import read_raw
-    from tabrepro.io.staging import OutputPathError, staged_outputs
+    from tabrepro.io.staging import OutputPathError
 
     name = check_name(args.name) if args.name else default_name(str(args.table))
-    output = check_output_path(args.output or Path("conf/data") / f"{name}.yaml", option="--output")
-    if output.exists() and not args.force:
-        raise OutputPathError(f"--output {output}: exists; pass --force to overwrite it")
+    output = check_output_path(args.output or Path("conf/contracts") / f"{name}.yaml", option="--output")
+    reference = None if args.output else check_output_path(Path("conf/data") / f"{name}.yaml", option="--name")
+    for path in (output, reference):
+        if path is not None and path.exists() and not args.force:
+            raise OutputPathError(f"{path}: exists; pass --force to overwrite it")
     fmt = {".csv": "csv", ".parquet": "parquet"}.get(args.table.suffix.lower())
     if fmt is None:
         raise ConfigError(f"{args.table}: expected a .csv or .parquet file")
     raw = read_raw(args.table, fmt=fmt)
+    source = args.table.as_posix()
     draft = draft_contract(
-        raw,
-        target=args.target,
-        positive=args.positive,
-        task=args.task,
-        name=name,
-        source=args.table.as_posix(),
-        fmt=fmt,
+        raw, target=args.target, positive=args.positive, task=args.task, name=name, source=source, fmt=fmt
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with staged_outputs(output) as (staged,):
-        staged.write_text(render_draft(draft), encoding="utf-8")
+    texts = {output: render_draft(draft)}
+    if reference is not None:
+        task = str(draft.target.get("task", "binary"))
+        texts[reference] = render_reference(name=name, task=task, source=source, contract=output.as_posix())
+    _write_all(texts)
     log.info(
-        "wrote %s: %d features, %d left out; review its DECIDE comments",
-        output,
+        "wrote %s: %d features, %d left out; review its DECIDE comments, then `dvc exp run -S data=%s`%s",
+        " and ".join(str(p) for p in texts),
         len(draft.features),
         len(draft.ignored),
+        name,
+        "" if reference else f" once conf/data/{name}.yaml names it (name, task, source, contract: {output})",
     )
     return 0
 
 
+def _write_all(texts: dict[Path, str]) -> None:
+    """Write every file, or none (staged together)."""
+    from tabrepro.io.staging import staged_outputs
+
+    for path in texts:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with staged_outputs(*texts) as staged:
+        for target, text in zip(staged, texts.values(), strict=True):
+            target.write_text(text, encoding="utf-8")
+
+
 def add_contract_parser(commands: Commands) -> None:
-    contract = commands.add_parser("contract", help="data contracts (conf/data/<name>.yaml)")
+    contract = commands.add_parser("contract", help="data contracts (conf/contracts/<name>.yaml)")
     draft = add_command(
         contract.add_subparsers(dest="contract_command", required=True),
         "draft",
@@ -85,6 +100,10 @@ def add_contract_parser(commands: Commands) -> None:
         "binary, 3 to 20 labels multiclass)",
     )
     draft.add_argument("--name", help="contract name (default: the file's stem)")
-    draft.add_argument("--output", type=Path, help="file to write (default: conf/data/<name>.yaml)")
+    draft.add_argument(
+        "--output",
+        type=Path,
+        help="contract file to write (default: conf/contracts/<name>.yaml, and conf/data/<name>.yaml naming it)",
+    )
     draft.add_argument("--force", action="store_true", help="overwrite --output if it exists")
     draft.set_defaults(func=_cmd_contract_draft)

@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tabrepro.config.dataset import is_reference, resolve_data
 from tabrepro.config.precision import DEFAULT_DECIMALS
 from tabrepro.contract.policy import CostMatrix as CostMatrix  # re-exported: its home is the data policy
 from tabrepro.errors import ConfigError, parse_section
@@ -331,8 +332,9 @@ class DriftParams(_Section):
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    """Read the committed params file. Missing, a folder, unreadable, not YAML or not a mapping: a ConfigError
-    naming the file (and, for YAML, the line and column), never a traceback."""
+    """Read the committed params file, its ``data`` reference replaced by the contract it names (``config.dataset``).
+    Missing, a folder, unreadable, not YAML or not a mapping: a ConfigError naming the file (and, for YAML, the line
+    and column), never a traceback; so is a contract file that is missing or disagrees with the reference."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder, not a params file (the default is params.yaml)")
@@ -346,6 +348,8 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    if is_reference(data.get("data")):  # the contract file it names, in place of the reference (config.dataset)
+        data["data"] = resolve_data(data["data"], root=path.parent, where=f"{path.name}: data")
     return data
 
 

@@ -1,4 +1,4 @@
-"""Drafting a data contract from a raw table: the starting point of ``conf/data/<name>.yaml``, for a human to review.
+"""Drafting a data contract from a raw table: the start of ``conf/contracts/<name>.yaml``, for a human to review.
 
 ``draft_contract`` infers, from the text columns the raw reader gives (``tabrepro.io.raw``), what a contract
 declares: each column's type (numeric, boolean, categorical), its levels, its observed range rounded outward,
@@ -70,7 +70,7 @@ def default_name(path: str) -> str:
 
 
 def check_name(name: str) -> str:
-    """``name`` if a contract may be called so (it names ``conf/data/<name>.yaml``); a ``ConfigError`` if not."""
+    """``name`` if a contract may be called so (it names ``conf/contracts/<name>.yaml``); a ``ConfigError`` if not."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ConfigError(f"--name {name!r}: a contract name holds only letters, digits, '_', '.' and '-'")
     return name

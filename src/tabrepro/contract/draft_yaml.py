@@ -1,4 +1,4 @@
-"""Writing a drafted contract (``contract.draft``) as the text of ``conf/data/<name>.yaml``, with its comments.
+"""Writing a drafted contract (``contract.draft``) as the text of ``conf/contracts/<name>.yaml``, with its comments.
 
 The layout is the one the committed contracts use: one flow mapping per feature, every raw token double-quoted
 (YAML reads an unquoted Yes/No as a boolean), and comments for what a human must look at: a ``DECIDE:`` line above

@@ -1,6 +1,6 @@
 """The data set's policy: what a model must show before it is promoted, and what each decision costs.
 
-It travels with the data set (``conf/policy/<name>.yaml`` beside ``conf/data/<name>.yaml``, picked by the same
+It travels with the data set (``conf/policy/<name>.yaml`` beside ``conf/contracts/<name>.yaml``, picked by the same
 choice and composed into ``params.yaml`` under ``policy``; a data set without one gets these defaults) because
 the right bars depend on the table: an honest ROC-AUC of 0.75 is good on one table, and 0.945 is honest on
 another. The defaults are therefore RELATIVE (no loss to the logistic baseline beyond a tolerance,

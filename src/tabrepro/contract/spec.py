@@ -1,6 +1,6 @@
 """The data contract: one YAML declaration of a data set, and everything derived from it.
 
-A contract (``conf/data/<name>.yaml``, composed into ``params.yaml`` under ``data``) declares the source, the id
+A contract (``conf/contracts/<name>.yaml``, named by ``params.yaml``'s ``data.contract``) declares the source, the id
 column if the data has one (``key_column`` keys rows by their position otherwise), the target and its task
 (``TargetSpec``: binary, multiclass or regression) and every
 feature: its type, allowed values or range, whether it may be missing and which raw tokens mean "missing". From
