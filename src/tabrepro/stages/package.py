@@ -45,12 +45,12 @@ from tabrepro.io.persistence import load_skops
 from tabrepro.io.runs import write_run_record
 from tabrepro.io.splits import read_splits
 from tabrepro.io.staging import staged_outputs, write_json
-from tabrepro.monitoring.drift import compute_score_reference
+from tabrepro.monitoring.scores import compute_task_score_reference
 from tabrepro.packaging.store import build_bento, code_sha256
 from tabrepro.serving.runtime import MANIFEST_FILE, MODEL_FILE
 from tabrepro.stages import run_stage
 from tabrepro.training.modeling import load_model, predict_output
-from tabrepro.training.onnx_export import check_graphs, frame_to_records, reference_scores
+from tabrepro.training.onnx_export import check_graphs, frame_to_records
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def run(paths: PathsParams, contract: DataContract, package: PackageParams, serv
         test_roc_auc=_test_auc(metrics),
         serve=serve,
         contract=contract.model_dump(mode="json"),
-        score_reference=compute_score_reference(reference_scores(p_onnx, task=task)),
+        score_reference=compute_task_score_reference(p_onnx, task=task),
         graphs=graphs.serving,
         **_task_fields(contract),
     )
