@@ -18,7 +18,7 @@ def test_a_non_binary_contract_is_refused_before_any_work(
     data: str, task: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     params = load_params(REPO / "params.yaml")
-    params["data"] = yaml.safe_load((REPO / "conf" / "data" / f"{data}.yaml").read_text(encoding="utf-8"))
+    params["data"] = yaml.safe_load((REPO / "conf" / "contracts" / f"{data}.yaml").read_text(encoding="utf-8"))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     report = tmp_path / "out" / "outcomes.json"
     argv = ["outcomes", "--labels", str(tmp_path / "absent.csv"), "--predictions", str(tmp_path / "absent")]
