@@ -102,7 +102,7 @@ store._exchange = lambda first, second: False
 _replace = os.replace
 def replace(src, dst, *args, **kwargs):
     _replace(src, dst, *args, **kwargs)
-    if Path(dst).name == "set-aside" and "bentos" in Path(src).parts:  # the store's bento, not a stage output
+    if Path(dst).name == "set-aside" and Path(src).parent.parent.name == "bentos":  # <store>/bentos/<name>/<version>
         os.kill(os.getpid(), signal.SIGKILL)
 os.replace = replace
 runpy.run_module("tabrepro.stages.package", run_name="__main__")

@@ -76,10 +76,10 @@ def staged_outputs(*destinations: str | Path, withhold: bool = False) -> Iterato
 
 
 def _key(dests: list[Path]) -> int:
-    """The output renamed last: the first that is a file now, else the first that exists, else the first."""
-    return next(
-        (i for i, d in enumerate(dests) if d.is_file()), next((i for i, d in enumerate(dests) if d.exists()), 0)
-    )
+    """The output renamed last: the last that is a file now (a stage lists its receipt or summary last), else the
+    first that exists, else the first."""
+    files = [i for i, d in enumerate(dests) if d.is_file()]
+    return files[-1] if files else next((i for i, d in enumerate(dests) if d.exists()), 0)
 
 
 def _present(path: Path) -> bool:
