@@ -37,12 +37,16 @@ def read_worker_params(
 ) -> tuple[dict[str, Any], str]:
     """The params and how messages name them: ``conf/ with overrides [...]``, or the params file's path."""
     from tabrepro.config.compose import compose_config
+    from tabrepro.config.dataset import is_reference, resolve_data
     from tabrepro.config.params import load_params
 
     if overrides and params_file is not None:
         raise ConfigError(f"--params {params_file} and overrides {list(overrides)}: give one (overrides compose conf/)")
     if overrides:
-        return compose_config(conf, overrides), f"{Path(conf)}/ with overrides {list(overrides)}"
+        params, where = compose_config(conf, overrides), f"{Path(conf)}/ with overrides {list(overrides)}"
+        if is_reference(params.get("data")):  # the contract file it names, from the repository that holds conf/
+            params["data"] = resolve_data(params["data"], root=Path(conf).resolve().parent, where=f"{where}: data")
+        return params, where
     path = params_file or DEFAULT_PARAMS
     return load_params(path), str(path)
 

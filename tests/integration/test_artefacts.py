@@ -149,8 +149,8 @@ def test_manifest_round_trip_into_the_service(chain):
     assert served.packaged.schema_version == MANIFEST_SCHEMA_VERSION == 2
     assert served.threshold == metrics.threshold and served.contract == contract
     assert served.version == f"{contract.name}-logreg-{served.sha256[:12]}"
-    assert served.packaged.model_dump(mode="json") == json.loads((Path(paths.serving) / "manifest.json").read_text())
-    body = served.packaged.model_dump(mode="json", exclude={"seal"})
+    assert served.packaged.as_json() == json.loads((Path(paths.serving) / "manifest.json").read_text())
+    body = served.packaged.as_json(exclude={"seal"})
     assert served.packaged.seal == sha256_bytes(canonical_json(body))
 
 

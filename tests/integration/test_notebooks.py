@@ -92,6 +92,7 @@ def make_repo(dest: Path, *, metrics: dict[str, Any]) -> Path:
     dest.mkdir()
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(REPO / name, dest / name)
+    shutil.copytree(REPO / "conf" / "contracts", dest / "conf" / "contracts")  # params.yaml's data.contract
     shutil.copytree(REPO / "reports", dest / "reports", ignore=shutil.ignore_patterns("*.parquet"))
     shutil.rmtree(dest / "reports" / "explain", ignore_errors=True)
     (dest / "reports" / "model_card.md").unlink(missing_ok=True)

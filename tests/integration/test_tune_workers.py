@@ -4,6 +4,7 @@ test_tune_postgres.py)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ NEGATIVE = {"distribution": "float", "low": -1, "high": 1}  # gamma must be >= 0
 def featurized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: dict, sample_pipelines) -> Path:
     """1,500 prepared and featurized rows (a copy of the suite's shared run) whose params search in ``study.db``."""
     sample_pipelines.copy(tmp_path, rows=1500, seed=1, until="featurize")
+    shutil.copytree(REPO / "conf" / "contracts", tmp_path / "conf" / "contracts")  # what conf/data/*.yaml name
     storage = f"sqlite:///{tmp_path}/study.db"
     p = {
         **sample_params(params),
