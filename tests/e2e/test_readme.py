@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ SKIPPED = {
     "lock-upgrade": "an upgrade changes the lock on purpose; `make venv` installs the committed lock with "
     "--require-hashes, which fails on any pin or hash that does not match",
     "import-url-remote": "s3://my-raw-bucket and minio.example.org stand for yours; test_remote.py covers import-url",
+    "compare-data-sets": "needs experiments to compare; tests/e2e/test_contract_file.py runs this command on Telco "
+    "and an experiment with -S data=titanic",
 }
 
 
@@ -153,6 +156,7 @@ def test_the_overrides_of_a_block_compose(block_id: str, tmp_path: Path):
     """Each override list composes from conf/ (a sweep `a=1,2` composes once per value), as `dvc exp run` does."""
     commands = _overrides(blocks()[block_id].text)
     assert commands, f"{block_id}: no dvc exp run / tabrepro params / tune-worker line found"
+    shutil.copytree(REPO / "conf" / "contracts", tmp_path / "conf" / "contracts")  # what params' data.contract names
     for _, overrides in commands:
         sweeps = [_sweep(o) for o in overrides]
         for i in range(max((len(s) for s in sweeps), default=1)):
