@@ -111,13 +111,13 @@ def _report_family(work: Path, family: str, seconds: float, *, packaged: bool) -
     print(
         f"| {family} | {cv:.4f} | {metrics['roc_auc']:.4f} [{ci['lo']:.3f}, {ci['hi']:.3f}] "
         f"| {gain['roc_auc_diff']:+.4f} | {metrics['ece']:.4f} "
-        f"| {'passed' if gate['passed'] else 'FAILED: ' + '; '.join(gate['reasons'])} | {seconds:.0f} |"
+        f"| {'passed' if gate['verdict'] == 'pass' else 'FAILED: ' + '; '.join(gate['reasons'])} | {seconds:.0f} |"
     )
     low, high = ROC_AUC_BAND
     checks = {
         f"test ROC-AUC {metrics['roc_auc']:.4f} within {ROC_AUC_BAND}": low < metrics["roc_auc"] < high,
         f"tuning CV ROC-AUC {cv:.4f} within {ROC_AUC_BAND}": low < cv < high,
-        "the default promotion gate passed": gate["passed"] and packaged,
+        "the default promotion gate passed": gate["verdict"] == "pass" and packaged,
     }
     return [f"{family}: {name}" for name, held in checks.items() if not held]
 

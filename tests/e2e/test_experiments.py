@@ -92,7 +92,7 @@ def test_model_variant_as_an_experiment(experiment: Experiment):
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     assert metrics["model"] == "logreg"
     assert json.loads((repo / "models/model/meta.json").read_text())["family"] == "logreg"
-    assert 0 < metrics["roc_auc"] <= 1 and metrics["gate"]["passed"] is True
+    assert 0 < metrics["roc_auc"] <= 1 and metrics["gate"]["verdict"] == "pass"
     assert "try-logreg" in {e["name"] for e in _experiments(_exp_show(repo))}
     diff = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)
     roc = diff["reports/metrics.json"]["roc_auc"]

@@ -125,20 +125,24 @@ def test_metrics_round_trip_into_package_and_report(chain):
     _, paths, _ = chain
     metrics = read_artefact(paths.metrics, EvaluationMetrics)
     _, meta = load_model(paths.model)
-    assert metrics.model_sha256 == meta.sha256 and metrics.roc_auc_ci.lo <= metrics.roc_auc <= metrics.roc_auc_ci.hi
+    assert metrics.pipeline_sha256 == meta.sha256 and metrics.roc_auc_ci.lo <= metrics.roc_auc <= metrics.roc_auc_ci.hi
     assert metrics.gate.passed and list(metrics.gate.checks) == ["max_ece"]
     record = enforce_gate(metrics.gate, override=None, source=paths.metrics)
     raw = json.loads(Path(paths.metrics).read_text())
     assert parse_gate(raw, source=paths.metrics) == record  # what `tabrepro report` reads
-    assert set(raw["gate"]) == {"passed", "reasons", "checks"}  # evaluate knows of no override
-    assert _no_number_lists(raw), "dvc metrics diff shows numbers in mappings, not in lists"
+    assert set(raw["gate"]) == {"verdict", "reasons", "checks"}  # evaluate knows of no override
+    assert _diffable(raw), "dvc metrics diff shows numbers in mappings, not in lists, and a boolean as -1/1"
 
 
-def _no_number_lists(value: Any) -> bool:
+def _diffable(value: Any) -> bool:
+    """No JSON boolean (`dvc metrics diff` shows its change as -1 or 1: verdicts and flags are words) and no list
+    of numbers (shown as one cell)."""
+    if isinstance(value, bool):
+        return False
     if isinstance(value, list):
         return not any(isinstance(v, int | float) for v in value)
     if isinstance(value, dict):
-        return all(_no_number_lists(v) for v in value.values())
+        return all(_diffable(v) for v in value.values())
     return True
 
 
@@ -160,7 +164,13 @@ def test_package_report_round_trip(chain):
     assert report.model.manifest_sha256 == sha256_file(Path(paths.serving) / "manifest.json")
     assert report.model.sha256 == ServingModel(paths.serving).sha256
     assert report.gate.passed and not report.gate.overridden and report.bento.tag is None
-    assert parse_gate(json.loads(Path(paths.package_report).read_text()), source="package.json") == report.gate
+    raw = json.loads(Path(paths.package_report).read_text())
+    assert parse_gate(raw, source="package.json") == report.gate and _diffable(raw)
+    assert (raw["gate"]["verdict"], raw["gate"]["overridden"], raw["predictions_match_evaluate"]) == (
+        "pass",
+        "no",
+        "yes",
+    )
 
 
 def test_package_again_writes_the_same_sealed_manifest(chain, tmp_path, monkeypatch):

@@ -108,7 +108,7 @@ def full_schema_metrics() -> dict[str, Any]:
         "roc_auc": 0.7, "roc_auc_ci": [0.65, 0.75], "pr_auc": 0.5, "pr_auc_ci": [0.45, 0.55],
         "brier": 0.2, "brier_ci": [0.18, 0.22], "log_loss": 0.6, "accuracy": 0.7, "f1": 0.5,
         "precision": 0.45, "recall": 0.6, "ece": 0.03, "threshold": 0.3, "threshold_policy": "min_cost",
-        "expected_cost": 61.5, "n": 1057, "positive_rate": 0.265, "model": "xgboost", "model_sha256": "ab" * 32,
+        "expected_cost": 61.5, "n": 1057, "positive_rate": 0.265, "model": "xgboost", "pipeline_sha256": "ab" * 32,
         "bootstrap": {"n": 200, "seed": 7, "level": 0.9},
         "baselines": {
             "majority": {"roc_auc": 0.5, "pr_auc": 0.265, "brier": 0.195},
@@ -123,9 +123,9 @@ def full_schema_metrics() -> dict[str, Any]:
             },
         },
         "gate": {
-            "passed": False,
+            "verdict": "fail",
             "reasons": ["min_roc_auc: test ROC-AUC is 0.7000, must be >= 0.8"],
-            "checks": {"min_roc_auc": {"passed": False, "value": 0.7, "limit": 0.8}},
+            "checks": {"min_roc_auc": {"verdict": "fail", "value": 0.7, "limit": 0.8}},
         },
     }  # fmt: skip
 
@@ -284,8 +284,8 @@ def test_exploration_notebook_runs_on_each_task(name: str, kernel_env: dict[str,
 
 def task_metrics(task: str) -> dict[str, Any]:
     """metrics.json of a regression or multiclass evaluate (the fields the notebook reads), with made-up values."""
-    ci, common = {"lo": 0.1, "hi": 0.2}, {"n": 600, "model": "ridge", "model_sha256": "cd" * 32}
-    common |= {"bootstrap": {"n": 100, "seed": 3, "level": 0.95}, "gate": {"passed": True, "reasons": []}}
+    ci, common = {"lo": 0.1, "hi": 0.2}, {"n": 600, "model": "ridge", "pipeline_sha256": "cd" * 32}
+    common |= {"bootstrap": {"n": 100, "seed": 3, "level": 0.95}, "gate": {"verdict": "pass", "reasons": []}}
     if task == "regression":
         point = {"rmse": 34.56, "mae": 23.45, "r2": 0.3141, "mape": None}
         baselines = {"mean": {**point, "rmse": 41.0, "r2": 0.0}, "ridge": point}

@@ -133,7 +133,7 @@ def test_stages_chain_for_each_model_family(sample_pipelines, params, family, mo
     metrics = read_json(paths.metrics)
     meta = read_json(Path(paths.model) / "meta.json")
     assert metrics["model"] == family
-    assert metrics["model_sha256"] == meta["sha256"]
+    assert metrics["pipeline_sha256"] == meta["sha256"]
     assert 0.7 < metrics["roc_auc"] < 0.95
     assert 0 < metrics["threshold"] < 1
     predictions = pd.read_parquet(paths.predictions)
@@ -153,7 +153,7 @@ def test_stages_chain_for_each_model_family(sample_pipelines, params, family, mo
     assert packaged["parity"]["label_flips"] == 0
     assert packaged["parity"]["max_abs_diff"] < 1e-5
     assert packaged["parity"]["rows"] == test_rows
-    assert packaged["predictions_match_evaluate"] is True
+    assert packaged["predictions_match_evaluate"] == "yes"
     assert (Path(paths.serving) / "model.onnx").stat().st_size == packaged["model"]["size_bytes"]
     assert not list(workdir.glob(".staging-*")), "staging folders must be cleaned up"
     _check_run_records(paths, tuned, packaged)
@@ -181,7 +181,8 @@ def _check_evaluation(metrics: dict, predictions: pd.DataFrame, paths: PathsPara
     assert set(metrics["segments"]) == {"Contract", "SeniorCitizen", "gender"}
     assert set(metrics["segments"]["Contract"]["levels"]) == {"Month-to-month", "One year", "Two year"}
     assert sum(v["n"] for v in metrics["segments"]["gender"]["levels"].values()) == metrics["n"]
-    assert metrics["gate"]["passed"] == all(c["passed"] for c in metrics["gate"]["checks"].values())
+    verdicts = {c["verdict"] for c in metrics["gate"]["checks"].values()}  # words: `dvc metrics diff` shows them
+    assert metrics["gate"]["verdict"] == ("pass" if verdicts == {"pass"} else "fail") and verdicts <= {"pass", "fail"}
     importance = read_json(Path(paths.explain) / "importance.json")
     assert {r["feature"] for r in importance} <= set(read_json(paths.explain + "/single_feature_auc.json"))
     contributions = [c for c in predictions.columns if c.startswith("contribution__")]
@@ -192,7 +193,7 @@ def _check_evaluation(metrics: dict, predictions: pd.DataFrame, paths: PathsPara
         total = predictions[contributions].sum(axis=1).to_numpy()
         assert total == pytest.approx(np.log(p / (1 - p)), abs=1e-3)
     card = Path(paths.model_card).read_text()
-    assert f"sha256 `{metrics['model_sha256']}`" in card and "## Promotion gate" in card
+    assert f"sha256 `{metrics['pipeline_sha256']}`" in card and "## Promotion gate" in card
 
 
 def test_failed_prepare_leaves_previous_outputs_intact(chained):
@@ -234,7 +235,7 @@ def test_package_refuses_a_model_that_failed_the_gate_unless_overridden(chained)
     impossible = gate_only(s["policy"].model_dump(mode="json"), min_roc_auc=0.999)
     evaluate.run(s["paths"], s["contract"], s["evaluate"], impossible)
     metrics = read_json(s["paths"].metrics)
-    assert metrics["gate"]["passed"] is False
+    assert metrics["gate"]["verdict"] == "fail"
     assert metrics["gate"]["reasons"][0].startswith("min_roc_auc: test ROC-AUC is")
     outputs = [workdir / "models", workdir / "bentos", workdir / "reports" / "package.json"]
     before = _digest(outputs)
@@ -245,10 +246,10 @@ def test_package_refuses_a_model_that_failed_the_gate_unless_overridden(chained)
     package.run(s["paths"], s["contract"], override, ServeParams())
     packaged = read_json(s["paths"].package_report)
     assert packaged["gate"] == {
-        "passed": False,
+        "verdict": "fail",
         "reasons": metrics["gate"]["reasons"],
         "checks": metrics["gate"]["checks"],
-        "overridden": True,
+        "overridden": "yes",
         "override_reason": "demo: accepted by the reviewer",
     }
     # `tabrepro report` renders what package wrote: the override, with its reason, not a bare FAILED

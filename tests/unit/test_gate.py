@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tabrepro.artefacts import GateVerdict, PackagedGate, ScoredMetrics, validate_artefact
+from tabrepro.artefacts import GateCheck, GateVerdict, PackagedGate, ScoredMetrics, validate_artefact
 from tabrepro.contract.policy import GATE_KEYS, GatePolicy
 from tabrepro.evaluation.gate import GateError, enforce_gate, judge_gate
 from tests.conftest import GATE_OFF
@@ -115,7 +115,7 @@ def test_an_inconsistent_verdict_is_refused(gate, problem):
 
 def test_the_verdict_evaluate_records_has_no_override_fields():
     verdict = judge_gate(scored_metrics(METRICS), only(min_roc_auc=0.99))
-    assert set(verdict.model_dump()) == {"passed", "reasons", "checks"}
+    assert set(verdict.model_dump()) == {"verdict", "reasons", "checks"}
     assert isinstance(verdict, GateVerdict) and not isinstance(verdict, PackagedGate)
 
 
@@ -153,7 +153,11 @@ def test_a_model_losing_to_the_baseline_beyond_the_tolerance_fails_naming_it():
     assert verdict.reasons[0].startswith("max_loss_to_logistic: ")
     assert "loss to the logistic baseline" in verdict.reasons[0] and "95 % CI" in verdict.reasons[0]
     assert "is 0.0200, must be <= 0.01" in verdict.reasons[0]
-    assert verdict.checks["max_loss_to_logistic"].model_dump() == {"passed": False, "value": 0.02, "limit": 0.01}
+    assert verdict.checks["max_loss_to_logistic"].model_dump(mode="json") == {
+        "verdict": "fail",
+        "value": 0.02,
+        "limit": 0.01,
+    }
 
 
 def test_a_model_at_the_baseline_passes_and_a_loss_within_the_tolerance_passes():
@@ -204,5 +208,30 @@ def test_a_model_no_better_than_the_majority_class_fails():
     assert verdict.passed is False and len(verdict.reasons) == 1
     assert verdict.reasons[0].startswith("beat_majority: the lower end of the test ROC-AUC's 95 % CI")
     assert "is 0.4700, must be > 0.5" in verdict.reasons[0]
-    assert verdict.checks["beat_majority"].model_dump() == {"passed": False, "value": 0.47, "limit": 0.5}
+    assert verdict.checks["beat_majority"].model_dump(mode="json") == {"verdict": "fail", "value": 0.47, "limit": 0.5}
     assert "beat_majority" not in judge_gate(chance, GatePolicy(beat_majority=False)).checks
+
+
+def test_verdicts_and_flags_are_written_as_words_and_read_in_either_form():
+    """`dvc metrics diff` shows a JSON boolean's change as -1 or 1, a word as itself; files written before the words
+    (a report's base revision) still read."""
+    check = GateCheck(passed=False, value=0.2, limit=0.1)
+    record = PackagedGate(
+        passed=False, reasons=("low",), checks={"max_ece": check}, overridden=True, override_reason="ok by J"
+    )
+    written = record.model_dump(mode="json")
+    assert (written["verdict"], written["checks"]["max_ece"]["verdict"], written["overridden"]) == (
+        "fail",
+        "fail",
+        "yes",
+    )
+    assert "passed" not in written and record.passed is False  # the attribute stays a bool
+    before = {
+        "passed": False, "reasons": ["low"], "checks": {"max_ece": {"passed": False, "value": 0.2, "limit": 0.1}},
+        "overridden": True, "override_reason": "ok by J",
+    }  # fmt: skip
+    assert PackagedGate.model_validate(written) == PackagedGate.model_validate(before) == record
+    with pytest.raises(ValueError, match="overridden\n.*expected 'yes' or 'no'"):
+        PackagedGate.model_validate({**written, "overridden": "true"})
+    with pytest.raises(ValueError, match="verdict\n.*expected 'pass' or 'fail'"):
+        GateVerdict.model_validate({"verdict": "passed"})

@@ -31,14 +31,14 @@ TELCO_METRICS = {
     "segments": {"Contract": {"roc_auc_gap": 0.08}},
 }
 TELCO_GATE_BEFORE = {
-    "passed": True,
+    "verdict": "pass",
     "reasons": [],
     "checks": {
-        "min_roc_auc": {"passed": True, "value": 0.856276, "limit": 0.8},
-        "min_gain_over_baseline": {"passed": True, "value": 0.00626, "limit": -0.005},
-        "max_roc_auc": {"passed": True, "value": 0.856276, "limit": 0.9},
-        "max_single_feature_auc": {"passed": True, "value": 0.765676, "limit": 0.9},
-        "max_ece": {"passed": True, "value": 0.016168, "limit": 0.1},
+        "min_roc_auc": {"verdict": "pass", "value": 0.856276, "limit": 0.8},
+        "min_gain_over_baseline": {"verdict": "pass", "value": 0.00626, "limit": -0.005},
+        "max_roc_auc": {"verdict": "pass", "value": 0.856276, "limit": 0.9},
+        "max_single_feature_auc": {"verdict": "pass", "value": 0.765676, "limit": 0.9},
+        "max_ece": {"verdict": "pass", "value": 0.016168, "limit": 0.1},
     },
 }
 

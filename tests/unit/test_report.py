@@ -28,7 +28,7 @@ METRICS_DIFF = {
         "roc_auc": {"old": 0.9, "new": 0.88, "diff": -0.020000000000000018},
         "brier": {"old": 0.1, "new": 0.11, "diff": 0.01},
         "model": {"old": "xgboost", "new": "xgboost"},
-        "gate.passed": {"old": True, "new": False, "diff": -1},
+        "gate.verdict": {"old": "pass", "new": "fail"},
         "pr_auc": {"old": None, "new": 0.7},
     },
     "reports/tune/metrics.json": {
@@ -114,7 +114,7 @@ def test_ambiguous_key_needs_a_file_prefix():
     assert resolve_metric(parse_tolerance("best_cv_roc_auc:-0.01"), METRICS_DIFF)[0] == "reports/tune/metrics.json"
 
 
-@pytest.mark.parametrize("key", ["model", "gate.passed"])
+@pytest.mark.parametrize("key", ["model", "gate.verdict"])
 def test_tolerance_on_a_non_numeric_metric_is_an_error(key):
     with pytest.raises(ReportError, match="not a number"):
         check_tolerances([parse_tolerance(f"reports/metrics.json:{key}:-1")], METRICS_DIFF)
@@ -172,7 +172,7 @@ def test_render_report_tables_in_order():
     assert "| `model.alpha` | 1 | 2 |" in md
     assert "| `roc_auc` | 0.9 | 0.88 | -0.02 |" in md
     assert "| `pr_auc` | — | 0.7 | new |" in md
-    assert "| `gate.passed` | true | false |  |" in md  # booleans get no delta
+    assert "| `gate.verdict` | pass | fail |  |" in md  # words get no delta
     headings = [line for line in md.splitlines() if line.startswith("## ")]
     assert headings == ["## Params", "## Metrics", "## Gate", "## Tolerances", "## Plots"]
     # top-level metrics before dotted ones, one table per metrics file
@@ -219,8 +219,13 @@ def test_parse_gate():
         passed=False, reasons=("low",), overridden=True, override_reason="ok by J"
     )
     assert parse_gate(parse_metrics_text("roc_auc: 0.9\n", source="m.yaml"), source="m.yaml") is None
+    # as written now: words, which `dvc metrics diff` shows as themselves (a JSON boolean's change shows as -1/1)
+    written = {"verdict": "fail", "reasons": ["low"], "overridden": "yes", "override_reason": "ok by J"}
+    assert parse_gate({"gate": written}, source="m.json") == parse_gate(metrics, source="m.json")
+    with pytest.raises(ReportError, match=r"m\.json: gate\.verdict: expected 'pass' or 'fail'"):
+        parse_gate({"gate": {"verdict": "yes"}}, source="m.json")
     with pytest.raises(ReportError, match=r"m\.json: gate\.passed: Input should be a valid boolean"):
-        parse_gate({"gate": {"passed": "yes"}}, source="m.json")
+        parse_gate({"gate": {"passed": 1}}, source="m.json")
     with pytest.raises(ReportError, match=r"m\.json: gate\.reasons: Input should be a valid tuple"):
         parse_gate({"gate": {"passed": True, "reasons": "none"}}, source="m.json")
     with pytest.raises(ReportError, match=r"m\.json: gate: Input should be a valid dictionary"):

@@ -8,7 +8,16 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+)
 
 from tabrepro.errors import TabreproError
 
@@ -18,6 +27,28 @@ Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Share = Annotated[float, Field(ge=0, le=1)]  # a probability, a rate or a score in [0, 1]
 Count = Annotated[int, Field(ge=0)]
 Threshold = Annotated[float, Field(ge=0, allow_inf_nan=False)]  # "min_cost" may pick just above the top score
+
+
+def _worded(true: str, false: str) -> tuple[BeforeValidator, PlainSerializer]:
+    """A boolean written as one of two words: `dvc metrics diff` shows a JSON boolean's change as -1 or 1, a word
+    as itself. Reading takes the words, and a JSON boolean (files written before the words; `tabrepro report`
+    reads the base revision's)."""
+
+    def read(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value not in (true, false):
+            raise ValueError(f"expected {true!r} or {false!r}")
+        return value == true
+
+    return BeforeValidator(read), PlainSerializer(
+        lambda flag: true if flag else false, return_type=str, when_used="json"
+    )
+
+
+_PASS_FAIL, _YES_NO = _worded("pass", "fail"), _worded("yes", "no")
+Verdict = Annotated[StrictBool, _PASS_FAIL[0], _PASS_FAIL[1]]  # a gate's or a check's verdict
+YesNo = Annotated[StrictBool, _YES_NO[0], _YES_NO[1]]  # any other boolean of a metrics file
 
 
 class Record(BaseModel):

@@ -3,13 +3,19 @@ of that verdict)."""
 
 from __future__ import annotations
 
-from pydantic import Field, StrictBool, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
-from tabrepro.artefacts._base import Record, Sha256, Share, Threshold
+from tabrepro.artefacts._base import Record, Sha256, Share, Threshold, Verdict, YesNo
+
+# Written ``"verdict": "pass"`` or ``"fail"`` (what `dvc metrics diff` shows as words); read as ``passed``, a bool,
+# from either key (``"passed": true`` in files written before).
+_VERDICT = Field(validation_alias=AliasChoices("verdict", "passed"), serialization_alias="verdict")
 
 
 class GateCheck(Record):
-    passed: StrictBool
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    passed: Verdict = _VERDICT
     value: float
     limit: float
 
@@ -17,7 +23,9 @@ class GateCheck(Record):
 class GateVerdict(Record):
     """The promotion gate's verdict, as ``evaluate`` records it (``gate`` in ``reports/metrics.json``)."""
 
-    passed: StrictBool
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    passed: Verdict = _VERDICT
     reasons: tuple[str, ...] = ()
     checks: dict[str, GateCheck] = Field(default_factory=dict)
 
@@ -25,7 +33,7 @@ class GateVerdict(Record):
     def _consistent(self) -> GateVerdict:
         failed = [name for name, check in self.checks.items() if not check.passed]
         if self.passed and (failed or self.reasons):
-            raise ValueError(f"gate.passed is true, but it records failed checks {failed} or reasons")
+            raise ValueError(f"gate.verdict is pass, but it records failed checks {failed} or reasons")
         return self
 
 
@@ -33,13 +41,13 @@ class PackagedGate(GateVerdict):
     """The verdict as ``package`` recorded it (``gate`` in ``reports/package.json``): plus whether a failed gate
     was overridden (``package.override_gate``) and why. ``tabrepro report`` reads every file's gate with it."""
 
-    overridden: StrictBool = False
+    overridden: YesNo = False
     override_reason: str | None = None
 
     @model_validator(mode="after")
     def _override(self) -> PackagedGate:
         if self.overridden != bool(self.override_reason):
-            raise ValueError("gate.overridden is true exactly when gate.override_reason gives the reason")
+            raise ValueError("gate.overridden is yes exactly when gate.override_reason gives the reason")
         if self.overridden and self.passed:
             raise ValueError("gate.overridden: a gate that passed is never overridden")
         return self
@@ -141,4 +149,4 @@ class EvaluationMetrics(ScoredMetrics):
 
     gate: GateVerdict
     model: str
-    model_sha256: Sha256
+    pipeline_sha256: Sha256  # the fitted pipeline evaluate scored (models/model.skops); the ONNX sha256 is package's

@@ -132,7 +132,7 @@ class RegressionMetrics(RegressionScores):
 
     gate: GateVerdict
     model: str
-    model_sha256: Sha256
+    pipeline_sha256: Sha256  # the fitted pipeline evaluate scored (models/model.skops); the ONNX sha256 is package's
 
 
 class MulticlassMetrics(MulticlassScores):
@@ -140,4 +140,4 @@ class MulticlassMetrics(MulticlassScores):
 
     gate: GateVerdict
     model: str
-    model_sha256: Sha256
+    pipeline_sha256: Sha256  # the fitted pipeline evaluate scored (models/model.skops); the ONNX sha256 is package's

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, JsonValue, StrictBool, model_validator
+from pydantic import Field, JsonValue, model_validator
 
-from tabrepro.artefacts._base import Count, Record, Sha256, Share, Threshold, canonical_json, sha256_bytes
+from tabrepro.artefacts._base import Count, Record, Sha256, Share, Threshold, YesNo, canonical_json, sha256_bytes
 from tabrepro.artefacts.data import ScoreReference
 from tabrepro.artefacts.evaluate import PackagedGate
 from tabrepro.artefacts.serve import ServeParams
@@ -192,7 +192,7 @@ class PackageReport(Record):
     gate: PackagedGate
     model: PackagedModel
     bento: BentoRecord
-    predictions_match_evaluate: StrictBool
+    predictions_match_evaluate: YesNo
     graphs: dict[str, PackagedGraph]  # file -> its record
     task: Literal["regression", "multiclass"] | None = None  # as the manifest: absent (binary) is not written
     classes: tuple[str, ...] | None = None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, JsonValue, StrictBool, model_validator
+from pydantic import Field, JsonValue, model_validator
 
-from tabrepro.artefacts._base import Count, Record, Sha256, Share
+from tabrepro.artefacts._base import Count, Record, Sha256, Share, YesNo
 
 Direction = Literal["maximize", "minimize"]
 
@@ -58,7 +58,7 @@ class FamilyCV(Record):
     cv_score_std: float | None = Field(default=None, ge=0)
     diff_to_best: float  # the mean over folds of (best family's score - this one's); 0 for the best
     diff_se: float = Field(ge=0)  # standard error of that mean
-    within_one_se: StrictBool
+    within_one_se: YesNo
     n_trials_complete: Count
     n_trials_pruned: Count
 
@@ -95,7 +95,7 @@ class FamilyFolds(Record):
     fold_diffs_to_best: tuple[float, ...]
     diff_to_best: float
     diff_se: float = Field(ge=0)
-    within_one_se: StrictBool
+    within_one_se: YesNo
 
 
 class TuneChoice(_Scored):

@@ -25,24 +25,41 @@ def judge_task_gate(metrics: RegressionScores | MulticlassScores, gate: GatePoli
     return verdict_of(_multiclass(metrics, gate))
 
 
-def _regression(m: RegressionScores, gate: GatePolicy) -> Criteria:
-    level = round(m.bootstrap.level * 100)
-    ridge, mean = m.vs_baselines.ridge, m.vs_baselines.mean
-    leak = m.leakage
+def _relative(
+    level: int,
+    loss_ci_lo: float,
+    linear: float,
+    gain_ci_hi: float,
+    gate: GatePolicy,
+    *,
+    metric: str,
+    of: tuple[str, str],
+) -> Criteria:
+    """The relative criteria every task shares: no loss to the linear baseline beyond the tolerance (the paired
+    CI's favourable end as a share of the baseline's ``metric``), and a win over the constant baseline (the CI's
+    upper end below 0); ``of`` names the two baselines."""
     return {
         "max_loss_to_linear": (
-            ridge.rmse_diff_ci.lo / m.baselines.ridge.rmse if m.baselines.ridge.rmse > 0 else None,
+            loss_ci_lo / linear if linear > 0 else None,
             operator.le,
             gate.max_loss_to_linear,
-            f"the model's RMSE loss to the ridge baseline (share of its RMSE) at the favourable end of the {level} % "
+            f"the model's {metric} loss to {of[0]} (share of its {metric}) at the favourable end of the {level} % "
             "CI of the paired difference",
         ),
         "beat_constant": (
-            mean.rmse_diff_ci.hi,
+            gain_ci_hi,
             operator.lt,
             0.0 if gate.beat_constant else None,
-            f"the upper end of the {level} % CI of (model - mean predictor) RMSE",
+            f"the upper end of the {level} % CI of (model - {of[1]}) {metric}",
         ),
+    }
+
+
+def _regression(m: RegressionScores, gate: GatePolicy) -> Criteria:
+    ridge, mean, leak = m.vs_baselines.ridge, m.vs_baselines.mean, m.leakage
+    relative = (ridge.rmse_diff_ci.lo, m.baselines.ridge.rmse, mean.rmse_diff_ci.hi)
+    return {
+        **_relative(_level(m), *relative, gate, metric="RMSE", of=("the ridge baseline", "mean predictor")),
         "max_single_feature_r2": (
             leak.value,
             operator.le,
@@ -54,23 +71,11 @@ def _regression(m: RegressionScores, gate: GatePolicy) -> Criteria:
 
 
 def _multiclass(m: MulticlassScores, gate: GatePolicy) -> Criteria:
-    level = round(m.bootstrap.level * 100)
-    logistic, prior = m.vs_baselines.logistic, m.vs_baselines.prior
-    leak = m.leakage
+    logistic, prior, leak = m.vs_baselines.logistic, m.vs_baselines.prior, m.leakage
+    relative = (logistic.log_loss_diff_ci.lo, m.baselines.logistic.log_loss, prior.log_loss_diff_ci.hi)
+    of = ("the multinomial logistic baseline", "class prior")
     return {
-        "max_loss_to_linear": (
-            logistic.log_loss_diff_ci.lo / m.baselines.logistic.log_loss if m.baselines.logistic.log_loss > 0 else None,
-            operator.le,
-            gate.max_loss_to_linear,
-            f"the model's log-loss loss to the multinomial logistic baseline (share of its log-loss) at the favourable "
-            f"end of the {level} % CI of the paired difference",
-        ),
-        "beat_constant": (
-            prior.log_loss_diff_ci.hi,
-            operator.lt,
-            0.0 if gate.beat_constant else None,
-            f"the upper end of the {level} % CI of (model - class prior) log-loss",
-        ),
+        **_relative(_level(m), *relative, gate, metric="log-loss", of=of),
         "max_single_feature_auc": (
             leak.value,
             operator.le,
@@ -80,3 +85,7 @@ def _multiclass(m: MulticlassScores, gate: GatePolicy) -> Criteria:
         "max_ece": (m.ece, operator.le, gate.max_ece, "top-label expected calibration error"),
         "max_fairness_gap": fairness_criterion(m.fairness, gate),
     }
+
+
+def _level(m: RegressionScores | MulticlassScores) -> int:
+    return round(m.bootstrap.level * 100)

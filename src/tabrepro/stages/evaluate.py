@@ -174,7 +174,7 @@ def run(
     # the segments rounded too; judged on the numbers written, in the layout package and `tabrepro report` read
     scored = ScoredMetrics.model_validate(at_precision(metrics, threshold=metrics["threshold"], decimals=decimals))
     record = EvaluationMetrics(
-        **dict(scored), gate=judge_gate(scored, policy.gate), model=meta.family, model_sha256=meta.sha256
+        **dict(scored), gate=judge_gate(scored, policy.gate), model=meta.family, pipeline_sha256=meta.sha256
     )
 
     groups = group_columns(list(meta.feature_names), list(contract.features))

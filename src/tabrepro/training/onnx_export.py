@@ -36,7 +36,6 @@ from tabrepro.training.onnx_parity import (
     PackagingError,
     multiclass_parity,
     output_name,
-    reference_scores,
     regression_parity,
     score_of,
 )
@@ -380,4 +379,4 @@ def _checked(
     return CheckedGraphs(files=files, probabilities=probabilities, reports=reports, serving=serving)
 
 
-__all__ = ["PackagingError", "reference_scores"]
+__all__ = ["PackagingError"]

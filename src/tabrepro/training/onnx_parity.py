@@ -36,11 +36,6 @@ def score_of(output: np.ndarray, *, task: str) -> np.ndarray:
     return np.asarray(output)[:, 0 if task == "regression" else 1]
 
 
-def reference_scores(scores: np.ndarray, *, task: str) -> np.ndarray:
-    """The one-number-per-row distribution drift watches: multiclass the top-label probability, else the score."""
-    return np.max(scores, axis=1) if task == "multiclass" else scores
-
-
 def regression_parity(expected: np.ndarray, actual: np.ndarray, *, tolerance: float, graph: str) -> RegressionParity:
     diff = float(np.max(np.abs(expected - actual)))
     scale = max(float(np.max(np.abs(expected))), SCALE_FLOOR)
