@@ -67,6 +67,7 @@ class Wage:
     repo: Path
     refused: subprocess.CompletedProcess
     refused_metrics: RegressionMetrics
+    refused_packaged: str  # what the refused run changed of package's outputs (git status, the serving folder)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +80,8 @@ def wage(tmp_path_factory: pytest.TempPathFactory) -> Wage:
     refused = dvc(repo, "exp", "run", "-S", "data=islr_wage", check=False)
     _timed("islr_wage as drafted: dvc exp run (refused)", started)
     refused_metrics = read_artefact(repo / METRICS, RegressionMetrics)
+    serving = "models/serving exists" if (repo / "models" / "serving").exists() else ""
+    refused_packaged = git(repo, "status", "--porcelain", "reports/package.json", "bentos").stdout + serving
     contract = repo / "conf" / "contracts" / "islr_wage.yaml"
     lines = contract.read_text(encoding="utf-8").splitlines(keepends=True)
     kept = [line for line in lines if not line.startswith("  logwage:")]
@@ -87,7 +90,7 @@ def wage(tmp_path_factory: pytest.TempPathFactory) -> Wage:
     started = time.monotonic()
     dvc(repo, "exp", "run", "-S", "data=islr_wage")
     _timed("islr_wage, logwage ignored: dvc exp run (passes)", started)
-    return Wage(repo, refused, refused_metrics)
+    return Wage(repo, refused, refused_metrics, refused_packaged)
 
 
 def test_the_leak_is_refused_by_name_and_nothing_is_packaged(wage: Wage) -> None:
@@ -100,6 +103,7 @@ def test_the_leak_is_refused_by_name_and_nothing_is_packaged(wage: Wage) -> None
     assert metrics.leakage.max_single_feature == "logwage" and metrics.leakage.statistic == "r2"
     assert metrics.leakage.value > 0.9  # log(wage) explains wage
     assert any("logwage" in reason for reason in metrics.gate.reasons), metrics.gate.reasons
+    assert wage.refused_packaged == "", wage.refused_packaged  # the committed package record stands, no bento
 
 
 def test_with_logwage_ignored_the_regression_passes(wage: Wage) -> None:
@@ -159,7 +163,8 @@ def test_score_and_the_service_answer_the_regression(wage: Wage, tmp_path: Path)
         assert f"records[{index}].{field}" in response.json()["error"], response.text
     # no feature of the wage contract is nullable: a record without one is refused, by name
     assert missing.status_code == 400 and "records[0].education" in missing.json()["error"], missing.text
-    print(f"[service] a column the contract ignores (logwage) sent: {leaked.status_code} {leaked.text[:200]}")
+    # the ignored column is no field of the service any more: refused by name, as any unknown field
+    assert leaked.status_code == 400 and "records[0].logwage: unknown field" in leaked.json()["error"], leaked.text
 
 
 def _md_row(text: str, metric: str) -> list[str]:
@@ -205,8 +210,13 @@ def test_a_regression_variant_reads_against_its_committed_baseline(wage: Wage) -
         assert _close(cells[1], old) and _close(cells[2], now) and _close(cells[3], now - old), (metric, cells)
         better = (now < old) if lower_is_better else (now > old)
         assert cells[4] == f"{'better' if better else 'worse'} ({'↓' if lower_is_better else '↑'})", cells
-    print(f"[report] rmse {base.rmse:.3f} -> {new.rmse:.3f}, r2 {base.r2:.4f} -> {new.r2:.4f}")
-    assert "gate: **passed** (base: passed)" in done.stdout or not new.gate.passed
+    moved = f"rmse {base.rmse:.3f} -> {new.rmse:.3f}, r2 {base.r2:.4f} -> {new.r2:.4f}"
+    print(f"[report] {new.model} against {base.model}: {moved}")
+    assert "gate: **passed** (base: passed)" in done.stdout
+    val = json.loads((repo / "reports" / "train" / "metrics.json").read_text(encoding="utf-8"))["model_val_rmse"]
+    old_val = json.loads(git(repo, "show", "HEAD:reports/train/metrics.json").stdout)["model_val_rmse"]
+    cells = _md_row(done.stdout, "model_val_rmse")  # train's validation RMSE: lower is better too
+    assert cells[4] == f"{'better' if val < old_val else 'worse'} (↓)", cells
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +236,10 @@ def test_penguins_run_as_multiclass(penguins: Path) -> None:
     assert 0.8 < metrics.accuracy <= 1 and 0.8 < metrics.f1_macro <= 1 and 0.9 < metrics.roc_auc_ovr <= 1
     assert list(metrics.per_class) == CLASSES
     assert (penguins / "reports" / "figures" / "confusion.png").stat().st_size > 1000
+    confusion = json.loads((penguins / "reports" / "plots" / "confusion.json").read_text(encoding="utf-8"))
+    assert len(confusion) == metrics.n and {c for p in confusion for c in p.values()} <= set(CLASSES)
+    right = sum(p["actual"] == p["predicted"] for p in confusion)
+    assert math.isclose(right / metrics.n, metrics.accuracy, rel_tol=1e-5)  # the file's 6 digits
 
 
 def test_score_and_the_service_answer_the_multiclass(penguins: Path, tmp_path: Path) -> None:
