@@ -61,6 +61,9 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, dict[
         ("vs_baselines.ridge.rmse_diff", -1),
         ("fairness.race.gap", -1),
         ("segments.Contract.roc_auc_gap", -1),
+        ("model_val_rmse", -1),  # reports/train/metrics.json
+        ("model_val_r2", 1),
+        ("model_val_log_loss", -1),
         ("n", None),
         ("model", None),
     ],

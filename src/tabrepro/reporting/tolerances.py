@@ -79,9 +79,10 @@ def parse_tolerance(spec: str) -> Tolerance:
 def metric_direction(key: str) -> int | None:
     """+1 when higher is better, -1 when lower is, ``None`` when unknown, for a dotted metrics key: its last
     part (``baselines.ridge.rmse``), a CI bound's metric (``rmse_ci.lo``), a difference to a baseline
-    (``vs_baselines.ridge.rmse_diff``: as the metric) and a gap between groups (``gap``, ``*_gap``: lower is better)."""
+    (``vs_baselines.ridge.rmse_diff``: as the metric), the train stage's validation score (``model_val_rmse``: as
+    the metric) and a gap between groups (``gap``, ``*_gap``: lower is better)."""
     parts = key.split(".")
-    name = parts[-1]
+    name = parts[-1].removeprefix("model_val_")
     if name in ("lo", "hi") and len(parts) > 1 and parts[-2].endswith("_ci"):
         name = parts[-2].removesuffix("_ci")
     if name == "gap" or name.endswith("_gap"):
