@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from tabrepro.contract.spec import DataContract, load_contract
 from tests.support.marks import apply_marks
 
 REPO = Path(__file__).resolve().parents[1]
+_TRACKED = pytest.StashKey[str]()
 
 # Nothing phones home from the tests either.
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -54,6 +56,12 @@ TINY_CONTRACT = {
 
 # Every criterion of the promotion gate switched off (``beat_majority`` is a switch, the others limits).
 GATE_OFF = {name: (False if name in ("beat_majority", "beat_constant") else None) for name in GatePolicy.model_fields}
+
+
+def paths_under(root: Path) -> PathsParams:
+    """Every path of ``paths`` under ``root``: a stage run by a test writes nothing into the repository (the bento
+    receipt and the run records included)."""
+    return PathsParams(**{key: str(root / key) for key in PathsParams.model_fields})
 
 
 def gate_only(policy: dict | None = None, **limits: float) -> Policy:
@@ -175,6 +183,30 @@ def packaged(sample_pipelines: SamplePipelines) -> Path:
     """A 1,500-row pipeline run through package (no bento) in a temporary folder: ``models/serving`` and
     ``models/reference_stats.json`` in it are what a real run would write. Shared, so treat it as read-only."""
     return sample_pipelines()
+
+
+def _tracked_changes() -> str:
+    """``git status`` of the repository's tracked files (empty outside a git work tree)."""
+    done = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
+    )
+    return done.stdout if done.returncode == 0 else ""
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist), once
+        session.config.stash[_TRACKED] = _tracked_changes()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test that writes into the repository's tracked files (a stage run with a default relative path) fails the
+    run: it would change what the next commit or `dvc status` sees."""
+    before = session.config.stash.get(_TRACKED, None)
+    after = _tracked_changes() if before is not None else None
+    if before is not None and after != before:
+        changed = sorted(set(after.splitlines()) - set(before.splitlines()))
+        session.config.get_terminal_writer().line(f"the tests changed tracked files of {REPO}: {changed}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

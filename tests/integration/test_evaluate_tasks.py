@@ -21,13 +21,9 @@ from tabrepro.contract.spec import DataContract
 from tabrepro.errors import ConfigError
 from tabrepro.stages.evaluate import run
 from tabrepro.training.modeling import save_model
+from tests.conftest import paths_under
 
 PARAMS = EvaluateParams(bootstrap=BootstrapParams(n=100, seed=1), segment_min_rows=10)
-
-
-def _paths(root: Path) -> PathsParams:
-    keys = PathsParams.model_fields
-    return PathsParams(**{k: str(root / k) for k in keys if k not in ("bento_receipt", "runs")})
 
 
 def _build(root: Path, task: str, *, leak: bool = False, forest: bool = False) -> tuple[PathsParams, DataContract]:
@@ -52,7 +48,7 @@ def _build(root: Path, task: str, *, leak: bool = False, forest: bool = False) -
     key = contract.key_column
     prepared = pd.DataFrame({key: np.arange(2, n + 2), **cols, "group": group, "y": y})
     feats = pd.DataFrame({key: prepared[key], **cols, "group_b": (group == "b").astype(np.float32), "y": y})
-    paths = _paths(root)
+    paths = paths_under(root)
     cuts = {"train": slice(0, 240), "val": slice(240, 300), "test": slice(300, n)}
     for folder, frame in ((paths.prepared, prepared), (paths.features, feats)):
         Path(folder).mkdir(parents=True)

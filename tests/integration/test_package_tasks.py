@@ -35,15 +35,11 @@ from tabrepro.stages import evaluate, package
 from tabrepro.training.features import build_preprocessor, transform_frame
 from tabrepro.training.modeling import build_model, predict_output, save_model
 from tabrepro.training.onnx_export import frame_to_records
+from tests.conftest import paths_under
 from tests.support.local_serve import start_server, stop_server
 
 CLASSES = ["lo", "mid", "hi"]
 OVERRIDE = "tiny synthetic data of a test: the gate is not what is tested here"
-
-
-def _paths(root: Path) -> PathsParams:
-    keys = PathsParams.model_fields
-    return PathsParams(**{k: str(root / k) for k in keys if k not in ("bento_receipt", "runs")})
 
 
 def _build(root: Path, task: str, family: str) -> tuple[PathsParams, DataContract, Pipeline, pd.DataFrame]:
@@ -68,7 +64,7 @@ def _build(root: Path, task: str, family: str) -> tuple[PathsParams, DataContrac
     prepared = pd.DataFrame({key: np.arange(2, n + 2), "x1": x1, "x2": x2, "group": group, "y": y})
     pre = build_preprocessor(contract).fit(prepared.iloc[:240])
     feats = pd.concat([prepared[[key]], transform_frame(pre, prepared), prepared[["y"]]], axis=1)
-    paths = _paths(root)
+    paths = paths_under(root)
     cuts = {"train": slice(0, 240), "val": slice(240, 300), "test": slice(300, n)}
     for folder, frame in ((paths.prepared, prepared), (paths.features, feats)):
         Path(folder).mkdir(parents=True)
