@@ -34,7 +34,7 @@ COMMAND_LANGUAGES = {"bash", "sh", "shell", "console"}
 # run as written (test_readme_run.py)
 RUN = ("env", "bento-import", "bento-serve", "predict", "s3-local", "remote-config", "minio", "pg-start")
 # each override composed (below); the pipeline runs themselves are tests/e2e/test_experiments.py and test_tune.py
-COMPOSED = ("report", "experiments", "queue", "pg-tune")
+COMPOSED = ("report", "experiments", "queue", "pg-tune", "tasks")
 TABLES = ("reruns",)  # checked against `dvc status` (below)
 SKIPPED = {
     "quick-start": "make repro is the full data (107 s idle) and make test the whole suite (~17 min); the e2e "

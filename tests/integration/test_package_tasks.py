@@ -101,7 +101,7 @@ def test_regression_is_packaged_with_relative_parity(tmp_path: Path, family: str
     assert report.bento.labels["test_rmse"]
 
 
-def test_a_multiclass_xgboost_is_packaged_with_model_onnx_everywhere(tmp_path: Path):
+def test_a_multiclass_xgboost_is_packaged_with_both_graphs(tmp_path: Path):
     paths, contract, pipeline, test, manifest, report = _package(tmp_path, "multiclass", "xgboost")
     # the fallback (here the same folder) answers a failed model's records with the task's answers
     records = frame_to_records(test.iloc[:3], contract)
@@ -116,7 +116,9 @@ def test_a_multiclass_xgboost_is_packaged_with_model_onnx_everywhere(tmp_path: P
     assert (manifest.task, manifest.classes, manifest.unit) == ("multiclass", tuple(CLASSES), None)
     assert report.task == "multiclass" and report.classes == tuple(CLASSES)
     assert isinstance(report.parity, MulticlassParity) and report.parity.label_flips == 0
-    assert set(report.graphs) == {MODEL_FILE} and set(manifest.graphs) == {"CPUExecutionProvider"}
+    assert set(report.graphs) == {MODEL_FILE, TENSOR_FILE}  # softprob as tensor ops too, each checked for parity
+    assert all(g.parity.label_flips == 0 and g.parity.max_abs_diff <= 1e-5 for g in report.graphs.values())
+    assert manifest.graphs["CUDAExecutionProvider"].file == TENSOR_FILE
     assert manifest.threshold is None and 0.5 < (manifest.test_roc_auc or 0) <= 1
 
 

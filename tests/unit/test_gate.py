@@ -235,3 +235,12 @@ def test_verdicts_and_flags_are_written_as_words_and_read_in_either_form():
         PackagedGate.model_validate({**written, "overridden": "true"})
     with pytest.raises(ValueError, match="verdict\n.*expected 'pass' or 'fail'"):
         GateVerdict.model_validate({"verdict": "passed"})
+
+
+def test_a_leakage_alarm_refusal_says_how_to_leave_the_feature_out():
+    leaky = judge_gate(scored_metrics(METRICS), only(max_single_feature_auc=0.5))
+    with pytest.raises(GateError, match=r"target in disguise.*deleting its line from the data set's contract"):
+        enforce_gate(leaky, override=None, source="m.json")
+    with pytest.raises(GateError) as low:
+        enforce_gate(judge_gate(scored_metrics(METRICS), only(min_roc_auc=0.99)), override=None, source="m.json")
+    assert "contract" not in str(low.value)  # only a leak is pointed at the contract

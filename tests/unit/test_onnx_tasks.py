@@ -55,21 +55,17 @@ def test_every_family_of_every_task_exports_with_parity(task, family, tiny_raw):
     outputs = [o.name for o in onnx.load_from_string(graphs.files[MODEL_FILE]).graph.output]
     assert outputs == (["prediction"] if task == "regression" else ["label", "probabilities"])
     assert "ZipMap" not in {n.op_type for n in onnx.load_from_string(graphs.files[MODEL_FILE]).graph.node}
-    tensor_expected = (task, family) != ("multiclass", "xgboost")  # softprob: no tensor graph yet
-    assert (TENSOR_FILE in graphs.files) == tensor_expected
+    assert TENSOR_FILE in graphs.files  # every family of every task has its tensor graph (softprob included)
     for name, scores in graphs.probabilities.items():
         assert scores.shape == expected.shape
         if task == "regression":
             assert np.max(np.abs(scores - expected)) / np.max(np.abs(expected)) <= 1e-5, name
         else:
             assert np.max(np.abs(scores - expected)) <= 1e-5 and (scores.argmax(1) == expected.argmax(1)).all(), name
-    if tensor_expected:
-        tensor = onnx.load_from_string(graphs.files[TENSOR_FILE])
-        assert {n.domain for n in numeric_nodes(tensor)} == {""}
-        assert [o.name for o in tensor.graph.output] == outputs
-        assert graphs.serving["CUDAExecutionProvider"].file == TENSOR_FILE
-    else:  # multiclass XGBoost: model.onnx serves everywhere
-        assert set(graphs.serving) == {"CPUExecutionProvider"}
+    tensor = onnx.load_from_string(graphs.files[TENSOR_FILE])
+    assert {n.domain for n in numeric_nodes(tensor)} == {""}
+    assert [o.name for o in tensor.graph.output] == outputs
+    assert graphs.serving["CUDAExecutionProvider"].file == TENSOR_FILE
 
 
 def test_the_regression_graph_is_named_and_deterministic(tiny_raw):

@@ -68,6 +68,14 @@ def test_a_loss_to_ridge_within_the_tolerance_passes():
     assert judge_task_gate(_regression((0.01, 0.2), (-2.0, -1.0)), GatePolicy()).passed
 
 
+def test_a_ratio_of_written_metrics_is_judged_and_written_rounded():
+    # -0.00431 / 3.0 = -0.001436666...: a ratio carries every digit of the float unless rounded like the metrics
+    metrics = _regression((-0.00431, 0.01), (-2.0, -1.0), baselines={"mean": POINT, "median": POINT,
+                          "ridge": {**POINT, "rmse": 3.0}})  # fmt: skip
+    assert judge_task_gate(metrics, GatePolicy()).checks["max_loss_to_linear"].value == -0.001437
+    assert judge_task_gate(metrics, GatePolicy(), decimals=3).checks["max_loss_to_linear"].value == -0.001
+
+
 def test_max_fairness_gap_judges_the_largest_gap_when_set():
     column = {"groups": {}, "gaps": {"mae": 0.8}, "gaps_ci": {"mae": None}, "gate_gap": 0.8}
     metrics = _regression((-0.1, 0.0), (-2.0, -1.0), fairness={"sex": column})

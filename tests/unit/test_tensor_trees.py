@@ -120,6 +120,37 @@ def test_xgboost_float64_inputs_round_like_xgboost(xgb, strategy):
     _assert_same(_session(xgb, strategy), x64.astype(np.float32), xgb.predict_proba(x64)[:, 1])
 
 
+def test_xgboost_softprob_per_class_trees_early_stopped_and_at_thresholds():
+    """multi:softprob: one tree per class per round, each class's margin (base_score) and a softmax; the rounds up
+    to ``best_iteration`` only, as predict_proba; rows at every threshold, one float32 step off, and NaN."""
+    x, _ = _data(seed=7, rows=3000, missing=0.1)
+    y = np.digitize(np.nan_to_num(x[:, 0] + x[:, 1]), [-0.7, 0.7])  # three classes, not balanced
+    fit, val = slice(0, 2000), slice(2000, None)
+    model = XGBClassifier(n_estimators=80, max_depth=4, learning_rate=0.5, early_stopping_rounds=5, n_jobs=1)
+    model.fit(x[fit], y[fit], eval_set=[(x[val], y[val])], verbose=False)
+    assert 0 < model.best_iteration < 79  # stopped early: trees past it must be left out
+    nodes, inits = model_nodes(model, "X", task="multiclass")
+    graph = helper.make_graph(
+        nodes,
+        "t",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, F])],
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 3]),
+        ],
+        inits,
+    )
+    onx = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(onx, full_check=True)
+    assert {n.domain for n in onx.graph.node} == {""}
+    session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    for rows in (_data(seed=8, missing=0.2)[0], _at_thresholds(_xgb_thresholds(model), seed=9)):
+        labels, probabilities = session.run(None, {"X": rows})
+        expected = model.predict_proba(rows)
+        np.testing.assert_allclose(probabilities, expected, atol=2e-6)
+        assert (labels == expected.argmax(axis=1)).mean() > 0.999  # ties at 1e-7 may break either way
+
+
 @STRATEGIES
 def test_xgboost_stumps_and_single_leaf_trees(strategy):
     x, y = _data(seed=4)
@@ -168,8 +199,6 @@ def test_refuses_what_it_cannot_write():
     with pytest.raises(TensorExportError, match="XGBRegressor: not a model of a binary target"):
         model_nodes(XGBRegressor(n_estimators=2).fit(x, y.astype(float)), "X")
     y3 = np.arange(len(y)) % 3
-    with pytest.raises(TensorExportError, match="multi:softprob"):  # multiclass XGBoost: model.onnx serves it
-        model_nodes(XGBClassifier(n_estimators=2, n_jobs=1).fit(x, y3), "X", task="multiclass")
     forest = RandomForestClassifier(n_estimators=2, random_state=0).fit(x, y3)
     with pytest.raises(TensorExportError, match="a multiclass forest is written by traversal only"):
         model_nodes(forest, "X", task="multiclass", strategy="gemm")

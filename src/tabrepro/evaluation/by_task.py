@@ -70,13 +70,19 @@ def evaluate_task(
     if task == "regression":
         judged: RegressionScores | MulticlassScores = RegressionScores.model_validate(scored)
         record: RegressionMetrics | MulticlassMetrics = RegressionMetrics(
-            **dict(judged), gate=judge_task_gate(judged, policy.gate), model=meta.family, pipeline_sha256=meta.sha256
+            **dict(judged),
+            gate=judge_task_gate(judged, policy.gate, decimals=decimals),
+            model=meta.family,
+            pipeline_sha256=meta.sha256,
         )
         points = regression_points(s.y_test, output, decimals=decimals)
     else:
         judged = MulticlassScores.model_validate(scored)
         record = MulticlassMetrics(
-            **dict(judged), gate=judge_task_gate(judged, policy.gate), model=meta.family, pipeline_sha256=meta.sha256
+            **dict(judged),
+            gate=judge_task_gate(judged, policy.gate, decimals=decimals),
+            model=meta.family,
+            pipeline_sha256=meta.sha256,
         )
         classes = contract.target.labels
         points = multiclass_points(s.y_test, output, classes, bins=params.calibration_bins, decimals=decimals)

@@ -14,6 +14,7 @@ import operator
 from collections.abc import Callable, Mapping
 
 from tabrepro.artefacts import FairnessColumn, GateCheck, GateVerdict, PackagedGate, ScoredMetrics
+from tabrepro.config.precision import DEFAULT_DECIMALS, rounded
 from tabrepro.contract.policy import GatePolicy
 from tabrepro.errors import TabreproError
 
@@ -34,14 +35,16 @@ _SIGNS: dict[Compare, str] = {operator.ge: ">=", operator.le: "<=", operator.gt:
 Criteria = dict[str, tuple[float | None, Compare, float | None, str]]
 
 
-def verdict_of(criteria: Criteria) -> GateVerdict:
+def verdict_of(criteria: Criteria, *, decimals: int = DEFAULT_DECIMALS) -> GateVerdict:
     """The verdict of ``criteria`` (criterion -> observed value, comparison that must hold, limit, label): a
-    criterion with no limit (off) or no value (nothing to judge) is skipped."""
+    criterion with no limit (off) or no value (nothing to judge) is skipped. A value computed from the written
+    metrics (a ratio) is judged and written rounded to ``decimals`` places, as every metric is."""
     checks: dict[str, GateCheck] = {}
     reasons: list[str] = []
-    for criterion, (value, compare, limit, label) in criteria.items():
-        if limit is None or value is None:
+    for criterion, (observed, compare, limit, label) in criteria.items():
+        if limit is None or observed is None:
             continue
+        value = rounded(observed, decimals)
         passed = bool(compare(value, limit))
         checks[criterion] = GateCheck(passed=passed, value=value, limit=limit)
         if not passed:
@@ -110,8 +113,15 @@ def enforce_gate(verdict: GateVerdict, *, override: str | None, source: str) -> 
         return PackagedGate(passed=True, reasons=verdict.reasons, checks=verdict.checks)
     failed = "\n  ".join(verdict.reasons or ["(no reason recorded)"])
     if override is None:
+        leak = [n for n, c in verdict.checks.items() if n.startswith("max_single_feature") and not c.passed]
+        hint = (
+            "A feature that alone explains the target is usually the target in disguise (known only after the "
+            "fact): leave it out by deleting its line from the data set's contract (conf/contracts/<data set>.yaml). "
+            if leak
+            else ""
+        )
         raise GateError(
-            f"the model failed the promotion gate ({source}), so it is not packaged:\n  {failed}\n"
+            f"the model failed the promotion gate ({source}), so it is not packaged:\n  {failed}\n{hint}"
             "Improve the model, change the data set's policy (policy.gate in conf/policy/<data set>.yaml), or set "
             "package.override_gate to a reason to package it anyway."
         )

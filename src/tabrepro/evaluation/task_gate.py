@@ -14,15 +14,19 @@ from __future__ import annotations
 import operator
 
 from tabrepro.artefacts import GateVerdict, MulticlassScores, RegressionScores
+from tabrepro.config.precision import DEFAULT_DECIMALS
 from tabrepro.contract.policy import GatePolicy
 from tabrepro.evaluation.gate import Criteria, fairness_criterion, verdict_of
 
 
-def judge_task_gate(metrics: RegressionScores | MulticlassScores, gate: GatePolicy) -> GateVerdict:
-    """The verdict on ``metrics`` (as written, rounded) of every criterion of its task switched on in ``gate``."""
+def judge_task_gate(
+    metrics: RegressionScores | MulticlassScores, gate: GatePolicy, *, decimals: int = DEFAULT_DECIMALS
+) -> GateVerdict:
+    """The verdict on ``metrics`` (as written, rounded) of every criterion of its task switched on in ``gate``; a
+    ratio of two metrics is judged rounded to ``decimals`` places."""
     if isinstance(metrics, RegressionScores):
-        return verdict_of(_regression(metrics, gate))
-    return verdict_of(_multiclass(metrics, gate))
+        return verdict_of(_regression(metrics, gate), decimals=decimals)
+    return verdict_of(_multiclass(metrics, gate), decimals=decimals)
 
 
 def _relative(

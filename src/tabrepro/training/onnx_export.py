@@ -132,7 +132,7 @@ def to_tensor_onnx(pipeline: Pipeline, contract: DataContract) -> bytes:
     """The fitted pipeline as a graph whose nodes after the string encoders are all plain ``ai.onnx`` ops:
     the preprocessor as skl2onnx writes it with its ``Imputer`` nodes rewritten (IsNaN + Where), then the model
     as tensor ops. Same inputs and outputs as ``to_onnx``'s graph (``label`` and ``probabilities``; regression
-    ``prediction``). ``TensorExportError`` for multiclass XGBoost (softprob: its per-class trees are not written)."""
+    ``prediction``). ``TensorExportError`` for what it cannot write (categorical splits, other objectives)."""
     from skl2onnx import convert_sklearn
 
     onx = convert_sklearn(pipeline.named_steps["pre"], initial_types=_graph_inputs(contract), target_opset=TARGET_OPSET)
@@ -326,7 +326,7 @@ def check_graphs(
         parity[name] = _parity(task, p_pipeline, probabilities[name], threshold, tolerance=tolerance, graph=what)
         latency[name] = single_row_latency(session, records[:latency_rows], contract)
         batch[name] = batch_throughput(session, feeds, output=output_name(task))
-    if TENSOR_FILE not in files:  # multiclass XGBoost (softprob): model.onnx serves on every provider
+    if TENSOR_FILE not in files:  # a model the tensor graph cannot write (logged): model.onnx serves everywhere
         return _checked(files, probabilities, parity, latency, batch, {CPU: MODEL_FILE})
     chosen = choose_graphs({name: latency[name].p50_us for name in files}, batch, cpu_graph)
     return _checked(files, probabilities, parity, latency, batch, chosen)

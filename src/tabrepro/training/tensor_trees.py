@@ -48,9 +48,9 @@ class Forest:
     value: np.ndarray  # float32 (XGBoost margins) or float64 (class fractions): the leaf values
     roots: np.ndarray  # int32, one per tree
     depth: int  # levels to descend: the deepest tree's
-    base: float  # added to the sum of the leaves (a margin) ...
+    base: float | np.ndarray  # added to the sum of the leaves (a margin; one per class for softprob) ...
     scale: float  # ... after multiplying it by this (1 / n_trees for a forest's mean)
-    link: str  # "sigmoid" (XGBoost logistic) or "identity" (forest probabilities)
+    link: str  # "sigmoid" (XGBoost logistic), "softmax" (XGBoost softprob) or "identity" (forest probabilities)
 
 
 @dataclass
@@ -66,20 +66,44 @@ class _Tree:
 
 
 def xgboost_forest(model: object) -> Forest:
-    """The trees of a fitted ``XGBClassifier`` (binary:logistic, gbtree, numerical splits) from its JSON model."""
+    """The trees of a fitted ``XGBClassifier`` or ``XGBRegressor`` (binary:logistic, multi:softprob or
+    reg:squarederror; gbtree, numerical splits) from its JSON model. Softprob grows one tree per class per round
+    (``tree_info`` names its class): each leaf becomes a vector, zero but for its class, and the per-class
+    margins (``base_score``, one per class) go through a softmax."""
     booster = model.get_booster()  # type: ignore[attr-defined]
     learner = json.loads(booster.save_raw("json"))["learner"]
     objective = learner["objective"]["name"]
     booster_name = learner["gradient_booster"]["name"]
     if objective not in _XGB_LINKS or booster_name != "gbtree":
         raise TensorExportError(
-            f"XGBoost {booster_name}/{objective}: only gbtree with binary:logistic or reg:squarederror is written "
-            "as tensor ops (multi:softprob is not: its graph serves from model.onnx on every provider)"
+            f"XGBoost {booster_name}/{objective}: only gbtree with binary:logistic, multi:softprob or "
+            "reg:squarederror is written as tensor ops"
         )
+    per_round = int(learner["learner_model_param"].get("num_class", "0") or 0) if objective == "multi:softprob" else 1
     trees = learner["gradient_booster"]["model"]["trees"]
     best = booster.attr("best_iteration")
     if best is not None:  # predict_proba uses only the rounds up to the best one
-        trees = trees[: int(best) + 1]
+        trees = trees[: (int(best) + 1) * per_round]
+    parsed = _xgboost_trees(trees)
+    base = np.asarray([float(v) for v in learner["learner_model_param"]["base_score"].strip("[]").split(",")])
+    link = _XGB_LINKS[objective]
+    if link == "softmax":  # base_score holds each class's margin
+        info = learner["gradient_booster"]["model"]["tree_info"]
+        parsed = [_one_hot(tree, info[k], per_round) for k, tree in enumerate(parsed)]
+        return _flatten(parsed, base=base.astype(np.float32), scale=1.0, link=link)
+    base_score = float(base[0])  # "[2.65E-1]" in XGBoost 3: a probability for logistic, a value for regression
+    margin = float(np.log(base_score / (1.0 - base_score))) if link == "sigmoid" else base_score
+    return _flatten(parsed, base=margin, scale=1.0, link=link)
+
+
+def _one_hot(tree: _Tree, cls: int, classes: int) -> _Tree:
+    """``tree`` (a softprob tree of class ``cls``) with each node's value as a vector over the classes."""
+    value = np.zeros((len(tree.value), classes), dtype=np.float32)
+    value[:, cls] = tree.value
+    return _Tree(tree.left, tree.right, tree.feature, tree.threshold, tree.default_left, value)
+
+
+def _xgboost_trees(trees: list[dict[str, Any]]) -> list[_Tree]:
     parsed = []
     for k, tree in enumerate(trees):
         if any(tree["split_type"]):
@@ -94,13 +118,10 @@ def xgboost_forest(model: object) -> Forest:
                 value=np.asarray(tree["split_conditions"], dtype=np.float32),
             )
         )
-    base_score = float(learner["learner_model_param"]["base_score"].strip("[]"))  # "[2.65E-1]" in XGBoost 3
-    link = _XGB_LINKS[objective]
-    margin = float(np.log(base_score / (1.0 - base_score))) if link == "sigmoid" else base_score
-    return _flatten(parsed, base=margin, scale=1.0, link=link)
+    return parsed
 
 
-_XGB_LINKS = {"binary:logistic": "sigmoid", "reg:squarederror": "identity"}
+_XGB_LINKS = {"binary:logistic": "sigmoid", "multi:softprob": "softmax", "reg:squarederror": "identity"}
 
 
 def sklearn_forest(model: object) -> Forest:
@@ -139,7 +160,7 @@ def _float32_at_or_below_then_up(threshold: np.ndarray) -> np.ndarray:
     return np.nextafter(t32, np.float32(np.inf)).astype(np.float32)
 
 
-def _flatten(trees: list[_Tree], *, base: float, scale: float, link: str) -> Forest:
+def _flatten(trees: list[_Tree], *, base: float | np.ndarray, scale: float, link: str) -> Forest:
     """Renumber each tree breadth-first with siblings adjacent and concatenate them."""
     feature: list[int] = []
     threshold: list[np.floating] = []  # float32 splits; NaN at the leaves
@@ -222,7 +243,10 @@ def forest_nodes(forest: Forest, x: str, b: _Builder, *, strategy: str = "traver
         b.op("Mul", total, b.const("scale", np.array(forest.scale, dtype))),
         b.const("base", np.array(forest.base, dtype)),
     )
-    p = b.op("Sigmoid", margin) if forest.link == "sigmoid" else margin
+    if forest.link == "softmax":
+        p = b.op("Softmax", margin, axis=1)
+    else:
+        p = b.op("Sigmoid", margin) if forest.link == "sigmoid" else margin
     return p if dtype == np.float32 else b.op("Cast", p, to=TensorProto.FLOAT)
 
 
@@ -341,7 +365,7 @@ def model_nodes(
 ) -> tuple[list[NodeProto], list[TensorProto]]:
     """Nodes and initializers from the float32 feature tensor ``x`` to the graph outputs of the ONNX pipeline, as
     skl2onnx writes them (ZipMap off): classification ``probabilities`` (n, K) float32 and ``label`` (n,) int64;
-    regression ``prediction`` (n, 1) float32. Multiclass trees are refused (``TensorExportError``)."""
+    regression ``prediction`` (n, 1) float32."""
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
     from sklearn.pipeline import Pipeline
     from xgboost import XGBClassifier, XGBRegressor
