@@ -37,15 +37,16 @@ F = 5
 STRATEGIES = pytest.mark.parametrize("strategy", ["traversal", "gemm"])
 
 
-def _session(model: object, strategy: str = "traversal") -> ort.InferenceSession:
-    nodes, inits = model_nodes(model, "X", strategy=strategy)
+def _session(model: object, strategy: str = "traversal", *, classes: int = 2) -> ort.InferenceSession:
+    task = "binary" if classes == 2 else "multiclass"
+    nodes, inits = model_nodes(model, "X", strategy=strategy, task=task)
     graph = helper.make_graph(
         nodes,
         "t",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, F])],
         [
             helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, classes]),
         ],
         inits,
     )
@@ -129,21 +130,7 @@ def test_xgboost_softprob_per_class_trees_early_stopped_and_at_thresholds():
     model = XGBClassifier(n_estimators=80, max_depth=4, learning_rate=0.5, early_stopping_rounds=5, n_jobs=1)
     model.fit(x[fit], y[fit], eval_set=[(x[val], y[val])], verbose=False)
     assert 0 < model.best_iteration < 79  # stopped early: trees past it must be left out
-    nodes, inits = model_nodes(model, "X", task="multiclass")
-    graph = helper.make_graph(
-        nodes,
-        "t",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, F])],
-        [
-            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 3]),
-        ],
-        inits,
-    )
-    onx = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    onnx.checker.check_model(onx, full_check=True)
-    assert {n.domain for n in onx.graph.node} == {""}
-    session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = _session(model, classes=3)
     for rows in (_data(seed=8, missing=0.2)[0], _at_thresholds(_xgb_thresholds(model), seed=9)):
         labels, probabilities = session.run(None, {"X": rows})
         expected = model.predict_proba(rows)
