@@ -66,10 +66,31 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, dict[
         ("model_val_log_loss", -1),
         ("n", None),
         ("model", None),
+        ("best_cv_roc_auc", 1),  # reports/tune/metrics.json, binary
+        ("families.logreg.cv_roc_auc_mean", 1),
+        ("families.ridge.diff_to_best", -1),  # behind the best family: less is better
+        ("best_cv_score", None),  # the objective's: the file says (below)
     ],
 )
 def test_each_metric_has_its_direction(key, direction):
     assert metric_direction(key) == direction
+
+
+def test_tunes_objective_scores_take_the_direction_their_file_records():
+    tune = {  # reports/tune/metrics.json of a regression, as `dvc metrics diff --all --json` prints it
+        "direction": {"old": "minimize", "new": "minimize"},
+        "best_cv_score": {"old": 33.45, "new": 33.92, "diff": 0.47},
+        "families.ridge.cv_score_mean": {"old": 33.92, "new": 33.90, "diff": -0.02},
+    }
+    md = "\n".join(render_metrics({"reports/tune/metrics.json": tune}))
+    assert "| `best_cv_score` | 33.45 | 33.92 | +0.47 | worse (↓) |" in md
+    assert "| `families.ridge.cv_score_mean` | 33.92 | 33.9 | -0.02 | better (↓) |" in md
+    maximized = {**tune, "direction": {"old": "maximize", "new": "maximize"}}
+    assert "| `best_cv_score` | 33.45 | 33.92 | +0.47 | better (↑) |" in "\n".join(
+        render_metrics({"reports/tune/metrics.json": maximized})
+    )
+    verdict = check_tolerances(parse_tolerances(["best_cv_score:0.1"]), {"reports/tune/metrics.json": tune})[0]
+    assert (verdict.tolerance.tol, verdict.status) == (0.1, "broken")  # may rise by 0.1: it rose by 0.47
 
 
 def test_the_metrics_table_says_which_change_is_better():

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tabrepro.artefacts import PackagedGate
-from tabrepro.reporting.tolerances import DiffJson, Verdict, metric_direction
+from tabrepro.reporting.tolerances import DiffJson, Verdict, metric_direction, score_direction
 
 RowOf = Callable[[str, Mapping[str, Any]], list[str]]
+_SCORES = "_scores"  # the direction of its file's objective scores, added to each metrics diff entry
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,11 @@ def format_delta(old: Any, new: Any) -> str:
     return ""
 
 
-def format_change(key: str, old: Any, new: Any) -> str:
-    """``better`` or ``worse`` by the metric's direction (``↑``: higher is better, ``↓``: lower), blank when the
-    direction is unknown, a side is absent or nothing moved."""
-    direction = metric_direction(key)
+def format_change(key: str, old: Any, new: Any, *, scores: int | None = None) -> str:
+    """``better`` or ``worse`` by the metric's direction (``↑``: higher is better, ``↓``: lower; ``scores``: its
+    file's objective's, see ``metric_direction``), blank when the direction is unknown, a side is absent or
+    nothing moved."""
+    direction = metric_direction(key, scores=scores)
     if direction is None or not (_is_number(old) and _is_number(new)) or old == new:
         return ""
     word = "better" if (new - old) * direction > 0 else "worse"
@@ -125,8 +127,9 @@ def render_metrics(metrics_diff: DiffJson) -> list[str]:
     lines = ["## Metrics", ""]
 
     def row(key: str, e: Mapping[str, Any]) -> list[str]:
-        old, new = e.get("old"), e.get("new")
-        return [f"`{key}`", format_value(old), format_value(new), format_delta(old, new), format_change(key, old, new)]
+        old, new, scores = e.get("old"), e.get("new"), e.get(_SCORES)
+        change = format_change(key, old, new, scores=scores)
+        return [f"`{key}`", format_value(old), format_value(new), format_delta(old, new), change]
 
     if not any(metrics_diff.values()):
         return [*lines, "No metrics found.", ""]
@@ -134,8 +137,9 @@ def render_metrics(metrics_diff: DiffJson) -> list[str]:
     changed: dict[str, dict[str, Any]] = {file: {} for file in metrics_diff}
     same: dict[str, dict[str, Any]] = {file: {} for file in metrics_diff}
     for file, entries in metrics_diff.items():
+        scores = score_direction(entries)  # the direction of the file's objective scores (tune's metrics)
         for key, e in entries.items():
-            (same if e.get("old") == e.get("new") else changed)[file][key] = e
+            (same if e.get("old") == e.get("new") else changed)[file][key] = {**e, _SCORES: scores}
     lines += _per_file(changed, header, row) or ["No metric changed.", ""]
     n_same = sum(len(d) for d in same.values())
     if n_same:

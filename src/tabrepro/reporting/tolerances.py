@@ -76,24 +76,39 @@ def parse_tolerance(spec: str) -> Tolerance:
     return Tolerance(spec=spec.strip(), key=key, tol=tol, signed=tol_text.strip()[:1] in "+-")
 
 
-def metric_direction(key: str) -> int | None:
+def metric_direction(key: str, *, scores: int | None = None) -> int | None:
     """+1 when higher is better, -1 when lower is, ``None`` when unknown, for a dotted metrics key: its last
     part (``baselines.ridge.rmse``), a CI bound's metric (``rmse_ci.lo``), a difference to a baseline
     (``vs_baselines.ridge.rmse_diff``: as the metric), the train stage's validation score (``model_val_rmse``: as
-    the metric) and a gap between groups (``gap``, ``*_gap``: lower is better)."""
+    the metric), a gap between groups (``gap``, ``*_gap``: lower is better), and tune's CV scores: ROC-AUC
+    (``best_cv_roc_auc``, ``cv_roc_auc_mean``), the objective's (``best_cv_score``, ``cv_score_mean``: ``scores``,
+    the direction its file records, see ``score_direction``) and a family's distance behind the best
+    (``diff_to_best``: lower is better)."""
     parts = key.split(".")
     name = parts[-1].removeprefix("model_val_")
     if name in ("lo", "hi") and len(parts) > 1 and parts[-2].endswith("_ci"):
         name = parts[-2].removesuffix("_ci")
-    if name == "gap" or name.endswith("_gap"):
+    if name == "gap" or name.endswith("_gap") or name == "diff_to_best":
         return -1
+    if name in ("best_cv_roc_auc", "cv_roc_auc_mean"):
+        return 1
+    if name in ("best_cv_score", "cv_score_mean"):
+        return scores
     return METRIC_DIRECTIONS.get(name.removesuffix("_diff"))
 
 
-def directed(tolerance: Tolerance, key: str) -> Tolerance:
+def score_direction(entries: Mapping[str, Mapping[str, Any]]) -> int | None:
+    """The direction of a metrics file's objective scores, from its ``direction`` key as ``dvc metrics diff``
+    prints it (tune's metrics: ``minimize`` -> -1, ``maximize`` -> +1); ``None`` when it records none."""
+    entry = entries.get("direction") or {}
+    recorded = entry.get("new", entry.get("old"))
+    return {"minimize": -1, "maximize": 1}.get(recorded) if isinstance(recorded, str) else None
+
+
+def directed(tolerance: Tolerance, key: str, *, scores: int | None = None) -> Tolerance:
     """``tolerance`` with the sign that metric ``key``'s direction gives an unsigned TOL; a ``ReportError`` when
     a written sign contradicts the direction. Metrics of unknown direction keep the TOL as written."""
-    direction = metric_direction(key)
+    direction = metric_direction(key, scores=scores)
     if direction is None:
         return tolerance
     wanted = -abs(tolerance.tol) if direction > 0 else abs(tolerance.tol)
@@ -147,7 +162,7 @@ def check_tolerances(tolerances: Iterable[Tolerance], metrics_diff: DiffJson) ->
     verdicts = []
     for tolerance in tolerances:
         file, key = resolve_metric(tolerance, metrics_diff)
-        tolerance = directed(tolerance, key)
+        tolerance = directed(tolerance, key, scores=score_direction(metrics_diff[file]))
         entry = metrics_diff[file][key]
         old, new = (_as_number(entry.get(side), tolerance, side) for side in ("old", "new"))
         _, status = judge_change(old, new, tolerance.tol)
