@@ -54,9 +54,9 @@ def test_repro_outputs_and_noop(reproduced: Path):
     assert quality["missing_values"]["TotalCharges"] > 0  # the sample keeps the blanks that the contract imputes
     # The sample's gate, recorded criterion by criterion. The full-data band 0.8 < ROC-AUC < 0.87 (above 0.87 on
     # Telco means leakage) and the default gate are checked by bench/quality.py.
-    assert metrics["gate"]["passed"] is True, metrics["gate"]
+    assert metrics["gate"]["verdict"] == "pass", metrics["gate"]
     assert metrics["gate"]["checks"]["min_roc_auc"] == {
-        "passed": True,
+        "verdict": "pass",
         "value": pytest.approx(metrics["roc_auc"], abs=1e-6),
         "limit": SAMPLE_GATE["min_roc_auc"],
     }
@@ -262,7 +262,7 @@ def test_a_gate_the_model_cannot_pass_stops_repro_at_package(workspace: Path):
     assert "Running stage 'evaluate'" in output and "stage package failed" in output
     metrics = json.loads((workspace / "reports/metrics.json").read_text())
     assert f"min_roc_auc: test ROC-AUC is {metrics['roc_auc']:.4f}" in output and "must be >= 0.99" in output
-    assert metrics["gate"]["passed"] is False
+    assert metrics["gate"]["verdict"] == "fail"
     assert {k: v for k, v in _digest(workspace).items() if k.startswith("models/serving")} == packaged
     assert yaml.safe_load((workspace / "dvc.lock").read_text())["stages"]["package"] == lock_before
     # an explicit, logged override packages it anyway and says so
@@ -270,7 +270,7 @@ def test_a_gate_the_model_cannot_pass_stops_repro_at_package(workspace: Path):
     proc = dvc(workspace, "repro")
     assert "PROMOTION GATE OVERRIDDEN" in proc.stdout + proc.stderr
     report = json.loads((workspace / "reports/package.json").read_text())
-    assert report["gate"]["overridden"] is True and report["bento"]["labels"]["gate"] == "overridden"
+    assert report["gate"]["overridden"] == "yes" and report["bento"]["labels"]["gate"] == "overridden"
     git(workspace, "checkout", "--", ".")
     dvc(workspace, "checkout", "--force")
     assert "up to date" in dvc(workspace, "repro").stdout

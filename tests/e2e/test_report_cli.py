@@ -23,7 +23,8 @@ import yaml
 
 alpha = yaml.safe_load(Path("params.yaml").read_text())["model"]["alpha"]
 roc_auc = round(0.90 - 0.02 * (alpha - 1), 6)
-gate = {"passed": roc_auc >= 0.89, "reasons": [] if roc_auc >= 0.89 else [f"roc_auc {roc_auc} < 0.89"]}
+held = roc_auc >= 0.89
+gate = {"verdict": "pass" if held else "fail", "reasons": [] if held else [f"roc_auc {roc_auc} < 0.89"]}
 metrics = {"roc_auc": roc_auc, "brier": round(0.10 + 0.01 * (alpha - 1), 6), "segments": {"a": {"gap": 0.05}}}
 Path("metrics.json").write_text(json.dumps({**metrics, "gate": gate}))
 Path("plots").mkdir(exist_ok=True)

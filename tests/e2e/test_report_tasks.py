@@ -14,7 +14,7 @@ from tests.e2e.conftest import dvc, env, git
 
 pytestmark = pytest.mark.e2e
 
-GATE = {"passed": True, "reasons": []}
+GATE = {"verdict": "pass", "reasons": []}
 BASE = {
     "task": "regression",
     "rmse": 33.9,
