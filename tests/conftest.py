@@ -64,6 +64,14 @@ def paths_under(root: Path) -> PathsParams:
     return PathsParams(**{key: str(root / key) for key in PathsParams.model_fields})
 
 
+def write_splits(paths: PathsParams, prepared: pd.DataFrame, features: pd.DataFrame, cuts: dict[str, slice]) -> None:
+    """``prepared`` and ``features`` cut into the splits ``cuts`` names, as prepare and featurize write them."""
+    for folder, frame in ((paths.prepared, prepared), (paths.features, features)):
+        Path(folder).mkdir(parents=True)
+        for split, rows in cuts.items():
+            frame.iloc[rows].to_parquet(Path(folder) / f"{split}.parquet", index=False)
+
+
 def gate_only(policy: dict | None = None, **limits: float) -> Policy:
     """The policy section ``policy`` (params ``policy``) whose gate checks ``limits`` only (every other criterion
     off): the data set's bars are set for the full table, and a small sample meets the ones a test picks."""

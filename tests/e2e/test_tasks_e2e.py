@@ -62,6 +62,20 @@ def _post(url: str, records: list[dict[str, Any]]) -> httpx.Response:
     return httpx.post(f"{url}/predict", json={"records": records}, timeout=30)
 
 
+def _serve(repo: Path, bentoml_home: Path, label: str, sent: dict[str, list[Any]]) -> tuple[dict, dict, str]:
+    """Start the service on ``repo``'s serving folder, post each named batch of records, read the OpenAPI document,
+    stop it: (responses by name, the document, the server's log)."""
+    started = time.monotonic()
+    proc, url = start_server(repo / "models" / "serving", bentoml_home=bentoml_home)
+    try:
+        answers = {name: _post(url, records) for name, records in sent.items()}
+        docs = httpx.get(f"{url}/docs.json", timeout=10).json()
+    finally:
+        log = stop_server(proc)
+    _timed(f"{label}: the service (start, answers, stop)", started)
+    return answers, docs, log
+
+
 @dataclass
 class Wage:
     repo: Path
@@ -135,20 +149,16 @@ def test_score_and_the_service_answer_the_regression(wage: Wage, tmp_path: Path)
     assert scores["prediction"].between(0, 400).all() and scores["prediction"].std() > 1
 
     records = _records(repo, WAGE_RAW, drop=["wage", "logwage", "region"])[:RECORDS]
-    started = time.monotonic()
-    proc, url = start_server(repo / "models" / "serving", bentoml_home=tmp_path / "bentoml")
-    try:
-        answer = _post(url, records)
-        docs = httpx.get(f"{url}/docs.json", timeout=10).json()
-        hostile = {
-            "age": _post(url, [records[0], {**records[1], "age": "forty"}]),
-            "maritl": _post(url, [{**records[0], "maritl": "6. Engaged"}]),
-        }
-        missing = _post(url, [{k: v for k, v in records[0].items() if k != "education"}])
-        leaked = _post(url, [{**records[0], "logwage": "4.3"}])
-    finally:
-        log = stop_server(proc)
-    _timed("islr_wage: the service (start, answers, stop)", started)
+    sent = {
+        "answer": records,
+        "age": [records[0], {**records[1], "age": "forty"}],
+        "maritl": [{**records[0], "maritl": "6. Engaged"}],
+        "missing": [{k: v for k, v in records[0].items() if k != "education"}],
+        "leaked": [{**records[0], "logwage": "4.3"}],
+    }
+    got, docs, log = _serve(repo, tmp_path / "bentoml", "islr_wage", sent)
+    answer, missing, leaked = got["answer"], got["missing"], got["leaked"]
+    hostile = {field: got[field] for field in ("age", "maritl")}
     assert answer.status_code == 200, answer.text + log[-2000:]
     body = answer.json()
     assert body["task"] == "regression"
@@ -256,19 +266,15 @@ def test_score_and_the_service_answer_the_multiclass(penguins: Path, tmp_path: P
     blank = next(i for i, r in enumerate(records) if r["sex"] == "" and r["body_mass_g"] != "")
     chosen = [*range(RECORDS), blank]
     sent = [records[i] for i in chosen]
-    started = time.monotonic()
-    proc, url = start_server(penguins / "models" / "serving", bentoml_home=tmp_path / "bentoml")
-    try:
-        answer = _post(url, sent)
-        docs = httpx.get(f"{url}/docs.json", timeout=10).json()
-        hostile = {
-            "island": _post(url, [{**records[0], "island": "Atlantis"}]),
-            "body_mass_g": _post(url, [{**records[0], "body_mass_g": "heavy"}]),
-        }
-        null_sex = _post(url, [{**records[0], "sex": None}])
-    finally:
-        log = stop_server(proc)
-    _timed("penguins: the service (start, answers, stop)", started)
+    batches = {
+        "answer": sent,
+        "island": [{**records[0], "island": "Atlantis"}],
+        "body_mass_g": [{**records[0], "body_mass_g": "heavy"}],
+        "null_sex": [{**records[0], "sex": None}],
+    }
+    got, docs, log = _serve(penguins, tmp_path / "bentoml", "penguins", batches)
+    answer, null_sex = got["answer"], got["null_sex"]
+    hostile = {field: got[field] for field in ("island", "body_mass_g")}
     assert answer.status_code == 200, answer.text + log[-2000:]
     body = answer.json()
     assert body["task"] == "multiclass"

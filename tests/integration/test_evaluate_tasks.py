@@ -21,7 +21,7 @@ from tabrepro.contract.spec import DataContract
 from tabrepro.errors import ConfigError
 from tabrepro.stages.evaluate import run
 from tabrepro.training.modeling import save_model
-from tests.conftest import paths_under
+from tests.conftest import paths_under, write_splits
 
 PARAMS = EvaluateParams(bootstrap=BootstrapParams(n=100, seed=1), segment_min_rows=10)
 
@@ -50,10 +50,7 @@ def _build(root: Path, task: str, *, leak: bool = False, forest: bool = False) -
     feats = pd.DataFrame({key: prepared[key], **cols, "group_b": (group == "b").astype(np.float32), "y": y})
     paths = paths_under(root)
     cuts = {"train": slice(0, 240), "val": slice(240, 300), "test": slice(300, n)}
-    for folder, frame in ((paths.prepared, prepared), (paths.features, feats)):
-        Path(folder).mkdir(parents=True)
-        for split, rows in cuts.items():
-            frame.iloc[rows].to_parquet(Path(folder) / f"{split}.parquet", index=False)
+    write_splits(paths, prepared, feats, cuts)
     x = feats.drop(columns=[key, "y"]).to_numpy(dtype=np.float32)[cuts["train"]]
     if task == "regression":
         model, family = Ridge(), "ridge"

@@ -35,7 +35,7 @@ from tabrepro.stages import evaluate, package
 from tabrepro.training.features import build_preprocessor, transform_frame
 from tabrepro.training.modeling import build_model, predict_output, save_model
 from tabrepro.training.onnx_export import frame_to_records
-from tests.conftest import paths_under
+from tests.conftest import paths_under, write_splits
 from tests.support.local_serve import start_server, stop_server
 
 CLASSES = ["lo", "mid", "hi"]
@@ -66,10 +66,7 @@ def _build(root: Path, task: str, family: str) -> tuple[PathsParams, DataContrac
     feats = pd.concat([prepared[[key]], transform_frame(pre, prepared), prepared[["y"]]], axis=1)
     paths = paths_under(root)
     cuts = {"train": slice(0, 240), "val": slice(240, 300), "test": slice(300, n)}
-    for folder, frame in ((paths.prepared, prepared), (paths.features, feats)):
-        Path(folder).mkdir(parents=True)
-        for split, rows in cuts.items():
-            frame.iloc[rows].to_parquet(Path(folder) / f"{split}.parquet", index=False)
+    write_splits(paths, prepared, feats, cuts)
     model = build_model(family, {"n_estimators": 20} if family != "logreg" else {}, task=task, seed=0, n_classes=3)
     x = feats.drop(columns=[key, "y"]).to_numpy(np.float32)[cuts["train"]]
     model.fit(x, y[cuts["train"]])
@@ -83,7 +80,7 @@ def _package(tmp_path: Path, task: str, family: str):
     paths, contract, pipeline, test = _build(tmp_path, task, family)
     evaluate.run(paths, contract, EvaluateParams(bootstrap=BootstrapParams(n=50, seed=1)), decimals=6)
     params = PackageParams(build_bento=False, latency_rows=10, override_gate=OVERRIDE)
-    package.run(paths.model_copy(update={"runs": str(tmp_path / "runs")}), contract, params, ServeParams())
+    package.run(paths, contract, params, ServeParams())  # paths_under: the run record too is under tmp_path
     manifest = ServingManifest.model_validate_json((Path(paths.serving) / "manifest.json").read_text())
     report = read_artefact(paths.package_report, PackageReport)
     return paths, contract, pipeline, test, manifest, report

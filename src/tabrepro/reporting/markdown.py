@@ -11,8 +11,7 @@ from typing import Any
 from tabrepro.artefacts import PackagedGate
 from tabrepro.reporting.tolerances import DiffJson, Verdict, metric_direction, score_direction
 
-RowOf = Callable[[str, Mapping[str, Any]], list[str]]
-_SCORES = "_scores"  # the direction of its file's objective scores, added to each metrics diff entry
+RowOf = Callable[[str, str, Mapping[str, Any]], list[str]]  # (file, key, diff entry) -> the cells of its row
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ def _per_file(diff: DiffJson, header: Sequence[str], row_of: RowOf) -> list[str]
             continue
         if len(diff) > 1:
             lines += [f"**`{file}`**", ""]
-        lines += [*_table(header, [row_of(key, diff[file][key]) for key in sort_keys(keys)]), ""]
+        lines += [*_table(header, [row_of(file, key, diff[file][key]) for key in sort_keys(keys)]), ""]
     return lines
 
 
@@ -114,7 +113,7 @@ def render_params(params_diff: DiffJson) -> list[str]:
     """The params section: only the params that changed."""
     lines = ["## Params", ""]
 
-    def row(key: str, e: Mapping[str, Any]) -> list[str]:
+    def row(_file: str, key: str, e: Mapping[str, Any]) -> list[str]:
         return [f"`{key}`", format_value(e.get("old")), format_value(e.get("new"))]
 
     table = _per_file(params_diff, ["param", "base", "workspace"], row)
@@ -126,9 +125,11 @@ def render_metrics(metrics_diff: DiffJson) -> list[str]:
     readable when a metrics file holds a hundred segment metrics)."""
     lines = ["## Metrics", ""]
 
-    def row(key: str, e: Mapping[str, Any]) -> list[str]:
-        old, new, scores = e.get("old"), e.get("new"), e.get(_SCORES)
-        change = format_change(key, old, new, scores=scores)
+    scores = {file: score_direction(entries) for file, entries in metrics_diff.items()}  # tune's objective
+
+    def row(file: str, key: str, e: Mapping[str, Any]) -> list[str]:
+        old, new = e.get("old"), e.get("new")
+        change = format_change(key, old, new, scores=scores[file])
         return [f"`{key}`", format_value(old), format_value(new), format_delta(old, new), change]
 
     if not any(metrics_diff.values()):
@@ -137,9 +138,8 @@ def render_metrics(metrics_diff: DiffJson) -> list[str]:
     changed: dict[str, dict[str, Any]] = {file: {} for file in metrics_diff}
     same: dict[str, dict[str, Any]] = {file: {} for file in metrics_diff}
     for file, entries in metrics_diff.items():
-        scores = score_direction(entries)  # the direction of the file's objective scores (tune's metrics)
         for key, e in entries.items():
-            (same if e.get("old") == e.get("new") else changed)[file][key] = {**e, _SCORES: scores}
+            (same if e.get("old") == e.get("new") else changed)[file][key] = e
     lines += _per_file(changed, header, row) or ["No metric changed.", ""]
     n_same = sum(len(d) for d in same.values())
     if n_same:
